@@ -85,10 +85,138 @@ export interface MergeInput {
   runId: string;
   /** Per part, its input slice and the results files of its attempts in order. */
   parts: { part: PartRef; resultsPaths: string[] }[];
+  /** Status of requests with no result at all (parts never started because the run stopped). */
+  unfinishedStatus?: 'cancelled' | 'expired';
 }
 
 export interface MergeResult {
   resultsPath: string;
   counts: StatusCounts & { total: number };
   usage: Usage;
+}
+
+/** Options of a run, as the CLI and client library pass them. */
+export interface RunOptions {
+  /** Expected endpoint; when absent the first line's url decides. */
+  endpoint?: BatchEndpoint;
+  maxAttempts: number;
+  /** Shortest wait between two polls of a batch, in seconds. */
+  pollIntervalSeconds: number;
+  /** Longest wait between two polls; the interval grows toward it while nothing changes. */
+  maxPollIntervalSeconds: number;
+  maxRequestsPerBatch: number;
+  maxBytesPerBatch: number;
+  maxConcurrentBatches: number;
+  /** User metadata copied onto every provider batch (at most 12 pairs; Nightshift uses 4). */
+  metadata: Record<string, string>;
+}
+
+export interface RunInput {
+  /** Absolute path of the requests JSONL, readable by the workers. */
+  inputPath: string;
+  options: RunOptions;
+  /** ISO time the client submitted the run, for the summary. */
+  submittedAt: string;
+}
+
+/** Provider batch state, as the poll activity reports it (no bodies). */
+export interface BatchSnapshot {
+  id: string;
+  status: string;
+  requestCounts: { total: number; completed: number; failed: number };
+  outputFileId: string | null;
+  errorFileId: string | null;
+  errors: { code: string; message: string; line: number | null }[];
+}
+
+export interface BatchRecord {
+  batch_id: string;
+  part: number;
+  attempt: number;
+  status: string;
+  request_counts: { total: number; completed: number; failed: number };
+}
+
+export type PartPhase =
+  | 'pending'
+  | 'uploading'
+  | 'creating'
+  | 'waiting'
+  | 'backing-off'
+  | 'downloading'
+  | 'cancelling'
+  | 'done';
+
+export interface PartProgress {
+  part: number;
+  requests: number;
+  phase: PartPhase;
+  attempt: number;
+  batchId: string | null;
+  providerStatus: string | null;
+  requestCounts: { total: number; completed: number; failed: number };
+  counts: StatusCounts;
+}
+
+export type RunStatus =
+  | 'preparing'
+  | 'running'
+  | 'merging'
+  | 'completed'
+  | 'partial'
+  | 'cancelled'
+  | 'failed';
+
+export interface RunProgress {
+  runId: string;
+  status: RunStatus;
+  cancelRequested: boolean;
+  total: number;
+  endpoint: string | null;
+  model: string | null;
+  parts: PartProgress[];
+}
+
+/** What a batch (child) workflow returns to the run: references and counts only. */
+export interface PartOutcome {
+  part: number;
+  resultsPaths: string[];
+  batches: BatchRecord[];
+  counts: StatusCounts;
+  usage: Usage;
+  cancelled: boolean;
+}
+
+export interface CostUsd {
+  batch: number;
+  standard_equivalent: number;
+  saved: number;
+}
+
+/** summary.json (DESIGN.md section 4), also the run workflow's result. */
+export interface RunSummary {
+  run_id: string;
+  status: 'completed' | 'partial' | 'cancelled' | 'failed';
+  endpoint: string;
+  model: string | null;
+  counts: StatusCounts & { total: number };
+  batches: BatchRecord[];
+  usage: Usage;
+  cost_usd: CostUsd | null;
+  started_at: string;
+  finished_at: string;
+  duration_s: number;
+  results_path: string;
+}
+
+export interface FinalizeInput {
+  runId: string;
+  endpoint: string;
+  model: string | null;
+  startedAt: string;
+  cancelled: boolean;
+  /** A part failed for good (e.g. the provider rejected its file): the run ends failed. */
+  failed: boolean;
+  merge: MergeInput;
+  batches: BatchRecord[];
 }

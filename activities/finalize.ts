@@ -1,0 +1,38 @@
+import type { ArtifactStore } from '../src/artifacts.js';
+import { costOf } from '../src/pricing.js';
+import type { FinalizeInput, MergeResult, RunSummary } from '../workflows/types.js';
+
+export function runStatus(
+  input: Pick<FinalizeInput, 'failed' | 'cancelled'>,
+  counts: MergeResult['counts'],
+): RunSummary['status'] {
+  if (input.failed) return 'failed';
+  if (input.cancelled) return 'cancelled';
+  return counts.succeeded === counts.total ? 'completed' : 'partial';
+}
+
+/** Builds summary.json from the merged results, and writes it last: its presence means done. */
+export async function writeSummary(
+  store: ArtifactStore,
+  input: FinalizeInput,
+  merged: MergeResult,
+): Promise<RunSummary> {
+  const finished = new Date();
+  const started = new Date(input.startedAt);
+  const summary: RunSummary = {
+    run_id: input.runId,
+    status: runStatus(input, merged.counts),
+    endpoint: input.endpoint,
+    model: input.model,
+    counts: merged.counts,
+    batches: input.batches,
+    usage: merged.usage,
+    cost_usd: input.model ? costOf(input.model, merged.usage) : null,
+    started_at: input.startedAt,
+    finished_at: finished.toISOString(),
+    duration_s: Math.round((finished.getTime() - started.getTime()) / 100) / 10,
+    results_path: merged.resultsPath,
+  };
+  await store.writeJson(input.runId, 'summary.json', summary);
+  return summary;
+}

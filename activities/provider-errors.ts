@@ -1,0 +1,47 @@
+import { ApplicationFailure } from '@temporalio/common';
+import { APIError } from 'openai';
+
+/** Statuses that heal by themselves: rate limits, timeouts, conflicts and server trouble. */
+export function isRetryableStatus(status: number | undefined): boolean {
+  return (
+    status === undefined || status === 408 || status === 409 || status === 429 || status >= 500
+  );
+}
+
+function retryAfterMs(headers: Headers | undefined): number | undefined {
+  const value = headers?.get('retry-after-ms') ?? null;
+  if (value !== null && Number.isFinite(Number(value))) return Number(value);
+  const seconds = headers?.get('retry-after') ?? null;
+  if (seconds === null) return undefined;
+  if (Number.isFinite(Number(seconds))) return Number(seconds) * 1000;
+  const at = Date.parse(seconds);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
+}
+
+/**
+ * Turns an OpenAI SDK error into what Temporal should do with it: retry (after the provider's
+ * `retry-after` when it sent one) or give up for good. Messages carry the provider's text and
+ * never the request, so no key or body reaches workflow history.
+ */
+export function toActivityFailure(err: unknown, what: string): Error {
+  if (!(err instanceof APIError)) return err instanceof Error ? err : new Error(String(err));
+  const message = `${what}: ${err.status ?? 'connection error'} ${err.message}`;
+  if (isRetryableStatus(err.status)) {
+    const delay = retryAfterMs(err.headers);
+    return ApplicationFailure.create({
+      message,
+      type: 'ProviderUnavailable',
+      ...(delay !== undefined ? { nextRetryDelay: delay } : {}),
+    });
+  }
+  return ApplicationFailure.nonRetryable(message, 'ProviderRejected', { status: err.status });
+}
+
+/** Runs a provider call and rethrows its failure as {@link toActivityFailure} says. */
+export async function callProvider<T>(what: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    throw toActivityFailure(err, what);
+  }
+}

@@ -1,0 +1,215 @@
+import { openAsBlob } from 'node:fs';
+import { Readable } from 'node:stream';
+import { ApplicationFailure } from '@temporalio/common';
+import type OpenAI from 'openai';
+import type { Batch } from 'openai/resources/batches';
+import type { ArtifactStore } from '../src/artifacts.js';
+import type { BatchEndpoint, BatchSnapshot } from '../workflows/types.js';
+import { whileHeartbeating } from './heartbeat.js';
+import { callProvider } from './provider-errors.js';
+
+export interface ProviderDeps {
+  openai: OpenAI;
+  store: ArtifactStore;
+}
+
+export interface AttemptRef {
+  runId: string;
+  part: number;
+  attempt: number;
+}
+
+export interface UploadInput extends AttemptRef {
+  /** Artifact name of the JSONL to upload. */
+  path: string;
+}
+
+export interface CreateBatchInput extends AttemptRef {
+  /** Creations of this attempt before this one (a token-limit failure makes another). */
+  try: number;
+  fileId: string;
+  endpoint: BatchEndpoint;
+  metadata: Record<string, string>;
+}
+
+export interface DownloadInput extends AttemptRef {
+  batch: BatchSnapshot;
+}
+
+export interface DownloadResult {
+  outputPath: string | null;
+  errorPath: string | null;
+}
+
+/** How far back to look for a batch or file an earlier try of the same activity made. */
+const LOOKBACK_ITEMS = 1_000;
+
+const pad = (n: number) => String(n).padStart(4, '0');
+const attemptName = ({ part, attempt }: AttemptRef) => `part-${pad(part)}.attempt-${attempt}`;
+
+/** Provider metadata that names a batch's run, part, attempt and try: the idempotency key. */
+export function batchMetadata(input: CreateBatchInput): Record<string, string> {
+  return {
+    ...input.metadata,
+    nightshift_run: input.runId,
+    nightshift_part: String(input.part),
+    nightshift_attempt: String(input.attempt),
+    nightshift_try: String(input.try),
+  };
+}
+
+function sameKey(batch: Batch, key: Record<string, string>): boolean {
+  const meta = batch.metadata ?? {};
+  return ['nightshift_run', 'nightshift_part', 'nightshift_attempt', 'nightshift_try'].every(
+    (k) => meta[k] === key[k],
+  );
+}
+
+export function snapshotOf(batch: Batch): BatchSnapshot {
+  return {
+    id: batch.id,
+    status: batch.status,
+    requestCounts: {
+      total: batch.request_counts?.total ?? 0,
+      completed: batch.request_counts?.completed ?? 0,
+      failed: batch.request_counts?.failed ?? 0,
+    },
+    outputFileId: batch.output_file_id ?? null,
+    errorFileId: batch.error_file_id ?? null,
+    errors: (batch.errors?.data ?? []).map((e) => ({
+      code: e.code ?? '',
+      message: e.message ?? '',
+      line: e.line ?? null,
+    })),
+  };
+}
+
+export function providerActivities({ openai, store }: ProviderDeps) {
+  async function findFile(filename: string, bytes: number): Promise<string | null> {
+    let seen = 0;
+    for await (const file of openai.files.list({ purpose: 'batch', order: 'desc', limit: 100 })) {
+      if (file.filename === filename && file.bytes === bytes) return file.id;
+      if (++seen >= LOOKBACK_ITEMS) break;
+    }
+    return null;
+  }
+
+  async function findBatch(key: Record<string, string>): Promise<Batch | null> {
+    let seen = 0;
+    for await (const batch of openai.batches.list({ limit: 100 })) {
+      if (sameKey(batch, key)) return batch;
+      if (++seen >= LOOKBACK_ITEMS) break;
+    }
+    return null;
+  }
+
+  async function downloadFile(
+    ref: AttemptRef,
+    fileId: string,
+    kind: 'output' | 'error',
+  ): Promise<{ path: string; lines: number }> {
+    const name = `downloads/${attemptName(ref)}.${kind}.jsonl`;
+    const response = await callProvider(`download ${fileId}`, () => openai.files.content(fileId));
+    if (!response.body) throw new Error(`download ${fileId}: empty response body`);
+    const { lines, bytes, endsWithNewline } = await store.writeStream(
+      ref.runId,
+      name,
+      Readable.fromWeb(response.body as import('node:stream/web').ReadableStream),
+    );
+    if (bytes > 0 && !endsWithNewline) {
+      // A cut-off download ends mid-line: fetch it again rather than lose requests.
+      throw ApplicationFailure.create({
+        message: `download ${fileId}: truncated after ${bytes} bytes`,
+        type: 'TruncatedDownload',
+      });
+    }
+    return { path: name, lines };
+  }
+
+  return {
+    /** Uploads a part (streamed from disk); reuses the file an earlier try already uploaded. */
+    async upload(input: UploadInput): Promise<string> {
+      const record = `uploads/${attemptName(input)}.json`;
+      const known = await store.readJson<{ fileId: string }>(input.runId, record);
+      if (known) return known.fileId;
+      const filename = `nightshift-${input.runId}-${attemptName(input)}.jsonl`;
+      const blob = await openAsBlob(store.path(input.runId, input.path));
+      const fileId =
+        (await callProvider('find an earlier upload', () => findFile(filename, blob.size))) ??
+        (
+          await whileHeartbeating(() =>
+            callProvider(`upload ${filename}`, () =>
+              openai.files.create({
+                file: new File([blob], filename, { type: 'application/jsonl' }),
+                purpose: 'batch',
+              }),
+            ),
+          )
+        ).id;
+      await store.writeJson(input.runId, record, { fileId });
+      return fileId;
+    },
+
+    /**
+     * Creates the batch of an attempt exactly once: the metadata names run, part, attempt and
+     * try, and an earlier try's batch with the same metadata is returned instead of a new one.
+     * The SDK's own retries are off here, since a retried POST could be billed twice.
+     */
+    async createBatch(input: CreateBatchInput): Promise<string> {
+      const key = batchMetadata(input);
+      const existing = await callProvider('find an earlier batch', () => findBatch(key));
+      if (existing) return existing.id;
+      const batch = await callProvider('create batch', () =>
+        openai.batches.create(
+          {
+            input_file_id: input.fileId,
+            endpoint: input.endpoint,
+            completion_window: '24h',
+            metadata: key,
+          },
+          { maxRetries: 0 },
+        ),
+      );
+      return batch.id;
+    },
+
+    async pollBatch(batchId: string): Promise<BatchSnapshot> {
+      return snapshotOf(
+        await callProvider(`retrieve ${batchId}`, () => openai.batches.retrieve(batchId)),
+      );
+    },
+
+    /** Cancels a batch; one that already ended (or is ending) is left as it is. */
+    async cancelBatch(batchId: string): Promise<BatchSnapshot> {
+      const current = await callProvider(`retrieve ${batchId}`, () =>
+        openai.batches.retrieve(batchId),
+      );
+      if (['validating', 'in_progress', 'finalizing'].includes(current.status)) {
+        return snapshotOf(
+          await callProvider(`cancel ${batchId}`, () => openai.batches.cancel(batchId)),
+        );
+      }
+      return snapshotOf(current);
+    },
+
+    /** Streams a finished batch's output and error files into the artifact store. */
+    async download(input: DownloadInput): Promise<DownloadResult> {
+      const { batch } = input;
+      return whileHeartbeating(async () => {
+        const output = batch.outputFileId
+          ? await downloadFile(input, batch.outputFileId, 'output')
+          : null;
+        const error = batch.errorFileId
+          ? await downloadFile(input, batch.errorFileId, 'error')
+          : null;
+        if (batch.status === 'completed' && (output?.lines ?? 0) < batch.requestCounts.completed) {
+          throw ApplicationFailure.create({
+            message: `batch ${batch.id}: output has ${output?.lines ?? 0} lines, expected ${batch.requestCounts.completed}`,
+            type: 'TruncatedDownload',
+          });
+        }
+        return { outputPath: output?.path ?? null, errorPath: error?.path ?? null };
+      });
+    },
+  };
+}

@@ -1,0 +1,185 @@
+import { randomBytes } from 'node:crypto';
+import { resolve } from 'node:path';
+import {
+  type Client,
+  WorkflowExecutionAlreadyStartedError,
+  type WorkflowHandle,
+} from '@temporalio/client';
+import { partWorkflowId } from '../workflows/ids.js';
+import { cancelSignal, partProgressQuery, runProgressQuery } from '../workflows/messages.js';
+import type { runWorkflow } from '../workflows/run.js';
+import { NightshiftStatus } from '../workflows/search-attributes.js';
+import type { RunOptions, RunProgress, RunSummary } from '../workflows/types.js';
+import { type ArtifactStore, defaultArtifactStore } from './artifacts.js';
+import { readJsonlLines } from './jsonl.js';
+import { validateRequestsFile } from './requests.js';
+import {
+  connectClient,
+  type TemporalConfig,
+  temporalConfigFromEnv,
+} from './temporal/connection.js';
+import { DEFAULT_TASK_QUEUE } from './worker.js';
+
+export const DEFAULT_RUN_OPTIONS: RunOptions = {
+  maxAttempts: 3,
+  pollIntervalSeconds: 30,
+  maxPollIntervalSeconds: 600,
+  maxRequestsPerBatch: 50_000,
+  // 200 MB is the provider's limit; the margin absorbs multipart framing and rounding.
+  maxBytesPerBatch: 190 * 1024 * 1024,
+  maxConcurrentBatches: 8,
+  metadata: {},
+};
+
+/** One line of results.jsonl (DESIGN.md section 4). */
+export interface ResultLine {
+  custom_id: string;
+  status: 'succeeded' | 'failed' | 'expired' | 'cancelled';
+  response: { status_code: number; request_id: string; body: unknown } | null;
+  error: { code: string; message: string } | null;
+  attempts: number;
+  batch_id: string | null;
+}
+
+export class InvalidInputError extends Error {
+  constructor(
+    readonly file: string,
+    readonly problems: { line: number; message: string }[],
+  ) {
+    super(problems.map((p) => `${file}:${p.line}: ${p.message}`).join('\n'));
+    this.name = 'InvalidInputError';
+  }
+}
+
+export interface SubmitOptions extends Partial<RunOptions> {
+  /** Run id (the workflow id); a second submit with the same id returns the first run. */
+  id?: string;
+}
+
+export interface Submitted {
+  run: Run;
+  /** False when a run with this id already existed and was returned instead. */
+  started: boolean;
+}
+
+export function newRunId(now = new Date()): string {
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  return `run-${stamp}-${randomBytes(3).toString('hex')}`;
+}
+
+/** A run, by id: its progress, its end, its results. */
+export class Run {
+  readonly handle: WorkflowHandle<typeof runWorkflow>;
+
+  constructor(
+    private readonly client: Client,
+    readonly id: string,
+    private readonly store: ArtifactStore,
+  ) {
+    this.handle = client.workflow.getHandle<typeof runWorkflow>(id);
+  }
+
+  /** The run's progress, with live detail from each part that is still running. */
+  async progress(): Promise<RunProgress> {
+    const progress = await this.handle.query(runProgressQuery);
+    await Promise.all(
+      progress.parts.map(async (part, i) => {
+        if (part.phase === 'pending' || part.phase === 'done') return;
+        try {
+          const live = await this.client.workflow
+            .getHandle(partWorkflowId(this.id, part.part))
+            .query(partProgressQuery);
+          progress.parts[i] = live;
+        } catch {
+          // The part may have just finished or not started yet: the run's view stands.
+        }
+      }),
+    );
+    return progress;
+  }
+
+  /** Waits for the end of the run; throws if the run failed. */
+  wait(): Promise<RunSummary> {
+    return this.handle.result();
+  }
+
+  /** Asks the run to cancel its batches and finish with what completed. */
+  cancel(): Promise<void> {
+    return this.handle.signal(cancelSignal);
+  }
+
+  /** summary.json of a finished run, or null while it runs. */
+  summary(): Promise<RunSummary | null> {
+    return this.store.readJson<RunSummary>(this.id, 'summary.json');
+  }
+
+  /** Streams results.jsonl of a finished run. */
+  async *results(): AsyncGenerator<ResultLine> {
+    const summary = await this.summary();
+    if (!summary) throw new Error(`run ${this.id} has no results yet`);
+    for await (const line of readJsonlLines(this.store.path(this.id, summary.results_path))) {
+      yield JSON.parse(line.text) as ResultLine;
+    }
+  }
+}
+
+/**
+ * The client library: start runs from a file, follow them, cancel them, read their results.
+ * Runs execute on Nightshift workers; input paths must be readable by them.
+ */
+export class Nightshift {
+  constructor(
+    readonly temporal: Client,
+    readonly taskQueue: string = DEFAULT_TASK_QUEUE,
+    readonly store: ArtifactStore = defaultArtifactStore(),
+  ) {}
+
+  static async connect(
+    config: TemporalConfig = temporalConfigFromEnv(),
+    taskQueue = process.env.NIGHTSHIFT_TASK_QUEUE || DEFAULT_TASK_QUEUE,
+  ): Promise<Nightshift> {
+    return new Nightshift(await connectClient(config), taskQueue);
+  }
+
+  run(id: string): Run {
+    return new Run(this.temporal, id, this.store);
+  }
+
+  /**
+   * Validates the file locally (nothing is uploaded when a line is bad), then starts a run.
+   * @throws InvalidInputError naming every bad line (up to a limit)
+   */
+  async submit(file: string, options: SubmitOptions = {}): Promise<Submitted> {
+    const { id = newRunId(), ...overrides } = options;
+    const runOptions: RunOptions = { ...DEFAULT_RUN_OPTIONS, ...overrides };
+    const inputPath = resolve(file);
+    const check = await validateRequestsFile(inputPath, { endpoint: runOptions.endpoint });
+    if (!check.ok) throw new InvalidInputError(file, check.errors);
+    try {
+      await this.temporal.workflow.start('runWorkflow', {
+        taskQueue: this.taskQueue,
+        workflowId: id,
+        args: [{ inputPath, options: runOptions, submittedAt: new Date().toISOString() }],
+        // A second submit with the same id, running or finished, never starts a second run.
+        workflowIdConflictPolicy: 'FAIL',
+        workflowIdReusePolicy: 'REJECT_DUPLICATE',
+        staticSummary: `Nightshift run ${id}: ${check.total} requests to ${check.endpoint}`,
+        staticDetails: `Input: ${inputPath}\nModel: ${check.model ?? 'n/a'}`,
+      });
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+      return { run: this.run(id), started: false };
+    }
+    return { run: this.run(id), started: true };
+  }
+
+  /** Recent runs, newest first. */
+  async *list(limit = 20): AsyncGenerator<{ id: string; status: string; startTime: Date }> {
+    let n = 0;
+    for await (const wf of this.temporal.workflow.list({ query: "WorkflowType = 'runWorkflow'" })) {
+      const status = wf.typedSearchAttributes.get(NightshiftStatus);
+      yield { id: wf.workflowId, status: status ?? wf.status.name, startTime: wf.startTime };
+      if (++n >= limit) return;
+    }
+  }
+}

@@ -1,0 +1,46 @@
+import { readFile } from 'node:fs/promises';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
+
+/** Where Temporal is, from the ecosystem's environment variables. */
+export interface TemporalConfig {
+  address: string;
+  namespace: string;
+  apiKey?: string;
+  tlsCertPath?: string;
+  tlsKeyPath?: string;
+}
+
+export function temporalConfigFromEnv(env: NodeJS.ProcessEnv = process.env): TemporalConfig {
+  return {
+    address: env.TEMPORAL_ADDRESS || 'localhost:7233',
+    namespace: env.TEMPORAL_NAMESPACE || 'default',
+    apiKey: env.TEMPORAL_API_KEY || undefined,
+    tlsCertPath: env.TEMPORAL_TLS_CERT || undefined,
+    tlsKeyPath: env.TEMPORAL_TLS_KEY || undefined,
+  };
+}
+
+async function connectionOptions(config: TemporalConfig) {
+  const mtls =
+    config.tlsCertPath && config.tlsKeyPath
+      ? {
+          clientCertPair: {
+            crt: await readFile(config.tlsCertPath),
+            key: await readFile(config.tlsKeyPath),
+          },
+        }
+      : null;
+  // Temporal Cloud with an API key needs TLS too; mTLS brings its own.
+  const tls = mtls ?? (config.apiKey ? true : undefined);
+  return { address: config.address, tls, apiKey: config.apiKey };
+}
+
+export async function connectClient(config: TemporalConfig): Promise<Client> {
+  const connection = await Connection.connect(await connectionOptions(config));
+  return new Client({ connection, namespace: config.namespace });
+}
+
+export async function connectWorker(config: TemporalConfig): Promise<NativeConnection> {
+  return NativeConnection.connect(await connectionOptions(config));
+}

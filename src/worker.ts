@@ -1,0 +1,48 @@
+import { fileURLToPath } from 'node:url';
+import type { NativeConnection } from '@temporalio/worker';
+import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { NightshiftActivities } from '../activities/index.js';
+
+export const DEFAULT_TASK_QUEUE = 'nightshift';
+
+/** The compiled workflows entry, next to this file's compiled tree. */
+export const workflowsPath = fileURLToPath(new URL('../workflows/index.js', import.meta.url));
+
+let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+
+/** Bundling takes seconds; one bundle serves every worker of the process. */
+export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
+  bundle ??= bundleWorkflowCode({ workflowsPath, logger: quietBundlerLogger });
+  return bundle;
+}
+
+const quietBundlerLogger = {
+  trace() {},
+  debug() {},
+  info() {},
+  warn() {},
+  error(message: string, meta?: Record<string, unknown>) {
+    console.error(message, meta ?? '');
+  },
+  log() {},
+};
+
+export interface NightshiftWorkerOptions {
+  connection: NativeConnection;
+  namespace: string;
+  taskQueue?: string;
+  activities: NightshiftActivities;
+}
+
+export async function createNightshiftWorker(options: NightshiftWorkerOptions): Promise<Worker> {
+  return Worker.create({
+    connection: options.connection,
+    namespace: options.namespace,
+    taskQueue: options.taskQueue ?? DEFAULT_TASK_QUEUE,
+    workflowBundle: await workflowBundle(),
+    activities: options.activities,
+    // Activities mostly wait on the provider or stream files; a few dozen at once keep two
+    // cores busy without holding many large parts in flight.
+    maxConcurrentActivityTaskExecutions: 32,
+  });
+}

@@ -1,0 +1,132 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import type { NightshiftActivities } from '../activities/index.js';
+import { workflowBundle } from '../src/worker.js';
+import type { BatchWorkflowInput } from '../workflows/batch.js';
+import type { BatchSnapshot, ClassifyInput } from '../workflows/types.js';
+import { startTimeSkippingServer } from './helpers/temporal.js';
+
+// The batch workflow's waiting, on the time-skipping server with stand-in activities: a
+// "24-hour" batch passes in well under a second per day of waiting.
+
+let env: TestWorkflowEnvironment;
+before(async () => {
+  env = await startTimeSkippingServer();
+});
+after(async () => {
+  await env?.teardown();
+});
+
+const DAY_S = 24 * 3600;
+
+function fakeActivities(pollsUntilDone: number) {
+  const calls = { polls: 0, creates: 0, uploads: 0, classify: [] as ClassifyInput[] };
+  const snapshot = (status: string): BatchSnapshot => ({
+    id: 'batch_1',
+    status,
+    requestCounts: { total: 10, completed: status === 'completed' ? 10 : 1, failed: 0 },
+    outputFileId: status === 'completed' ? 'file_out' : null,
+    errorFileId: null,
+    errors: [],
+  });
+  const activities: Partial<NightshiftActivities> = {
+    async upload() {
+      calls.uploads++;
+      return 'file_1';
+    },
+    async createBatch() {
+      calls.creates++;
+      return 'batch_1';
+    },
+    async pollBatch() {
+      calls.polls++;
+      return snapshot(calls.polls > pollsUntilDone ? 'completed' : 'in_progress');
+    },
+    async download() {
+      return { outputPath: 'downloads/out.jsonl', errorPath: null };
+    },
+    async classify(input: ClassifyInput) {
+      calls.classify.push(input);
+      return {
+        resultsPath: 'results/part-0001.attempt-1.jsonl',
+        counts: { succeeded: 10, failed: 0, expired: 0, cancelled: 0 },
+        retry: 0,
+        retryPath: null,
+        usage: { input_tokens: 5, output_tokens: 7, total_tokens: 12 },
+      };
+    },
+  };
+  return { calls, activities };
+}
+
+const input = (maxHistoryEvents?: number): BatchWorkflowInput => ({
+  runId: 'run-ts',
+  part: { part: 1, path: 'parts/part-0001.jsonl', requests: 10, bytes: 100 },
+  endpoint: '/v1/chat/completions',
+  options: {
+    maxAttempts: 3,
+    pollIntervalSeconds: 60,
+    maxPollIntervalSeconds: 600,
+    metadata: {},
+  },
+  maxHistoryEvents,
+});
+
+async function withWorker<T>(
+  taskQueue: string,
+  activities: Partial<NightshiftActivities>,
+  fn: () => Promise<T>,
+): Promise<T> {
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowBundle: await workflowBundle(),
+    activities,
+  });
+  return worker.runUntil(fn());
+}
+
+test('a batch that takes 24 hours is waited for with a few hundred polls, in skipped time', async () => {
+  // At most 600 s between polls, so a day needs more than 144 polls.
+  const { calls, activities } = fakeActivities(150);
+  const started = await env.currentTimeMs();
+  const outcome = await withWorker('ts-day', activities, () =>
+    env.client.workflow.execute('batchWorkflow', {
+      taskQueue: 'ts-day',
+      workflowId: 'ts-day',
+      args: [input()],
+    }),
+  );
+  const elapsedS = ((await env.currentTimeMs()) - started) / 1000;
+  assert.ok(elapsedS >= DAY_S, `skipped ${elapsedS}s, expected at least a day`);
+  assert.equal(calls.polls, 151);
+  assert.equal(calls.creates, 1);
+  assert.equal(calls.uploads, 1);
+  assert.deepEqual(outcome.counts, { succeeded: 10, failed: 0, expired: 0, cancelled: 0 });
+  assert.deepEqual(
+    outcome.batches.map((b) => [b.batch_id, b.status]),
+    [['batch_1', 'completed']],
+  );
+});
+
+test('a long wait continues as new with its state and still creates one batch', async () => {
+  const { calls, activities } = fakeActivities(120);
+  const handle = await env.client.workflow.start('batchWorkflow', {
+    taskQueue: 'ts-can',
+    workflowId: 'ts-can',
+    args: [input(200)],
+  });
+  const outcome = await withWorker('ts-can', activities, () => handle.result());
+  assert.equal(calls.creates, 1, 'continue-as-new must not create the batch again');
+  assert.equal(calls.uploads, 1);
+  assert.equal(outcome.resultsPaths.length, 1);
+  const first = await env.client.workflow.getHandle('ts-can', handle.firstExecutionRunId);
+  const history = await first.fetchHistory();
+  const last = history.events?.at(-1);
+  assert.ok(last?.workflowExecutionContinuedAsNewEventAttributes, 'first run continued as new');
+  assert.ok((history.events?.length ?? 0) < 260, 'each run of the chain stays near the bound');
+  const latest = await handle.describe();
+  assert.notEqual(latest.runId, handle.firstExecutionRunId);
+});

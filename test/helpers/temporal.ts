@@ -1,0 +1,26 @@
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { serverExecutable } from '../../src/temporal/binaries.js';
+import { SEARCH_ATTRIBUTES } from '../../workflows/search-attributes.js';
+
+/**
+ * A real Temporal dev server on a free port, with Nightshift's search attributes registered.
+ * The binary comes from the resolver (never a download), so run `nightshift tools install` first.
+ */
+export async function startDevServer(): Promise<TestWorkflowEnvironment> {
+  return TestWorkflowEnvironment.createLocal({
+    server: {
+      executable: await serverExecutable('cli'),
+      ip: '127.0.0.1',
+      ui: false,
+      searchAttributes: SEARCH_ATTRIBUTES,
+      log: { format: 'pretty', level: 'error' },
+    },
+  });
+}
+
+/** The Java time-skipping test server: timers fire as soon as nothing else is running. */
+export async function startTimeSkippingServer(): Promise<TestWorkflowEnvironment> {
+  return TestWorkflowEnvironment.createTimeSkipping({
+    server: { executable: await serverExecutable('testServer') },
+  });
+}

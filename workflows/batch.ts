@@ -1,0 +1,306 @@
+import {
+  ApplicationFailure,
+  allHandlersFinished,
+  CancellationScope,
+  condition,
+  continueAsNew,
+  setCurrentDetails,
+  setHandler,
+  sleep,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { bulk, provider } from './activity-proxies.js';
+import { cancelSignal, partProgressQuery, pollNowSignal } from './messages.js';
+import { nextPollInterval } from './poll-interval.js';
+import { NightshiftBatchIds } from './search-attributes.js';
+import type {
+  BatchEndpoint,
+  BatchSnapshot,
+  PartOutcome,
+  PartProgress,
+  PartRef,
+  RunOptions,
+} from './types.js';
+
+export type BatchWorkflowOptions = Pick<
+  RunOptions,
+  'maxAttempts' | 'pollIntervalSeconds' | 'maxPollIntervalSeconds' | 'metadata'
+>;
+
+/** Everything a part needs to resume, carried across continue-as-new. */
+export interface BatchState {
+  attempt: number;
+  inputPath: string;
+  /** Creations of this attempt so far; only a token-limit failure makes another. */
+  tries: number;
+  fileId: string | null;
+  batchId: string | null;
+  cancelRequested: boolean;
+  cancelSent: boolean;
+  pollSeconds: number | null;
+  outcome: PartOutcome;
+  progress: PartProgress;
+}
+
+export interface BatchWorkflowInput {
+  runId: string;
+  part: PartRef;
+  endpoint: BatchEndpoint;
+  options: BatchWorkflowOptions;
+  state?: BatchState;
+  /** History length at which a waiting part continues as new (default 2,000). */
+  maxHistoryEvents?: number;
+}
+
+const TERMINAL = new Set(['completed', 'failed', 'expired', 'cancelled']);
+const MAX_TOKEN_LIMIT_RETRIES = 8;
+/** Keeps each run of the chain small even where the server suggests continue-as-new late. */
+const DEFAULT_MAX_HISTORY_EVENTS = 2_000;
+
+function initialState(input: BatchWorkflowInput): BatchState {
+  const { part } = input.part;
+  return {
+    attempt: 1,
+    inputPath: input.part.path,
+    tries: 0,
+    fileId: null,
+    batchId: null,
+    cancelRequested: false,
+    cancelSent: false,
+    pollSeconds: null,
+    outcome: {
+      part,
+      resultsPaths: [],
+      batches: [],
+      counts: { succeeded: 0, failed: 0, expired: 0, cancelled: 0 },
+      usage: { input_tokens: 0, output_tokens: 0, total_tokens: 0 },
+      cancelled: false,
+    },
+    progress: {
+      part,
+      requests: input.part.requests,
+      phase: 'pending',
+      attempt: 1,
+      batchId: null,
+      providerStatus: null,
+      requestCounts: { total: 0, completed: 0, failed: 0 },
+      counts: { succeeded: 0, failed: 0, expired: 0, cancelled: 0 },
+    },
+  };
+}
+
+/**
+ * One part of a run: upload → create → wait → download → classify, then again for what is
+ * left, until everything is final or the attempts are spent.
+ */
+export async function batchWorkflow(input: BatchWorkflowInput): Promise<PartOutcome> {
+  const state = input.state ?? initialState(input);
+  let pollNow = false;
+  setHandler(partProgressQuery, () => state.progress);
+  setHandler(pollNowSignal, () => {
+    pollNow = true;
+  });
+  setHandler(cancelSignal, () => {
+    state.cancelRequested = true;
+  });
+  // Temporal's own cancel (UI, `handle.cancel()`) becomes the same request as the signal; the
+  // work below runs non-cancellable so that clean-up can still call the provider.
+  CancellationScope.current().cancelRequested.catch(() => {
+    state.cancelRequested = true;
+  });
+
+  return CancellationScope.nonCancellable(async () => {
+    const { runId, endpoint, options } = input;
+    const { part } = input.part;
+    const phase = (p: PartProgress['phase']) => {
+      state.progress.phase = p;
+      state.progress.attempt = state.attempt;
+      setCurrentDetails(
+        `part ${part} · attempt ${state.attempt}/${options.maxAttempts} · ${p}` +
+          (state.batchId ? ` · ${state.batchId} (${state.progress.providerStatus ?? 'new'})` : ''),
+      );
+    };
+
+    for (;;) {
+      if (state.cancelRequested && !state.batchId) {
+        // Nothing running at the provider: what was not submitted is cancelled as it stands.
+        await collect(null);
+        return finish();
+      }
+      const fileId = state.fileId ?? (await upload());
+      const batch = await waitForTerminal(state.batchId ?? (await createBatch(fileId)));
+
+      if (batch.status === 'failed') {
+        if (batch.errors.some((e) => e.code === 'token_limit_exceeded')) {
+          if (state.tries > MAX_TOKEN_LIMIT_RETRIES) {
+            throw ApplicationFailure.nonRetryable(
+              `part ${part}: batch still over the enqueued-token limit after ${state.tries} tries`,
+              'TokenLimitExceeded',
+            );
+          }
+          recordBatch(batch);
+          phase('backing-off');
+          state.batchId = null;
+          // The queue drains as other batches finish; back off harder each time it is still full.
+          await sleep(
+            Math.min(
+              options.maxPollIntervalSeconds,
+              options.pollIntervalSeconds * 2 ** state.tries,
+            ) * 1000,
+          );
+          continue;
+        }
+        recordBatch(batch);
+        const lines = batch.errors
+          .slice(0, 10)
+          .map((e) => (e.line === null ? e.message : `line ${e.line}: ${e.message}`));
+        throw ApplicationFailure.nonRetryable(
+          `part ${part}: batch ${batch.id} failed validation: ${lines.join('; ')}`,
+          'BatchValidationFailed',
+          batch.errors,
+        );
+      }
+
+      // A cancel that lands after classify scheduled a retry still loops once: the next pass
+      // records the leftovers as cancelled instead of submitting them.
+      const { retryPath } = await collect(batch);
+      if (retryPath) {
+        state.attempt += 1;
+        state.inputPath = retryPath;
+        state.tries = 0;
+        state.fileId = null;
+        state.batchId = null;
+        state.cancelSent = false;
+        state.pollSeconds = null;
+        continue;
+      }
+      return finish();
+    }
+
+    async function upload(): Promise<string> {
+      phase('uploading');
+      const fileId = await bulk.upload({
+        runId,
+        part,
+        attempt: state.attempt,
+        path: state.inputPath,
+      });
+      state.fileId = fileId;
+      return fileId;
+    }
+
+    async function createBatch(fileId: string): Promise<string> {
+      phase('creating');
+      const batchId = await provider.createBatch({
+        runId,
+        part,
+        attempt: state.attempt,
+        try: state.tries,
+        fileId,
+        endpoint,
+        metadata: options.metadata,
+      });
+      state.batchId = batchId;
+      state.tries += 1;
+      state.progress.batchId = batchId;
+      upsertSearchAttributes([
+        {
+          key: NightshiftBatchIds,
+          value: [...state.outcome.batches.map((b) => b.batch_id), batchId],
+        },
+      ]);
+      return batchId;
+    }
+
+    function recordBatch(batch: BatchSnapshot) {
+      state.outcome.batches.push({
+        batch_id: batch.id,
+        part,
+        attempt: state.attempt,
+        status: batch.status,
+        request_counts: batch.requestCounts,
+      });
+    }
+
+    async function waitForTerminal(batchId: string): Promise<BatchSnapshot> {
+      phase('waiting');
+      let lastDone = -1;
+      for (;;) {
+        if (state.cancelRequested && !state.cancelSent) {
+          phase('cancelling');
+          await provider.cancelBatch(batchId);
+          state.cancelSent = true;
+        }
+        const batch = await provider.pollBatch(batchId);
+        state.progress.providerStatus = batch.status;
+        state.progress.requestCounts = batch.requestCounts;
+        if (TERMINAL.has(batch.status)) return batch;
+        phase(state.cancelSent ? 'cancelling' : 'waiting');
+
+        const done = batch.requestCounts.completed + batch.requestCounts.failed;
+        state.pollSeconds = nextPollInterval(
+          state.pollSeconds,
+          batch.status,
+          { done, total: batch.requestCounts.total, changed: done !== lastDone },
+          { minSeconds: options.pollIntervalSeconds, maxSeconds: options.maxPollIntervalSeconds },
+        );
+        lastDone = done;
+        pollNow = false;
+        await condition(
+          () => pollNow || (state.cancelRequested && !state.cancelSent),
+          state.pollSeconds * 1000,
+        );
+
+        const info = workflowInfo();
+        if (
+          info.continueAsNewSuggested ||
+          info.historyLength > (input.maxHistoryEvents ?? DEFAULT_MAX_HISTORY_EVENTS)
+        ) {
+          await condition(allHandlersFinished);
+          await continueAsNew<typeof batchWorkflow>({ ...input, state });
+        }
+      }
+    }
+
+    /** Downloads and classifies a finished batch (or, with null, the never-submitted rest). */
+    async function collect(batch: BatchSnapshot | null) {
+      phase('downloading');
+      const files = batch
+        ? await bulk.download({ runId, part, attempt: state.attempt, batch })
+        : { outputPath: null, errorPath: null };
+      const lastAttempt =
+        state.attempt >= options.maxAttempts ||
+        state.cancelRequested ||
+        batch?.status === 'cancelled';
+      const result = await bulk.classify({
+        runId,
+        part,
+        attempt: state.attempt,
+        inputPath: state.inputPath,
+        outputPath: files.outputPath,
+        errorPath: files.errorPath,
+        batchId: batch?.id ?? '',
+        batchStatus: batch?.status ?? 'cancelled',
+        lastAttempt,
+      });
+      if (batch) recordBatch(batch);
+      const o = state.outcome;
+      o.resultsPaths.push(result.resultsPath);
+      for (const k of ['succeeded', 'failed', 'expired', 'cancelled'] as const) {
+        o.counts[k] += result.counts[k];
+      }
+      for (const k of ['input_tokens', 'output_tokens', 'total_tokens'] as const) {
+        o.usage[k] += result.usage[k];
+      }
+      state.progress.counts = { ...o.counts };
+      return { retryPath: result.retry > 0 ? result.retryPath : null };
+    }
+
+    function finish(): PartOutcome {
+      state.outcome.cancelled = state.cancelRequested;
+      phase('done');
+      return state.outcome;
+    }
+  });
+}

@@ -1,0 +1,3 @@
+// The workflow bundle's entry: every workflow type the worker registers.
+export { batchWorkflow } from './batch.js';
+export { runWorkflow } from './run.js';

@@ -1,0 +1,11 @@
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+import type { PartProgress, RunProgress } from './types.js';
+
+/** Asks a run (or one part) to cancel its provider batches and finish with partial results. */
+export const cancelSignal = defineSignal('cancel');
+
+/** Wakes a waiting batch workflow to poll now (webhooks, impatient users). */
+export const pollNowSignal = defineSignal('pollNow');
+
+export const runProgressQuery = defineQuery<RunProgress>('progress');
+export const partProgressQuery = defineQuery<PartProgress>('partProgress');

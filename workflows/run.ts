@@ -1,0 +1,159 @@
+import {
+  CancellationScope,
+  type ChildWorkflowHandle,
+  condition,
+  setCurrentDetails,
+  setHandler,
+  startChild,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { bulk } from './activity-proxies.js';
+import { batchWorkflow } from './batch.js';
+import { partWorkflowId } from './ids.js';
+import { cancelSignal, runProgressQuery } from './messages.js';
+import {
+  NightshiftEndpoint,
+  NightshiftModel,
+  NightshiftRunId,
+  NightshiftStatus,
+} from './search-attributes.js';
+import type {
+  PartOutcome,
+  PartRef,
+  RunInput,
+  RunProgress,
+  RunStatus,
+  RunSummary,
+} from './types.js';
+
+/**
+ * A whole run: prepare the input into parts, run one batch workflow per part with at most
+ * `maxConcurrentBatches` in flight, then merge the results in input order.
+ */
+export async function runWorkflow(input: RunInput): Promise<RunSummary> {
+  const runId = workflowInfo().workflowId;
+  const { options } = input;
+  const progress: RunProgress = {
+    runId,
+    status: 'preparing',
+    cancelRequested: false,
+    total: 0,
+    endpoint: options.endpoint ?? null,
+    model: null,
+    parts: [],
+  };
+  setHandler(runProgressQuery, () => progress);
+  setHandler(cancelSignal, () => {
+    progress.cancelRequested = true;
+  });
+  // Temporal's own cancel (UI, `handle.cancel()`) means the same as the signal: stop the
+  // provider batches, keep what finished, write the results.
+  CancellationScope.current().cancelRequested.catch(() => {
+    progress.cancelRequested = true;
+  });
+
+  const setStatus = (status: RunStatus) => {
+    progress.status = status;
+    upsertSearchAttributes([{ key: NightshiftStatus, value: status }]);
+    const done = progress.parts.filter((p) => p.phase === 'done').length;
+    setCurrentDetails(
+      `**${status}** · ${progress.total} requests · ${done}/${progress.parts.length} parts done` +
+        (progress.cancelRequested ? ' · cancel requested' : ''),
+    );
+  };
+
+  return CancellationScope.nonCancellable(async () => {
+    setStatus('preparing');
+    const prepared = await bulk.prepare({
+      runId,
+      inputPath: input.inputPath,
+      endpoint: options.endpoint,
+      maxRequestsPerBatch: options.maxRequestsPerBatch,
+      maxBytesPerBatch: options.maxBytesPerBatch,
+    });
+    progress.total = prepared.total;
+    progress.endpoint = prepared.endpoint;
+    progress.model = prepared.model;
+    progress.parts = prepared.parts.map((p) => ({
+      part: p.part,
+      requests: p.requests,
+      phase: 'pending',
+      attempt: 0,
+      batchId: null,
+      providerStatus: null,
+      requestCounts: { total: 0, completed: 0, failed: 0 },
+      counts: { succeeded: 0, failed: 0, expired: 0, cancelled: 0 },
+    }));
+    upsertSearchAttributes([
+      { key: NightshiftEndpoint, value: prepared.endpoint },
+      ...(prepared.model ? [{ key: NightshiftModel, value: prepared.model }] : []),
+    ]);
+    setStatus('running');
+
+    const outcomes = new Map<number, PartOutcome>();
+    const running = new Map<number, ChildWorkflowHandle<typeof batchWorkflow>>();
+    let failure: unknown = null;
+    const stopping = () => progress.cancelRequested || failure !== null;
+
+    const runPart = async (part: PartRef) => {
+      const entry = progress.parts[part.part - 1];
+      if (entry) entry.phase = 'uploading';
+      const handle = await startChild(batchWorkflow, {
+        workflowId: partWorkflowId(runId, part.part),
+        args: [{ runId, part, endpoint: prepared.endpoint, options }],
+        typedSearchAttributes: [{ key: NightshiftRunId, value: runId }],
+        staticSummary: `Part ${part.part} of run ${runId}: ${part.requests} requests`,
+      });
+      running.set(part.part, handle);
+      try {
+        if (stopping()) await handle.signal(cancelSignal);
+        const outcome = await handle.result();
+        outcomes.set(part.part, outcome);
+        if (entry) Object.assign(entry, { phase: 'done', counts: outcome.counts });
+      } catch (err) {
+        failure ??= err;
+      } finally {
+        running.delete(part.part);
+        setStatus('running');
+      }
+    };
+
+    // Stopping (a cancel, or one part failing for good) reaches every part still running.
+    void condition(stopping).then(() =>
+      Promise.all([...running.values()].map((h) => h.signal(cancelSignal))),
+    );
+
+    const inFlight = new Set<Promise<void>>();
+    for (const part of prepared.parts) {
+      await condition(() => inFlight.size < options.maxConcurrentBatches || stopping());
+      if (stopping()) break;
+      const task: Promise<void> = runPart(part).finally(() => inFlight.delete(task));
+      inFlight.add(task);
+    }
+    await condition(() => inFlight.size === 0);
+
+    setStatus('merging');
+    const summary = await bulk.finalize({
+      runId,
+      endpoint: prepared.endpoint,
+      model: prepared.model,
+      startedAt: input.submittedAt,
+      cancelled: progress.cancelRequested,
+      merge: {
+        runId,
+        parts: prepared.parts.map((part) => ({
+          part,
+          resultsPaths: outcomes.get(part.part)?.resultsPaths ?? [],
+        })),
+      },
+      batches: [...outcomes.values()].flatMap((o) => o.batches),
+    });
+    if (failure) {
+      setStatus('failed');
+      throw failure;
+    }
+    setStatus(summary.status);
+    return summary;
+  });
+}
