@@ -2,6 +2,11 @@ import { Context } from '@temporalio/activity';
 
 const HEARTBEAT_EVERY_MS = 10_000;
 
+/** Lines between two progress reports: often enough for a one-minute heartbeat timeout. */
+export const PROGRESS_EVERY_LINES = 5_000;
+
+export type OnProgress = (lines: number) => void;
+
 function currentContext(): Context | null {
   try {
     return Context.current();
@@ -9,6 +14,11 @@ function currentContext(): Context | null {
     return null;
   }
 }
+
+/** Heartbeats `{ lines }` when running as an activity; a no-op in plain calls (tests, CLI). */
+export const heartbeatLines: OnProgress = (lines) => {
+  currentContext()?.heartbeat({ lines });
+};
 
 /**
  * Heartbeats while a long call (an upload, a download) is in flight, so the server notices a

@@ -140,8 +140,11 @@ export async function runWorkflow(input: RunInput): Promise<RunSummary> {
       model: prepared.model,
       startedAt: input.submittedAt,
       cancelled: progress.cancelRequested,
+      failed: failure !== null,
       merge: {
         runId,
+        // Parts never started because the run stopped: their requests were never sent.
+        unfinishedStatus: 'cancelled',
         parts: prepared.parts.map((part) => ({
           part,
           resultsPaths: outcomes.get(part.part)?.resultsPaths ?? [],

@@ -11,6 +11,17 @@ export type BatchEndpoint =
 /** Final status of one request, as written to results.jsonl. */
 export type RequestStatus = 'succeeded' | 'failed' | 'expired' | 'cancelled';
 
+/** One line of results.jsonl (and of each attempt's results file). */
+export interface ResultLine {
+  custom_id: string;
+  status: RequestStatus;
+  response: { status_code: number; request_id: string; body: unknown } | null;
+  error: { code: string; message: string } | null;
+  attempts: number;
+  /** Null for a request that was never submitted (a run cancelled before its batch). */
+  batch_id: string | null;
+}
+
 /** A part of the input: a contiguous slice of input lines stored in the artifact store. */
 export interface PartRef {
   /** 1-based part number. */

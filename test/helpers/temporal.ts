@@ -1,3 +1,4 @@
+import { encodeSearchAttributeIndexedValueType } from '@temporalio/common/lib/search-attributes.js';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { serverExecutable } from '../../src/temporal/binaries.js';
 import { SEARCH_ATTRIBUTES } from '../../workflows/search-attributes.js';
@@ -20,7 +21,18 @@ export async function startDevServer(): Promise<TestWorkflowEnvironment> {
 
 /** The Java time-skipping test server: timers fire as soon as nothing else is running. */
 export async function startTimeSkippingServer(): Promise<TestWorkflowEnvironment> {
-  return TestWorkflowEnvironment.createTimeSkipping({
+  const env = await TestWorkflowEnvironment.createTimeSkipping({
     server: { executable: await serverExecutable('testServer') },
   });
+  // The test server takes no search-attribute flags but implements this one operator call.
+  await env.connection.operatorService.addSearchAttributes({
+    namespace: env.namespace ?? 'default',
+    searchAttributes: Object.fromEntries(
+      SEARCH_ATTRIBUTES.map((key) => [
+        key.name,
+        encodeSearchAttributeIndexedValueType(key.type) ?? 0,
+      ]),
+    ),
+  });
+  return env;
 }

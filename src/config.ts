@@ -1,0 +1,8 @@
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+/** Where Nightshift keeps artifacts and local state: `NIGHTSHIFT_HOME`, else `~/.nightshift`. */
+export function nightshiftHome(env: NodeJS.ProcessEnv = process.env): string {
+  const configured = env.NIGHTSHIFT_HOME?.trim();
+  return configured ? resolve(configured) : join(homedir(), '.nightshift');
+}

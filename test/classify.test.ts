@@ -1,0 +1,223 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { classifyAttempt, classifyRequest, type ProviderLine } from '../activities/classify.js';
+import { LocalArtifactStore } from '../src/artifacts.js';
+import type { ClassifyInput, ResultLine } from '../workflows/types.js';
+
+const store = new LocalArtifactStore(await mkdtemp(join(tmpdir(), 'nightshift-classify-')));
+let runs = 0;
+
+const request = (id: string) =>
+  JSON.stringify({
+    custom_id: id,
+    method: 'POST',
+    url: '/v1/chat/completions',
+    body: { model: 'm' },
+  });
+
+const ok = (id: string, usage: object = {}): ProviderLine => ({
+  id: `resp-${id}`,
+  custom_id: id,
+  response: { status_code: 200, request_id: `req-${id}`, body: { usage } },
+  error: null,
+});
+const http = (id: string, status: number, error?: object): ProviderLine => ({
+  custom_id: id,
+  response: { status_code: status, request_id: `req-${id}`, body: error ? { error } : {} },
+  error: null,
+});
+const failure = (id: string, code: string): ProviderLine => ({
+  custom_id: id,
+  response: null,
+  error: { code, message: `${code} happened` },
+});
+
+test('each provider line and batch status is classified', () => {
+  const cases: [ProviderLine | undefined, string, string, boolean, string | null][] = [
+    [ok('a'), 'completed', 'succeeded', false, null],
+    [http('a', 500), 'completed', 'failed', true, 'http_500'],
+    [
+      http('a', 429, { code: 'rate_limit_exceeded', message: 'slow' }),
+      'completed',
+      'failed',
+      true,
+      'rate_limit_exceeded',
+    ],
+    [
+      http('a', 400, { type: 'invalid_request_error', message: 'bad' }),
+      'completed',
+      'failed',
+      false,
+      'invalid_request_error',
+    ],
+    [failure('a', 'server_error'), 'completed', 'failed', true, 'server_error'],
+    [failure('a', 'rate_limit_exceeded'), 'completed', 'failed', true, 'rate_limit_exceeded'],
+    [failure('a', 'request_timeout'), 'completed', 'failed', true, 'request_timeout'],
+    [failure('a', 'invalid_prompt'), 'completed', 'failed', false, 'invalid_prompt'],
+    [failure('a', 'batch_expired'), 'expired', 'expired', true, 'batch_expired'],
+    [failure('a', 'batch_cancelled'), 'cancelled', 'cancelled', false, 'batch_cancelled'],
+    [undefined, 'expired', 'expired', true, 'batch_expired'],
+    [undefined, 'cancelled', 'cancelled', false, 'batch_cancelled'],
+    [undefined, 'completed', 'expired', true, 'missing_result'],
+  ];
+  for (const [entry, batchStatus, status, retryable, code] of cases) {
+    const verdict = classifyRequest(entry, batchStatus);
+    const label = `${JSON.stringify(entry)} in a ${batchStatus} batch`;
+    assert.equal(verdict.status, status, label);
+    assert.equal(verdict.retryable, retryable, label);
+    assert.equal(verdict.error?.code ?? null, code, label);
+  }
+  assert.deepEqual(
+    classifyRequest(http('a', 400, { code: 'x', message: 'why' }), 'completed').error,
+    {
+      code: 'x',
+      message: 'why',
+    },
+  );
+});
+
+async function attempt(
+  ids: string[],
+  output: ProviderLine[],
+  errors: ProviderLine[],
+  overrides: Partial<ClassifyInput> = {},
+): Promise<ClassifyInput> {
+  const runId = `run-${++runs}`;
+  await store.writeAtomic(runId, 'parts/part-0001.jsonl', ids.map(request));
+  const write = async (name: string, lines: ProviderLine[]) => {
+    if (lines.length === 0) return null;
+    await store.writeAtomic(
+      runId,
+      name,
+      lines.map((l) => JSON.stringify(l)),
+    );
+    return name;
+  };
+  return {
+    runId,
+    part: 1,
+    attempt: 1,
+    inputPath: 'parts/part-0001.jsonl',
+    outputPath: await write('downloads/out.jsonl', output),
+    errorPath: await write('downloads/err.jsonl', errors),
+    batchId: 'batch_1',
+    batchStatus: 'completed',
+    lastAttempt: false,
+    ...overrides,
+  };
+}
+
+async function results(input: ClassifyInput, name: string): Promise<ResultLine[]> {
+  const lines: ResultLine[] = [];
+  for await (const line of store.readLines(input.runId, name)) lines.push(JSON.parse(line.text));
+  return lines;
+}
+
+const ids = ['s1', 's2', 'e500', 'f400', 'exp', 'gone'];
+const output = [
+  ok('s2', { input_tokens: 5, output_tokens: 6, total_tokens: 11 }),
+  http('e500', 500),
+  ok('s1', { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 }),
+];
+const errors = [http('f400', 400, { code: 'bad', message: 'no' }), failure('exp', 'batch_expired')];
+
+test('one result per submitted request in order; retryables go to the next attempt', async () => {
+  const input = await attempt(ids, output, errors, { batchStatus: 'expired' });
+  const result = await classifyAttempt(store, input);
+  assert.deepEqual(result, {
+    resultsPath: 'results/part-0001.attempt-1.jsonl',
+    counts: { succeeded: 2, failed: 1, expired: 0, cancelled: 0 },
+    retry: 3,
+    retryPath: 'parts/part-0001.attempt-2.jsonl',
+    usage: { input_tokens: 6, output_tokens: 8, total_tokens: 14 },
+  });
+  const lines = await results(input, result.resultsPath);
+  assert.deepEqual(
+    lines.map((l) => [l.custom_id, l.status, l.attempts, l.batch_id]),
+    [
+      ['s1', 'succeeded', 1, 'batch_1'],
+      ['s2', 'succeeded', 1, 'batch_1'],
+      ['e500', 'failed', 1, 'batch_1'],
+      ['f400', 'failed', 1, 'batch_1'],
+      ['exp', 'expired', 1, 'batch_1'],
+      ['gone', 'expired', 1, 'batch_1'],
+    ],
+  );
+  assert.deepEqual(lines[0]?.response, {
+    status_code: 200,
+    request_id: 'req-s1',
+    body: { usage: { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 } },
+  });
+  assert.equal(lines[0]?.error, null);
+  assert.deepEqual(lines[3]?.error, { code: 'bad', message: 'no' });
+  assert.equal(
+    await readFile(store.path(input.runId, 'parts/part-0001.attempt-2.jsonl'), 'utf8'),
+    ['e500', 'exp', 'gone'].map((id) => `${request(id)}\n`).join(''),
+  );
+});
+
+test('on the last attempt leftovers become final', async () => {
+  const input = await attempt(ids, output, errors, {
+    batchStatus: 'expired',
+    lastAttempt: true,
+    attempt: 3,
+  });
+  const result = await classifyAttempt(store, input);
+  assert.deepEqual(result.counts, { succeeded: 2, failed: 2, expired: 2, cancelled: 0 });
+  assert.equal(result.retry, 0);
+  assert.equal(result.retryPath, null);
+  assert.equal(result.resultsPath, 'results/part-0001.attempt-3.jsonl');
+  assert.equal(await store.exists(input.runId, 'parts/part-0001.attempt-4.jsonl'), false);
+  const lines = await results(input, result.resultsPath);
+  assert.deepEqual(lines[2]?.error, { code: 'http_500', message: 'HTTP 500' });
+  assert.ok(lines.every((l) => l.attempts === 3));
+});
+
+test('a completed batch with nothing retryable schedules no retry', async () => {
+  const input = await attempt(['a', 'b'], [ok('a'), ok('b')], []);
+  const result = await classifyAttempt(store, input);
+  assert.equal(result.retry, 0);
+  assert.equal(result.retryPath, null);
+  assert.deepEqual(result.counts, { succeeded: 2, failed: 0, expired: 0, cancelled: 0 });
+});
+
+test('nothing of a cancelled batch is resubmitted', async () => {
+  const input = await attempt(
+    ['done', 'flaky', 'never', 'marked'],
+    [ok('done'), http('flaky', 503)],
+    [failure('marked', 'batch_cancelled')],
+    { batchStatus: 'cancelled' },
+  );
+  const result = await classifyAttempt(store, input);
+  assert.equal(result.retryPath, null);
+  assert.deepEqual(result.counts, { succeeded: 1, failed: 1, expired: 0, cancelled: 2 });
+});
+
+test('requests never submitted (run cancelled first) are cancelled without a batch id', async () => {
+  const input = await attempt(['a', 'b'], [], [], { batchId: '', batchStatus: 'cancelled' });
+  const result = await classifyAttempt(store, input);
+  assert.deepEqual(result.counts, { succeeded: 0, failed: 0, expired: 0, cancelled: 2 });
+  const lines = await results(input, result.resultsPath);
+  assert.ok(lines.every((l) => l.batch_id === null && l.status === 'cancelled'));
+});
+
+test('a rerun writes the same files', async () => {
+  const input = await attempt(ids, output, errors);
+  const read = (name: string) => readFile(store.path(input.runId, name), 'utf8');
+  const first = await classifyAttempt(store, input);
+  const files = [await read(first.resultsPath), await read(first.retryPath as string)];
+  assert.deepEqual(await classifyAttempt(store, input), first);
+  assert.deepEqual([await read(first.resultsPath), await read(first.retryPath as string)], files);
+});
+
+test('an unreadable provider line fails non-retryably', async () => {
+  const input = await attempt(['a'], [ok('a')], []);
+  await store.writeAtomic(input.runId, 'downloads/out.jsonl', ['{"custom_id":']);
+  await assert.rejects(classifyAttempt(store, input), {
+    type: 'InvalidProviderOutput',
+    nonRetryable: true,
+  });
+});

@@ -1,0 +1,196 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { classifyAttempt } from '../activities/classify.js';
+import { mergeResults } from '../activities/merge.js';
+import { prepareParts } from '../activities/prepare.js';
+import { LocalArtifactStore } from '../src/artifacts.js';
+import type { PartRef, ResultLine } from '../workflows/types.js';
+
+const store = new LocalArtifactStore(await mkdtemp(join(tmpdir(), 'nightshift-merge-')));
+const runId = 'merge-run';
+
+async function part(n: number, ids: string[]): Promise<PartRef> {
+  const path = `parts/part-000${n}.jsonl`;
+  const { bytes } = await store.writeAtomic(
+    runId,
+    path,
+    ids.map((id) =>
+      JSON.stringify({ custom_id: id, method: 'POST', url: '/v1/embeddings', body: {} }),
+    ),
+  );
+  return { part: n, path, requests: ids.length, bytes };
+}
+
+const result = (id: string, status: ResultLine['status'], attempts: number): ResultLine => ({
+  custom_id: id,
+  status,
+  response:
+    status === 'succeeded'
+      ? {
+          status_code: 200,
+          request_id: 'r',
+          body: { usage: { prompt_tokens: 2, total_tokens: 2 } },
+        }
+      : null,
+  error: status === 'succeeded' ? null : { code: 'batch_expired', message: 'late' },
+  attempts,
+  batch_id: `batch_${attempts}`,
+});
+
+async function attemptFile(name: string, lines: ResultLine[]): Promise<string> {
+  await store.writeAtomic(
+    runId,
+    name,
+    lines.map((l) => JSON.stringify(l)),
+  );
+  return name;
+}
+
+test('merges parts and attempts into one line per input line, in input order', async () => {
+  const part1 = await part(1, ['a', 'b', 'c', 'd']);
+  const part2 = await part(2, ['e', 'f', 'g']);
+  const p1a1 = await attemptFile('results/part-0001.attempt-1.jsonl', [
+    result('a', 'succeeded', 1),
+    result('b', 'expired', 1),
+    result('c', 'expired', 1),
+    result('d', 'succeeded', 1),
+  ]);
+  const p1a2 = await attemptFile('results/part-0001.attempt-2.jsonl', [
+    result('c', 'succeeded', 2),
+    result('b', 'expired', 2),
+  ]);
+  const p1a3 = await attemptFile('results/part-0001.attempt-3.jsonl', [result('b', 'failed', 3)]);
+  // 'g' has no result anywhere: it must still get its line.
+  const p2a1 = await attemptFile('results/part-0002.attempt-1.jsonl', [
+    result('f', 'cancelled', 1),
+    result('e', 'succeeded', 1),
+  ]);
+
+  const progress: number[] = [];
+  const merged = await mergeResults(
+    store,
+    {
+      runId,
+      parts: [
+        { part: part1, resultsPaths: [p1a1, p1a2, p1a3] },
+        { part: part2, resultsPaths: [p2a1] },
+      ],
+    },
+    (n) => progress.push(n),
+  );
+  assert.deepEqual(merged, {
+    resultsPath: 'results.jsonl',
+    counts: { total: 7, succeeded: 4, failed: 1, expired: 1, cancelled: 1 },
+    usage: { input_tokens: 8, output_tokens: 0, total_tokens: 8 },
+  });
+  const lines: ResultLine[] = [];
+  for await (const line of store.readLines(runId, 'results.jsonl'))
+    lines.push(JSON.parse(line.text));
+  assert.deepEqual(
+    lines.map((l) => [l.custom_id, l.status, l.attempts]),
+    [
+      ['a', 'succeeded', 1],
+      ['b', 'failed', 3],
+      ['c', 'succeeded', 2],
+      ['d', 'succeeded', 1],
+      ['e', 'succeeded', 1],
+      ['f', 'cancelled', 1],
+      ['g', 'expired', 1],
+    ],
+  );
+  assert.deepEqual(lines[6]?.error?.code, 'missing_result');
+  assert.equal(lines[6]?.batch_id, null);
+  assert.deepEqual(lines[2], result('c', 'succeeded', 2));
+  assert.deepEqual(progress, []);
+
+  const again = await mergeResults(store, {
+    runId,
+    parts: [
+      { part: part1, resultsPaths: [p1a1, p1a2, p1a3] },
+      { part: part2, resultsPaths: [p2a1] },
+    ],
+  });
+  assert.deepEqual(again, merged);
+});
+
+test('prepare, classify and merge fit together', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'nightshift-pipeline-'));
+  const inputPath = join(dir, 'requests.jsonl');
+  const ids = ['r1', 'r2', 'r3'];
+  await writeFile(
+    inputPath,
+    ids
+      .map((id) =>
+        JSON.stringify({
+          custom_id: id,
+          method: 'POST',
+          url: '/v1/embeddings',
+          body: { model: 'text-embedding-3-small' },
+        }),
+      )
+      .join('\n'),
+  );
+  const run = 'pipeline';
+  const prepared = await prepareParts(store, {
+    runId: run,
+    inputPath,
+    maxRequestsPerBatch: 2,
+    maxBytesPerBatch: 1 << 20,
+  });
+  const answer = (id: string) =>
+    JSON.stringify({
+      custom_id: id,
+      response: {
+        status_code: 200,
+        request_id: id,
+        body: { usage: { prompt_tokens: 1, total_tokens: 1 } },
+      },
+      error: null,
+    });
+  const base = { runId: run, batchStatus: 'expired', errorPath: null, lastAttempt: false };
+  // Part 1: r2 expires in attempt 1 and succeeds in attempt 2; part 2 succeeds at once.
+  await store.writeAtomic(run, 'downloads/p1a1.jsonl', [answer('r1')]);
+  const p1a1 = await classifyAttempt(store, {
+    ...base,
+    part: 1,
+    attempt: 1,
+    inputPath: 'parts/part-0001.jsonl',
+    outputPath: 'downloads/p1a1.jsonl',
+    batchId: 'batch_a',
+  });
+  await store.writeAtomic(run, 'downloads/p1a2.jsonl', [answer('r2')]);
+  const p1a2 = await classifyAttempt(store, {
+    ...base,
+    part: 1,
+    attempt: 2,
+    inputPath: p1a1.retryPath as string,
+    outputPath: 'downloads/p1a2.jsonl',
+    batchId: 'batch_b',
+  });
+  await store.writeAtomic(run, 'downloads/p2a1.jsonl', [answer('r3')]);
+  const p2a1 = await classifyAttempt(store, {
+    ...base,
+    part: 2,
+    attempt: 1,
+    inputPath: 'parts/part-0002.jsonl',
+    outputPath: 'downloads/p2a1.jsonl',
+    batchId: 'batch_c',
+  });
+  const merged = await mergeResults(store, {
+    runId: run,
+    parts: [
+      { part: prepared.parts[0] as PartRef, resultsPaths: [p1a1.resultsPath, p1a2.resultsPath] },
+      { part: prepared.parts[1] as PartRef, resultsPaths: [p2a1.resultsPath] },
+    ],
+  });
+  assert.deepEqual(merged.counts, { total: 3, succeeded: 3, failed: 0, expired: 0, cancelled: 0 });
+  assert.deepEqual(merged.usage, { input_tokens: 3, output_tokens: 0, total_tokens: 3 });
+  const batches: (string | null)[] = [];
+  for await (const line of store.readLines(run, 'results.jsonl')) {
+    batches.push((JSON.parse(line.text) as ResultLine).batch_id);
+  }
+  assert.deepEqual(batches, ['batch_a', 'batch_b', 'batch_c']);
+});

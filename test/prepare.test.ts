@@ -1,0 +1,136 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { ApplicationFailure } from '@temporalio/common';
+import { prepareParts } from '../activities/prepare.js';
+import { LocalArtifactStore } from '../src/artifacts.js';
+import type { PrepareInput } from '../workflows/types.js';
+
+const dir = await mkdtemp(join(tmpdir(), 'nightshift-prepare-'));
+const store = new LocalArtifactStore(join(dir, 'home'));
+let runs = 0;
+
+const request = (i: number, content = 'hi') =>
+  JSON.stringify({
+    custom_id: `r-${i}`,
+    method: 'POST',
+    url: '/v1/chat/completions',
+    body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content }] },
+  });
+
+async function setUp(content: string, limits: Partial<PrepareInput> = {}): Promise<PrepareInput> {
+  const runId = `run-${++runs}`;
+  const inputPath = join(dir, `${runId}.jsonl`);
+  await writeFile(inputPath, content);
+  return { runId, inputPath, maxRequestsPerBatch: 50_000, maxBytesPerBatch: 1 << 20, ...limits };
+}
+
+const partText = (runId: string, path: string) => readFile(store.path(runId, path), 'utf8');
+
+test('splits by request count, in order, copying lines byte for byte', async () => {
+  const lines = Array.from({ length: 5 }, (_, i) => request(i, i % 2 ? 'ünïcödé ✓' : 'plain'));
+  const input = await setUp(`${lines.join('\n')}\n`, { maxRequestsPerBatch: 2 });
+  const result = await prepareParts(store, input);
+  assert.equal(result.endpoint, '/v1/chat/completions');
+  assert.equal(result.model, 'gpt-4o-mini');
+  assert.equal(result.total, 5);
+  assert.deepEqual(
+    result.parts.map((p) => [p.part, p.path, p.requests]),
+    [
+      [1, 'parts/part-0001.jsonl', 2],
+      [2, 'parts/part-0002.jsonl', 2],
+      [3, 'parts/part-0003.jsonl', 1],
+    ],
+  );
+  const texts = await Promise.all(result.parts.map((p) => partText(input.runId, p.path)));
+  assert.equal(texts.join(''), `${lines.join('\n')}\n`);
+  for (const [i, part] of result.parts.entries()) {
+    assert.equal(part.bytes, Buffer.byteLength(texts[i] as string));
+  }
+});
+
+test('splits by bytes: no part goes over the limit', async () => {
+  const lines = Array.from({ length: 10 }, (_, i) => request(i, 'x'.repeat(i * 10)));
+  const maxBytesPerBatch = 400;
+  const input = await setUp(lines.join('\n'), { maxBytesPerBatch });
+  const result = await prepareParts(store, input);
+  assert.ok(result.parts.length > 1);
+  assert.ok(result.parts.every((p) => p.bytes <= maxBytesPerBatch));
+  assert.equal(
+    result.parts.reduce((n, p) => n + p.requests, 0),
+    10,
+  );
+  const texts = await Promise.all(result.parts.map((p) => partText(input.runId, p.path)));
+  assert.equal(texts.join(''), `${lines.join('\n')}\n`);
+});
+
+test('CRLF becomes LF and a BOM is dropped', async () => {
+  const input = await setUp(`\uFEFF${request(1)}\r\n${request(2)}\r\n`);
+  const result = await prepareParts(store, input);
+  assert.equal(
+    await partText(input.runId, 'parts/part-0001.jsonl'),
+    `${request(1)}\n${request(2)}\n`,
+  );
+  assert.equal(result.parts[0]?.bytes, Buffer.byteLength(`${request(1)}\n${request(2)}\n`));
+});
+
+test('a rerun returns the manifest of the earlier attempt without redoing the work', async () => {
+  const input = await setUp(`${request(1)}\n${request(2)}\n`, { maxRequestsPerBatch: 1 });
+  const first = await prepareParts(store, input);
+  await rm(input.inputPath);
+  let progressed = false;
+  const again = await prepareParts(store, input, () => {
+    progressed = true;
+  });
+  assert.deepEqual(again, first);
+  assert.equal(progressed, false);
+});
+
+test('invalid input fails non-retryably, naming file:line and how many more', async () => {
+  const input = await setUp(`${request(1)}\nnot json\n${request(1)}\n{}\n`);
+  await assert.rejects(prepareParts(store, input), (err: unknown) => {
+    assert.ok(err instanceof ApplicationFailure);
+    assert.equal(err.nonRetryable, true);
+    assert.equal(err.type, 'InvalidInput');
+    assert.match(
+      err.message,
+      new RegExp(`^${input.inputPath}:2: invalid JSON: .* \\(\\+2 more\\)$`),
+    );
+    assert.deepEqual(
+      ((err.details ?? [])[0] as { line: number }[]).map((e) => e.line),
+      [2, 3, 4],
+    );
+    return true;
+  });
+  assert.equal(await store.exists(input.runId, 'parts/manifest.json'), false);
+});
+
+test('a line larger than a whole part is an error', async () => {
+  const input = await setUp(`${request(1)}\n${request(2, 'y'.repeat(500))}\n`, {
+    maxBytesPerBatch: 300,
+  });
+  await assert.rejects(prepareParts(store, input), {
+    type: 'InvalidInput',
+    message: `${input.inputPath}:2: line is longer than 300 bytes`,
+  });
+});
+
+test('a missing input file fails non-retryably', async () => {
+  const input = await setUp('');
+  await rm(input.inputPath);
+  await assert.rejects(prepareParts(store, input), { type: 'InvalidInput', nonRetryable: true });
+});
+
+test('progress is reported every few thousand lines', async () => {
+  const lines = Array.from({ length: 12_000 }, (_, i) => request(i));
+  const input = await setUp(lines.join('\n'), { maxRequestsPerBatch: 5_000 });
+  const seen: number[] = [];
+  const result = await prepareParts(store, input, (n) => seen.push(n));
+  assert.deepEqual(seen, [5_000, 10_000]);
+  assert.deepEqual(
+    result.parts.map((p) => p.requests),
+    [5_000, 5_000, 2_000],
+  );
+});
