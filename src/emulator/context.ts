@@ -1,0 +1,37 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { BatchProcessor } from './batch-processor.js';
+import type { FaultSet } from './faults.js';
+import type { Store } from './store.js';
+import type { CallCount, EndpointName, FaultRule } from './types.js';
+
+/** Everything `reset()` throws away; rebuilt whole so stray work of old batches cannot leak in. */
+export interface State {
+  store: Store;
+  faults: FaultSet;
+  processor: BatchProcessor;
+  calls: Map<EndpointName, CallCount>;
+}
+
+/** One API call as a route handler sees it. */
+export interface Call {
+  state: State;
+  req: IncomingMessage;
+  res: ServerResponse;
+  /** The `{id}` path segment, or '' for collection routes. */
+  id: string;
+  query: URLSearchParams;
+  maxFileBytes: number;
+  completionWindowMs: number;
+  /** The HTTP fault hitting this call, for handlers that shape it themselves (truncate). */
+  fault: FaultRule | undefined;
+  /** Overrides the HTTP status in the call counts, for connections cut on purpose. */
+  outcome?: 'reset' | 'truncated';
+  /**
+   * Records the call in the stats (only the first time). Done once the answer is sent; handlers
+   * that stream call it as soon as the status is out, so a client that has read the body
+   * already finds the call counted.
+   */
+  count(): void;
+}
+
+export type Handler = (call: Call) => Promise<void>;

@@ -1,0 +1,282 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { setTimeout as delay } from 'node:timers/promises';
+import { BatchProcessor, type Timing } from './batch-processor.js';
+import { cancelBatch, createBatch, listBatches, retrieveBatch } from './batches-routes.js';
+import type { Call, Handler, State } from './context.js';
+import { ApiError, statusErrorBody } from './errors.js';
+import { FaultSet } from './faults.js';
+import { createFile, deleteFile, fileContent, listFiles, retrieveFile } from './files-routes.js';
+import { readJson, sendError, sendJson } from './http.js';
+import { Store } from './store.js';
+import type { EmulatorStats, EndpointName, FaultRule } from './types.js';
+import type { WebhookSender } from './webhooks.js';
+
+export interface ServerConfig {
+  dataDir: string;
+  timing: Timing;
+  seed: number;
+  requireAuth: boolean;
+  maxFileBytes: number;
+  enqueuedTokenLimit: number | null;
+  webhooks: WebhookSender | null;
+}
+
+interface Route {
+  method: string;
+  path: RegExp;
+  name: EndpointName;
+  handler: Handler;
+}
+
+const ID = '([^/]+)';
+const ROUTES: Route[] = [
+  { method: 'POST', path: /^\/v1\/files$/, name: 'files.create', handler: createFile },
+  { method: 'GET', path: /^\/v1\/files$/, name: 'files.list', handler: listFiles },
+  {
+    method: 'GET',
+    path: new RegExp(`^/v1/files/${ID}$`),
+    name: 'files.retrieve',
+    handler: retrieveFile,
+  },
+  {
+    method: 'DELETE',
+    path: new RegExp(`^/v1/files/${ID}$`),
+    name: 'files.delete',
+    handler: deleteFile,
+  },
+  {
+    method: 'GET',
+    path: new RegExp(`^/v1/files/${ID}/content$`),
+    name: 'files.content',
+    handler: fileContent,
+  },
+  { method: 'POST', path: /^\/v1\/batches$/, name: 'batches.create', handler: createBatch },
+  { method: 'GET', path: /^\/v1\/batches$/, name: 'batches.list', handler: listBatches },
+  {
+    method: 'GET',
+    path: new RegExp(`^/v1/batches/${ID}$`),
+    name: 'batches.retrieve',
+    handler: retrieveBatch,
+  },
+  {
+    method: 'POST',
+    path: new RegExp(`^/v1/batches/${ID}/cancel$`),
+    name: 'batches.cancel',
+    handler: cancelBatch,
+  },
+];
+
+const MISSING_KEY =
+  "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).";
+
+/**
+ * The HTTP side of the emulator: OpenAI's routes under `/v1`, and a control API without auth:
+ * `GET /_emulator/stats`, `POST /_emulator/reset`, `POST /_emulator/faults` (a FaultRule as JSON,
+ * answers `{id}`) and `DELETE /_emulator/faults`.
+ */
+export class EmulatorServer {
+  readonly http: Server;
+  private state: State;
+  private readonly disposing = new Set<Promise<void>>();
+
+  constructor(private readonly config: ServerConfig) {
+    this.state = this.freshState();
+    this.http = createServer((req, res) => {
+      this.handle(req, res).catch((err: unknown) => fail(res, err));
+    });
+  }
+
+  stats(): EmulatorStats {
+    const { store, faults, calls } = this.state;
+    return {
+      calls: Object.fromEntries(
+        [...calls].map(([name, count]) => [
+          name,
+          { total: count.total, byStatus: { ...count.byStatus } },
+        ]),
+      ),
+      files: store.allFiles().map((f) => ({
+        id: f.id,
+        purpose: f.purpose,
+        filename: f.filename,
+        bytes: f.bytes,
+        lines: f.lines,
+        created_at: f.created_at,
+        deleted: f.deleted,
+      })),
+      batches: store.allBatches().map((b) => ({
+        id: b.id,
+        input_file_id: b.input_file_id,
+        endpoint: b.endpoint,
+        model: b.model,
+        metadata: b.metadata,
+        status: b.status,
+        request_counts: b.progress().request_counts,
+        output_file_id: b.output_file_id,
+        error_file_id: b.error_file_id,
+        created_at: b.created_at,
+      })),
+      submissions: store.submissionCounts(),
+      faults: faults.snapshot(),
+      webhooks: this.config.webhooks?.stats() ?? [],
+    };
+  }
+
+  /** Starts over at once; the old state's running batches and files are disposed of meanwhile. */
+  reset(): Promise<void> {
+    const old = this.state;
+    this.state = this.freshState();
+    const disposal = Promise.all([
+      old.processor.reset().then(() => old.store.clear()),
+      this.config.webhooks?.reset(),
+    ]).then(() => {
+      this.disposing.delete(disposal);
+    });
+    this.disposing.add(disposal);
+    return disposal;
+  }
+
+  addFault(rule: FaultRule): string {
+    return this.state.faults.add(rule);
+  }
+
+  clearFaults(): void {
+    this.state.faults.clear();
+  }
+
+  async close(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
+    this.http.closeAllConnections();
+    await Promise.all([closed, this.reset()]);
+    await Promise.all(this.disposing);
+  }
+
+  private freshState(): State {
+    const { config } = this;
+    const store = new Store(config.dataDir);
+    return {
+      store,
+      faults: new FaultSet(config.seed),
+      calls: new Map(),
+      processor: new BatchProcessor({
+        store,
+        timing: config.timing,
+        seed: config.seed,
+        webhooks: config.webhooks,
+        enqueuedTokenLimit: config.enqueuedTokenLimit,
+      }),
+    };
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://emulator');
+    if (url.pathname.startsWith('/_emulator/')) return this.control(req, res, url.pathname);
+
+    const { route, id } = matchRoute(req.method, url.pathname);
+    const state = this.state;
+    let counted = false;
+    const call: Call = {
+      state,
+      req,
+      res,
+      id,
+      query: url.searchParams,
+      maxFileBytes: this.config.maxFileBytes,
+      completionWindowMs: this.config.timing.completionWindowMs,
+      fault: undefined,
+      count: () => {
+        if (!counted) countCall(state, route.name, call.outcome ?? String(res.statusCode));
+        counted = true;
+      },
+    };
+    try {
+      await this.serve(call, route);
+    } catch (err) {
+      fail(res, err);
+    } finally {
+      call.count();
+    }
+  }
+
+  private async serve(call: Call, route: Route): Promise<void> {
+    const { req, state } = call;
+    if (this.config.requireAuth && !/^Bearer \S+/.test(req.headers.authorization ?? '')) {
+      throw new ApiError(401, MISSING_KEY, 'invalid_request_error');
+    }
+    call.fault = state.faults.takeHttpFault(route.name);
+    switch (call.fault?.kind) {
+      case 'reset':
+        call.outcome = 'reset';
+        req.socket.destroy();
+        return;
+      case 'slow':
+        await delay(call.fault.delayMs ?? 1000);
+        break;
+      case 'http_429':
+      case 'http_500':
+      case 'http_503':
+        throw httpFault(call.fault);
+    }
+    await route.handler(call);
+  }
+
+  private async control(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+    const action = `${req.method} ${path}`;
+    switch (action) {
+      case 'GET /_emulator/stats':
+        return sendJson(res, 200, this.stats());
+      case 'POST /_emulator/reset':
+        await this.reset();
+        return sendJson(res, 200, { ok: true });
+      case 'POST /_emulator/faults':
+        return sendJson(res, 200, {
+          id: this.addFault((await readJson(req)) as unknown as FaultRule),
+        });
+      case 'DELETE /_emulator/faults':
+        this.clearFaults();
+        return sendJson(res, 200, { ok: true });
+      default:
+        throw new ApiError(404, `Unknown control action (${action})`, 'invalid_request_error');
+    }
+  }
+}
+
+function matchRoute(method: string | undefined, pathname: string): { route: Route; id: string } {
+  for (const route of ROUTES) {
+    const match = route.method === method ? route.path.exec(pathname) : null;
+    if (match) return { route, id: decodeURIComponent(match[1] ?? '') };
+  }
+  throw new ApiError(404, `Invalid URL (${method} ${pathname})`, 'invalid_request_error');
+}
+
+function httpFault(rule: FaultRule): ApiError {
+  const status = Number(rule.kind.slice('http_'.length));
+  const { message, type, param, code } = statusErrorBody(status).error;
+  const headers: Record<string, string> = {};
+  if (rule.retryAfterSeconds !== undefined) {
+    headers['retry-after'] = String(Math.ceil(rule.retryAfterSeconds));
+    // The SDK prefers the exact millisecond hint, which lets tests retry in milliseconds.
+    headers['retry-after-ms'] = String(Math.round(rule.retryAfterSeconds * 1000));
+  }
+  return new ApiError(status, message, type, param, code, headers);
+}
+
+function countCall(state: State, name: EndpointName, status: string): void {
+  const count = state.calls.get(name) ?? { total: 0, byStatus: {} };
+  count.total++;
+  count.byStatus[status] = (count.byStatus[status] ?? 0) + 1;
+  state.calls.set(name, count);
+}
+
+function fail(res: ServerResponse, err: unknown): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  sendError(
+    res,
+    err instanceof ApiError
+      ? err
+      : new ApiError(500, 'The server had an error while processing your request.', 'server_error'),
+  );
+}

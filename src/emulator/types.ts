@@ -1,0 +1,142 @@
+/** Names under which calls are counted and faults are targeted; one per OpenAI SDK method. */
+export const ENDPOINT_NAMES = [
+  'files.create',
+  'files.retrieve',
+  'files.content',
+  'files.list',
+  'files.delete',
+  'batches.create',
+  'batches.retrieve',
+  'batches.list',
+  'batches.cancel',
+] as const;
+
+export type EndpointName = (typeof ENDPOINT_NAMES)[number];
+
+export const FAULT_KINDS = [
+  'http_429',
+  'http_500',
+  'http_503',
+  'reset',
+  'slow',
+  'truncate',
+  'batch_token_limit',
+  'expire_at_fraction',
+  'line_error',
+] as const;
+
+export type FaultKind = (typeof FAULT_KINDS)[number];
+
+export interface FaultRule {
+  endpoint?: EndpointName | '*';
+  kind: FaultKind;
+  /** Fire at most this many times (default: unlimited). */
+  times?: number;
+  /** Probability (0..1) that a matching call or batch is hit, drawn from the seeded generator. */
+  rate?: number;
+  /** http_429: the `retry-after` the client is told (fractions allowed; also sent as `retry-after-ms`). */
+  retryAfterSeconds?: number;
+  /** slow: added latency before the call is served. */
+  delayMs?: number;
+  /** expire_at_fraction: share of requests done when the batch expires; truncate: share of bytes sent. */
+  fraction?: number;
+  /** line_error: HTTP status of the failing lines (default 500). */
+  statusCode?: number;
+  /** line_error: share of the batch's lines that fail (default 0.1). */
+  lineRate?: number;
+  /** Batch faults only: hit only batches whose `metadata.nightshift_attempt` (or `attempt`) is one of these. */
+  attempts?: number[];
+}
+
+export interface EmulatorTiming {
+  validatingMs?: number;
+  /** In-progress time per request; a batch of N requests is in progress N × this. */
+  perRequestMs?: number;
+  finalizingMs?: number;
+  /** The "24h" completion window, counted from creation. */
+  completionWindowMs?: number;
+  cancellingMs?: number;
+}
+
+export interface EmulatorOptions {
+  /** 0 = any free port (default). */
+  port?: number;
+  host?: string;
+  /** Where uploaded and generated files live; default a fresh temp dir, removed on close. */
+  dataDir?: string;
+  timing?: EmulatorTiming;
+  webhook?: { url: string; secret: string };
+  /** Default true: 401 without `Authorization: Bearer …`. */
+  requireAuth?: boolean;
+  /** Seeds output order, fault rates and injected line errors. */
+  seed?: number;
+  /** Batches whose input tokens plus those of running batches of the same model exceed it fail. */
+  enqueuedTokenLimit?: number;
+  /** Upload limit (default 200 MB, OpenAI's batch input limit); lower it in tests. */
+  maxFileBytes?: number;
+}
+
+export interface CallCount {
+  total: number;
+  /** By HTTP status, or `reset` / `truncated` for injected connection faults. */
+  byStatus: Record<string, number>;
+}
+
+export interface FileStat {
+  id: string;
+  purpose: string;
+  filename: string;
+  bytes: number;
+  lines: number;
+  created_at: number;
+  deleted: boolean;
+}
+
+export interface BatchStat {
+  id: string;
+  input_file_id: string;
+  endpoint: string;
+  model: string | null;
+  metadata: Record<string, string> | null;
+  status: string;
+  request_counts: { total: number; completed: number; failed: number };
+  output_file_id: string | null;
+  error_file_id: string | null;
+  created_at: number;
+}
+
+export interface FaultStat {
+  id: string;
+  rule: FaultRule;
+  fired: number;
+}
+
+export interface WebhookStat {
+  event_id: string;
+  type: string;
+  batch_id: string;
+  attempts: number;
+  delivered: boolean;
+}
+
+export interface EmulatorStats {
+  calls: Partial<Record<EndpointName, CallCount>>;
+  files: FileStat[];
+  batches: BatchStat[];
+  /** custom_id → how many times a batch that passed validation carried it. */
+  submissions: Record<string, number>;
+  faults: FaultStat[];
+  webhooks: WebhookStat[];
+}
+
+export interface Emulator {
+  /** `http://host:port`, without `/v1`. */
+  url: string;
+  port: number;
+  close(): Promise<void>;
+  stats(): EmulatorStats;
+  /** Forgets every file, batch, fault and count; running batches stop where they are. */
+  reset(): void;
+  addFault(rule: FaultRule): string;
+  clearFaults(): void;
+}

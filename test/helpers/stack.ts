@@ -1,0 +1,122 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { Worker } from '@temporalio/worker';
+import { createActivities } from '../../activities/index.js';
+import { LocalArtifactStore } from '../../src/artifacts.js';
+import { Nightshift, type SubmitOptions } from '../../src/client.js';
+import { type Emulator, type EmulatorOptions, startEmulator } from '../../src/emulator/index.js';
+import { createOpenAIClient } from '../../src/openai-client.js';
+import { createNightshiftWorker } from '../../src/worker.js';
+
+/** Options that keep a run on the emulator quick: sub-second polls, small parts. */
+export const FAST: SubmitOptions = {
+  pollIntervalSeconds: 0.1,
+  maxPollIntervalSeconds: 0.5,
+};
+
+export interface ChatLineOptions {
+  model?: string;
+  prefix?: string;
+}
+
+/** Chat-completion request lines with ids r-1…r-n. */
+export function chatLines(
+  n: number,
+  { model = 'gpt-4o-mini', prefix = 'r' }: ChatLineOptions = {},
+) {
+  return Array.from({ length: n }, (_, i) =>
+    JSON.stringify({
+      custom_id: `${prefix}-${i + 1}`,
+      method: 'POST',
+      url: '/v1/chat/completions',
+      body: {
+        model,
+        messages: [{ role: 'user', content: `Classify the sentiment of review number ${i + 1}.` }],
+        max_tokens: 16,
+      },
+    }),
+  );
+}
+
+/**
+ * The parts a lifecycle test needs, all real: a Temporal server (given), the Batch API emulator
+ * over HTTP, a Nightshift worker whose activities reach it through the official SDK, an
+ * artifact store in a temp folder, and the client library.
+ */
+export class Stack {
+  private workerRun: Promise<void> | null = null;
+  worker: Worker | null = null;
+
+  private constructor(
+    readonly env: TestWorkflowEnvironment,
+    readonly emulator: Emulator,
+    readonly home: string,
+    readonly store: LocalArtifactStore,
+    readonly nightshift: Nightshift,
+    readonly taskQueue: string,
+  ) {}
+
+  static async start(
+    env: TestWorkflowEnvironment,
+    taskQueue: string,
+    emulatorOptions: EmulatorOptions = {},
+  ): Promise<Stack> {
+    const home = await mkdtemp(join(tmpdir(), 'nightshift-test-'));
+    const emulator = await startEmulator({
+      timing: { validatingMs: 20, perRequestMs: 1, finalizingMs: 20, cancellingMs: 20 },
+      ...emulatorOptions,
+    });
+    const store = new LocalArtifactStore(home);
+    const nightshift = new Nightshift(env.client, taskQueue, store);
+    const stack = new Stack(env, emulator, home, store, nightshift, taskQueue);
+    await stack.startWorker();
+    return stack;
+  }
+
+  async startWorker(): Promise<void> {
+    const openai = createOpenAIClient({
+      apiKey: 'sk-emulator',
+      baseURL: `${this.emulator.url}/v1`,
+      maxRetries: 0,
+    });
+    this.worker = await createNightshiftWorker({
+      connection: this.env.nativeConnection,
+      namespace: this.env.namespace ?? 'default',
+      taskQueue: this.taskQueue,
+      activities: createActivities({ openai, store: this.store }),
+    });
+    this.workerRun = this.worker.run();
+  }
+
+  async stopWorker(): Promise<void> {
+    this.worker?.shutdown();
+    await this.workerRun;
+    this.worker = null;
+    this.workerRun = null;
+  }
+
+  async writeInput(lines: string[], name = 'requests.jsonl'): Promise<string> {
+    const path = join(this.home, name);
+    await writeFile(path, `${lines.join('\n')}\n`);
+    return path;
+  }
+
+  async submit(lines: string[], options: SubmitOptions = {}) {
+    const path = await this.writeInput(lines);
+    const { run } = await this.nightshift.submit(path, { ...FAST, ...options });
+    return run;
+  }
+
+  async results(runId: string) {
+    const out = [];
+    for await (const line of this.nightshift.run(runId).results()) out.push(line);
+    return out;
+  }
+
+  async close(): Promise<void> {
+    await this.stopWorker();
+    await this.emulator.close();
+  }
+}

@@ -1,0 +1,174 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { expectedUsage } from '../src/emulator/index.js';
+import { runProgressQuery } from '../workflows/messages.js';
+import { chatLines, Stack } from './helpers/stack.js';
+import { startDevServer } from './helpers/temporal.js';
+
+// The whole lifecycle on a real Temporal dev server, against the emulator over HTTP.
+
+let env: TestWorkflowEnvironment;
+before(async () => {
+  env = await startDevServer();
+});
+after(async () => {
+  await env?.teardown();
+});
+
+async function withStack<T>(
+  name: string,
+  fn: (stack: Stack) => Promise<T>,
+  emulator: Parameters<typeof Stack.start>[2] = {},
+): Promise<T> {
+  const stack = await Stack.start(env, name, emulator);
+  try {
+    return await fn(stack);
+  } finally {
+    await stack.close();
+  }
+}
+
+/** Batches the emulator saw per (part, attempt, try): each must be exactly one. */
+function batchesPerKey(stack: Stack): Map<string, number> {
+  const perKey = new Map<string, number>();
+  for (const b of stack.emulator.stats().batches) {
+    const m = b.metadata ?? {};
+    const key = `${m.nightshift_run}/${m.nightshift_part}/${m.nightshift_attempt}/${m.nightshift_try}`;
+    perKey.set(key, (perKey.get(key) ?? 0) + 1);
+  }
+  return perKey;
+}
+
+function assertNoDuplicateBatches(stack: Stack) {
+  for (const [key, n] of batchesPerKey(stack)) assert.equal(n, 1, `batch ${key} created ${n}×`);
+}
+
+test('several parts run in parallel and merge in input order with exact counts and usage', async () => {
+  await withStack('happy', async (stack) => {
+    const lines = chatLines(250);
+    const run = await stack.submit(lines, { id: 'happy-1', maxRequestsPerBatch: 100 });
+    const summary = await run.wait();
+
+    assert.equal(summary.status, 'completed');
+    assert.deepEqual(summary.counts, {
+      total: 250,
+      succeeded: 250,
+      failed: 0,
+      expired: 0,
+      cancelled: 0,
+    });
+    assert.deepEqual(summary.batches.map((b) => [b.part, b.attempt, b.status]).sort(), [
+      [1, 1, 'completed'],
+      [2, 1, 'completed'],
+      [3, 1, 'completed'],
+    ]);
+    const results = await stack.results('happy-1');
+    assert.deepEqual(
+      results.map((r) => r.custom_id),
+      lines.map((l) => JSON.parse(l).custom_id),
+      'results are in input order',
+    );
+    assert.ok(results.every((r) => r.status === 'succeeded' && r.response?.status_code === 200));
+
+    const expected = lines
+      .map((l) => JSON.parse(l))
+      .map((l) => expectedUsage(l.url, l.body, l.custom_id))
+      .reduce((a, u) => ({
+        input_tokens: a.input_tokens + u.input_tokens,
+        output_tokens: a.output_tokens + u.output_tokens,
+        total_tokens: a.total_tokens + u.total_tokens,
+      }));
+    assert.deepEqual(summary.usage, expected);
+    assert.ok(summary.cost_usd && summary.cost_usd.batch > 0, 'gpt-4o-mini has a price');
+    assert.ok(Math.abs(summary.cost_usd.saved - summary.cost_usd.batch) < 1e-9, 'batch is half');
+
+    const stats = stack.emulator.stats();
+    assert.equal(stats.batches.length, 3);
+    assert.ok(Object.values(stats.submissions).every((n) => n === 1));
+    assertNoDuplicateBatches(stack);
+
+    const progress = await run.handle.query(runProgressQuery);
+    assert.equal(progress.status, 'completed');
+    assert.equal(progress.parts.length, 3);
+  });
+});
+
+test('a batch expiring at 60% is resubmitted with only its unfinished requests', async () => {
+  await withStack('expiry', async (stack) => {
+    stack.emulator.addFault({ kind: 'expire_at_fraction', fraction: 0.6, times: 1 });
+    const run = await stack.submit(chatLines(100), { id: 'expiry-1' });
+    const summary = await run.wait();
+
+    assert.equal(summary.status, 'completed');
+    assert.equal(summary.counts.succeeded, 100);
+    assert.deepEqual(
+      summary.batches.map((b) => [b.attempt, b.status]),
+      [
+        [1, 'expired'],
+        [2, 'completed'],
+      ],
+    );
+    const stats = stack.emulator.stats();
+    const [first, second] = stats.batches;
+    assert.ok(first && second);
+    assert.equal(first.request_counts.completed, 60);
+    assert.equal(second.request_counts.total, 40, 'only the unfinished 40 were resubmitted');
+    const counts = Object.values(stats.submissions);
+    assert.equal(counts.filter((n) => n === 2).length, 40);
+    assert.equal(counts.filter((n) => n === 1).length, 60);
+    const results = await stack.results('expiry-1');
+    assert.equal(results.filter((r) => r.attempts === 2).length, 40);
+    assertNoDuplicateBatches(stack);
+  });
+});
+
+test('per-line 500s are resubmitted, 400s are final', async () => {
+  await withStack('lines', async (stack) => {
+    stack.emulator.addFault({ kind: 'line_error', statusCode: 500, lineRate: 0.2, times: 1 });
+    const run = await stack.submit(chatLines(100), { id: 'lines-500' });
+    const summary = await run.wait();
+    assert.equal(summary.status, 'completed');
+    assert.equal(summary.counts.succeeded, 100);
+    assert.equal(summary.batches.length, 2);
+    assert.equal(stack.emulator.stats().batches[1]?.request_counts.total, 20);
+
+    stack.emulator.addFault({ kind: 'line_error', statusCode: 400, lineRate: 0.2, times: 1 });
+    const run400 = await stack.submit(chatLines(100, { prefix: 'b' }), { id: 'lines-400' });
+    const summary400 = await run400.wait();
+    assert.equal(summary400.status, 'partial');
+    assert.equal(summary400.counts.failed, 20);
+    assert.equal(summary400.counts.succeeded, 80);
+    assert.equal(summary400.batches.length, 1, 'a 400 is not worth another attempt');
+    const failed = (await stack.results('lines-400')).filter((r) => r.status === 'failed');
+    assert.equal(failed.length, 20);
+    assert.ok(failed.every((r) => r.response?.status_code === 400));
+  });
+});
+
+test('a batch failed with token_limit_exceeded is created again after a backoff', async () => {
+  await withStack('tokens', async (stack) => {
+    stack.emulator.addFault({ kind: 'batch_token_limit', times: 2 });
+    const run = await stack.submit(chatLines(30), { id: 'tokens-1' });
+    const summary = await run.wait();
+    assert.equal(summary.status, 'completed');
+    assert.deepEqual(
+      summary.batches.map((b) => b.status),
+      ['failed', 'failed', 'completed'],
+    );
+    assertNoDuplicateBatches(stack);
+  });
+});
+
+test('more attempts than allowed leave the rest expired and the run partial', async () => {
+  await withStack('exhausted', async (stack) => {
+    stack.emulator.addFault({ kind: 'expire_at_fraction', fraction: 0.5 });
+    const run = await stack.submit(chatLines(40), { id: 'exhausted-1', maxAttempts: 2 });
+    const summary = await run.wait();
+    assert.equal(summary.status, 'partial');
+    assert.equal(summary.counts.succeeded, 30);
+    assert.equal(summary.counts.expired, 10);
+    const expired = (await stack.results('exhausted-1')).filter((r) => r.status === 'expired');
+    assert.ok(expired.every((r) => r.attempts === 2 && r.error?.code === 'batch_expired'));
+  });
+});
