@@ -8,7 +8,7 @@ import {
 import { partWorkflowId } from '../workflows/ids.js';
 import { cancelSignal, partProgressQuery, runProgressQuery } from '../workflows/messages.js';
 import type { runWorkflow } from '../workflows/run.js';
-import { NightshiftStatus } from '../workflows/search-attributes.js';
+import { NightshiftRunId, NightshiftStatus } from '../workflows/search-attributes.js';
 import type { RunOptions, RunProgress, RunSummary } from '../workflows/types.js';
 import { type ArtifactStore, defaultArtifactStore } from './artifacts.js';
 import { readJsonlLines } from './jsonl.js';
@@ -163,6 +163,7 @@ export class Nightshift {
         // A second submit with the same id, running or finished, never starts a second run.
         workflowIdConflictPolicy: 'FAIL',
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
+        typedSearchAttributes: [{ key: NightshiftRunId, value: id }],
         staticSummary: `Nightshift run ${id}: ${check.total} requests to ${check.endpoint}`,
         staticDetails: `Input: ${inputPath}\nModel: ${check.model ?? 'n/a'}`,
       });

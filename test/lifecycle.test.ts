@@ -1,8 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { expectedUsage } from '../src/emulator/index.js';
+import type { batchWorkflow } from '../workflows/batch.js';
 import { runProgressQuery } from '../workflows/messages.js';
+import { NightshiftEndpoint } from '../workflows/search-attributes.js';
 import { chatLines, Stack } from './helpers/stack.js';
 import { startDevServer } from './helpers/temporal.js';
 
@@ -49,6 +53,7 @@ test('several parts run in parallel and merge in input order with exact counts a
     const lines = chatLines(250);
     const run = await stack.submit(lines, { id: 'happy-1', maxRequestsPerBatch: 100 });
     const summary = await run.wait();
+    await stack.recordHistories(run.id, run.id);
 
     assert.equal(summary.status, 'completed');
     assert.deepEqual(summary.counts, {
@@ -99,6 +104,7 @@ test('a batch expiring at 60% is resubmitted with only its unfinished requests',
     stack.emulator.addFault({ kind: 'expire_at_fraction', fraction: 0.6, times: 1 });
     const run = await stack.submit(chatLines(100), { id: 'expiry-1' });
     const summary = await run.wait();
+    await stack.recordHistories(run.id, run.id);
 
     assert.equal(summary.status, 'completed');
     assert.equal(summary.counts.succeeded, 100);
@@ -128,6 +134,7 @@ test('per-line 500s are resubmitted, 400s are final', async () => {
     stack.emulator.addFault({ kind: 'line_error', statusCode: 500, lineRate: 0.2, times: 1 });
     const run = await stack.submit(chatLines(100), { id: 'lines-500' });
     const summary = await run.wait();
+    await stack.recordHistories(run.id, run.id);
     assert.equal(summary.status, 'completed');
     assert.equal(summary.counts.succeeded, 100);
     assert.equal(summary.batches.length, 2);
@@ -151,6 +158,7 @@ test('a batch failed with token_limit_exceeded is created again after a backoff'
     stack.emulator.addFault({ kind: 'batch_token_limit', times: 2 });
     const run = await stack.submit(chatLines(30), { id: 'tokens-1' });
     const summary = await run.wait();
+    await stack.recordHistories(run.id, run.id);
     assert.equal(summary.status, 'completed');
     assert.deepEqual(
       summary.batches.map((b) => b.status),
@@ -165,10 +173,145 @@ test('more attempts than allowed leave the rest expired and the run partial', as
     stack.emulator.addFault({ kind: 'expire_at_fraction', fraction: 0.5 });
     const run = await stack.submit(chatLines(40), { id: 'exhausted-1', maxAttempts: 2 });
     const summary = await run.wait();
+    await stack.recordHistories(run.id, run.id);
     assert.equal(summary.status, 'partial');
     assert.equal(summary.counts.succeeded, 30);
     assert.equal(summary.counts.expired, 10);
     const expired = (await stack.results('exhausted-1')).filter((r) => r.status === 'expired');
     assert.ok(expired.every((r) => r.attempts === 2 && r.error?.code === 'batch_expired'));
+  });
+});
+
+/** Polls the run's progress until `ready` holds (bounded: the emulator is slow on purpose). */
+async function progressUntil(
+  run: Awaited<ReturnType<Stack['submit']>>,
+  ready: (p: Awaited<ReturnType<typeof run.progress>>) => boolean,
+) {
+  for (let i = 0; i < 300; i++) {
+    const p = await run.progress();
+    if (ready(p)) return p;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('run never reached the expected progress');
+}
+
+const someDone = (p: {
+  parts: { providerStatus: string | null; requestCounts: { completed: number } }[];
+}) =>
+  p.parts.some((part) => part.providerStatus === 'in_progress' && part.requestCounts.completed > 0);
+
+const SLOW = { timing: { validatingMs: 20, perRequestMs: 40, finalizingMs: 20, cancellingMs: 50 } };
+
+for (const how of ['signal', 'temporal-cancel'] as const) {
+  test(`cancel by ${how}: provider batches cancelled, partial results written`, async () => {
+    await withStack(
+      `cancel-${how}`,
+      async (stack) => {
+        const run = await stack.submit(chatLines(120), {
+          id: `cancel-${how}`,
+          maxRequestsPerBatch: 60,
+        });
+        await progressUntil(run, someDone);
+        if (how === 'signal') await run.cancel();
+        else await run.handle.cancel();
+        const summary = await run.wait();
+        await stack.recordHistories(run.id, run.id);
+        await stack.recordHistories(run.id, run.id);
+        await stack.recordHistories(run.id, run.id);
+
+        assert.equal(summary.status, 'cancelled');
+        assert.equal(summary.counts.total, 120);
+        assert.ok(summary.counts.succeeded > 0, 'finished requests are kept');
+        assert.ok(summary.counts.cancelled > 0, 'unfinished requests are cancelled');
+        assert.equal(summary.counts.succeeded + summary.counts.cancelled, 120);
+        const results = await stack.results(run.id);
+        assert.equal(results.length, 120);
+        const stats = stack.emulator.stats();
+        assert.ok(
+          stats.batches.every((b) => b.status === 'cancelled' || b.status === 'completed'),
+          'no provider batch is left running',
+        );
+        assert.equal(stats.calls['batches.create']?.total, 2);
+        assertNoDuplicateBatches(stack);
+      },
+      SLOW,
+    );
+  });
+}
+
+test('a worker stopped mid-wait is replaced and the run finishes without a second batch', async () => {
+  await withStack(
+    'restart',
+    async (stack) => {
+      const run = await stack.submit(chatLines(80), { id: 'restart-1' });
+      await progressUntil(run, someDone);
+      await stack.stopWorker();
+      await stack.startWorker();
+      const summary = await run.wait();
+      await stack.recordHistories(run.id, run.id);
+      await stack.recordHistories(run.id, run.id);
+      assert.equal(summary.status, 'completed');
+      assert.equal(summary.counts.succeeded, 80);
+      assert.equal(stack.emulator.stats().batches.length, 1);
+      assert.equal(stack.emulator.stats().files.filter((f) => f.purpose === 'batch').length, 1);
+      assertNoDuplicateBatches(stack);
+    },
+    SLOW,
+  );
+});
+
+test('a batch the provider rejects in validation fails the part with line and message', async () => {
+  await withStack('invalid', async (stack) => {
+    // Bypasses prepare's own validation: the provider is the last line of defence.
+    const line = chatLines(1)[0] ?? '';
+    await stack.store.writeAtomic('invalid-1', 'parts/part-0001.jsonl', [line, line]);
+    const handle = await env.client.workflow.start<typeof batchWorkflow>('batchWorkflow', {
+      taskQueue: stack.taskQueue,
+      workflowId: 'invalid-1-part-1',
+      args: [
+        {
+          runId: 'invalid-1',
+          part: { part: 1, path: 'parts/part-0001.jsonl', requests: 2, bytes: 0 },
+          endpoint: '/v1/chat/completions',
+          options: {
+            maxAttempts: 3,
+            pollIntervalSeconds: 0.1,
+            maxPollIntervalSeconds: 0.5,
+            metadata: {},
+          },
+        },
+      ],
+    });
+    const err = await handle.result().then(
+      () => assert.fail('expected the part to fail'),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof WorkflowFailedError);
+    assert.ok(err.cause instanceof ApplicationFailure);
+    assert.equal(err.cause.type, 'BatchValidationFailed');
+    assert.match(err.cause.message, /line 2: .*duplicate/i);
+  });
+});
+
+test('runs can be found by their search attributes', async () => {
+  await withStack('search', async (stack) => {
+    const run = await stack.submit(chatLines(10), { id: 'search-1' });
+    await run.wait();
+    const find = async (query: string) => {
+      const ids = [];
+      for await (const wf of env.client.workflow.list({ query })) ids.push(wf.workflowId);
+      return ids.sort();
+    };
+    assert.deepEqual(
+      await find(
+        `NightshiftStatus = 'completed' AND NightshiftModel = 'gpt-4o-mini' AND NightshiftRunId = 'search-1'`,
+      ),
+      ['search-1'],
+    );
+    assert.deepEqual(await find(`NightshiftRunId = 'search-1'`), ['search-1', 'search-1-part-1']);
+    const [batch] = stack.emulator.stats().batches;
+    assert.deepEqual(await find(`NightshiftBatchIds = '${batch?.id}'`), ['search-1-part-1']);
+    const description = await run.handle.describe();
+    assert.equal(description.typedSearchAttributes.get(NightshiftEndpoint), '/v1/chat/completions');
   });
 });

@@ -1,7 +1,11 @@
 import { encodeSearchAttributeIndexedValueType } from '@temporalio/common/lib/search-attributes.js';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { serverExecutable } from '../../src/temporal/binaries.js';
 import { SEARCH_ATTRIBUTES } from '../../workflows/search-attributes.js';
+
+// Worker state changes at INFO would drown the test runner's output.
+Runtime.install({ logger: new DefaultLogger('WARN') });
 
 /**
  * A real Temporal dev server on a free port, with Nightshift's search attributes registered.
