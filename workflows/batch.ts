@@ -32,6 +32,8 @@ export type BatchWorkflowOptions = Pick<
 export interface BatchState {
   attempt: number;
   inputPath: string;
+  /** Requests submitted in this attempt: the whole part, then what is left to retry. */
+  attemptRequests: number;
   /** Creations of this attempt so far; only a token-limit failure makes another. */
   tries: number;
   fileId: string | null;
@@ -63,6 +65,7 @@ function initialState(input: BatchWorkflowInput): BatchState {
   return {
     attempt: 1,
     inputPath: input.part.path,
+    attemptRequests: input.part.requests,
     tries: 0,
     fileId: null,
     batchId: null,
@@ -113,6 +116,8 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<PartOutc
   return CancellationScope.nonCancellable(async () => {
     const { runId, endpoint, options } = input;
     const { part } = input.part;
+    const what = () =>
+      `part ${part} attempt ${state.attempt} (${state.attemptRequests.toLocaleString('en-US')} requests)`;
     const phase = (p: PartProgress['phase']) => {
       state.progress.phase = p;
       state.progress.attempt = state.attempt;
@@ -164,10 +169,11 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<PartOutc
 
       // A cancel that lands after classify scheduled a retry still loops once: the next pass
       // records the leftovers as cancelled instead of submitting them.
-      const { retryPath } = await collect(batch);
+      const { retryPath, retry } = await collect(batch);
       if (retryPath) {
         state.attempt += 1;
         state.inputPath = retryPath;
+        state.attemptRequests = retry;
         state.tries = 0;
         state.fileId = null;
         state.batchId = null;
@@ -180,27 +186,29 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<PartOutc
 
     async function upload(): Promise<string> {
       phase('uploading');
-      const fileId = await bulk.upload({
-        runId,
-        part,
-        attempt: state.attempt,
-        path: state.inputPath,
-      });
+      const fileId = await bulk.upload.executeWithOptions({ summary: `upload ${what()}` }, [
+        { runId, part, attempt: state.attempt, path: state.inputPath },
+      ]);
       state.fileId = fileId;
       return fileId;
     }
 
     async function createBatch(fileId: string): Promise<string> {
       phase('creating');
-      const batchId = await provider.createBatch({
-        runId,
-        part,
-        attempt: state.attempt,
-        try: state.tries,
-        fileId,
-        endpoint,
-        metadata: options.metadata,
-      });
+      const batchId = await provider.createBatch.executeWithOptions(
+        { summary: `create the batch of ${what()}` },
+        [
+          {
+            runId,
+            part,
+            attempt: state.attempt,
+            try: state.tries,
+            fileId,
+            endpoint,
+            metadata: options.metadata,
+          },
+        ],
+      );
       state.batchId = batchId;
       state.tries += 1;
       state.progress.batchId = batchId;
@@ -229,10 +237,14 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<PartOutc
       for (;;) {
         if (state.cancelRequested && !state.cancelSent) {
           phase('cancelling');
-          await provider.cancelBatch(batchId);
+          await provider.cancelBatch.executeWithOptions({ summary: `cancel ${batchId}` }, [
+            batchId,
+          ]);
           state.cancelSent = true;
         }
-        const batch = await provider.pollBatch(batchId);
+        const batch = await provider.pollBatch.executeWithOptions({ summary: `poll ${batchId}` }, [
+          batchId,
+        ]);
         state.progress.providerStatus = batch.status;
         state.progress.requestCounts = batch.requestCounts;
         if (TERMINAL.has(batch.status)) return batch;
@@ -250,6 +262,9 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<PartOutc
         await condition(
           () => pollNow || (state.cancelRequested && !state.cancelSent),
           state.pollSeconds * 1000,
+          {
+            summary: `${batch.status} ${done}/${batch.requestCounts.total}: next poll in ${state.pollSeconds}s`,
+          },
         );
 
         const info = workflowInfo();
@@ -267,23 +282,28 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<PartOutc
     async function collect(batch: BatchSnapshot | null) {
       phase('downloading');
       const files = batch
-        ? await bulk.download({ runId, part, attempt: state.attempt, batch })
+        ? await bulk.download.executeWithOptions(
+            { summary: `download the results of ${batch.id} (${batch.status})` },
+            [{ runId, part, attempt: state.attempt, batch }],
+          )
         : { outputPath: null, errorPath: null };
       const lastAttempt =
         state.attempt >= options.maxAttempts ||
         state.cancelRequested ||
         batch?.status === 'cancelled';
-      const result = await bulk.classify({
-        runId,
-        part,
-        attempt: state.attempt,
-        inputPath: state.inputPath,
-        outputPath: files.outputPath,
-        errorPath: files.errorPath,
-        batchId: batch?.id ?? '',
-        batchStatus: batch?.status ?? 'cancelled',
-        lastAttempt,
-      });
+      const result = await bulk.classify.executeWithOptions({ summary: `classify ${what()}` }, [
+        {
+          runId,
+          part,
+          attempt: state.attempt,
+          inputPath: state.inputPath,
+          outputPath: files.outputPath,
+          errorPath: files.errorPath,
+          batchId: batch?.id ?? '',
+          batchStatus: batch?.status ?? 'cancelled',
+          lastAttempt,
+        },
+      ]);
       if (batch) recordBatch(batch);
       const o = state.outcome;
       o.resultsPaths.push(result.resultsPath);
@@ -294,7 +314,7 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<PartOutc
         o.usage[k] += result.usage[k];
       }
       state.progress.counts = { ...o.counts };
-      return { retryPath: result.retry > 0 ? result.retryPath : null };
+      return { retryPath: result.retry > 0 ? result.retryPath : null, retry: result.retry };
     }
 
     function finish(): PartOutcome {

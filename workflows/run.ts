@@ -65,13 +65,18 @@ export async function runWorkflow(input: RunInput): Promise<RunSummary> {
 
   return CancellationScope.nonCancellable(async () => {
     setStatus('preparing');
-    const prepared = await bulk.prepare({
-      runId,
-      inputPath: input.inputPath,
-      endpoint: options.endpoint,
-      maxRequestsPerBatch: options.maxRequestsPerBatch,
-      maxBytesPerBatch: options.maxBytesPerBatch,
-    });
+    const prepared = await bulk.prepare.executeWithOptions(
+      { summary: `validate and split ${input.inputPath}` },
+      [
+        {
+          runId,
+          inputPath: input.inputPath,
+          endpoint: options.endpoint,
+          maxRequestsPerBatch: options.maxRequestsPerBatch,
+          maxBytesPerBatch: options.maxBytesPerBatch,
+        },
+      ],
+    );
     progress.total = prepared.total;
     progress.endpoint = prepared.endpoint;
     progress.model = prepared.model;
@@ -134,24 +139,29 @@ export async function runWorkflow(input: RunInput): Promise<RunSummary> {
     await condition(() => inFlight.size === 0);
 
     setStatus('merging');
-    const summary = await bulk.finalize({
-      runId,
-      endpoint: prepared.endpoint,
-      model: prepared.model,
-      startedAt: input.submittedAt,
-      cancelled: progress.cancelRequested,
-      failed: failure !== null,
-      merge: {
-        runId,
-        // Parts never started because the run stopped: their requests were never sent.
-        unfinishedStatus: 'cancelled',
-        parts: prepared.parts.map((part) => ({
-          part,
-          resultsPaths: outcomes.get(part.part)?.resultsPaths ?? [],
-        })),
-      },
-      batches: [...outcomes.values()].flatMap((o) => o.batches),
-    });
+    const summary = await bulk.finalize.executeWithOptions(
+      { summary: `merge ${prepared.total} results in input order, write summary.json` },
+      [
+        {
+          runId,
+          endpoint: prepared.endpoint,
+          model: prepared.model,
+          startedAt: input.submittedAt,
+          cancelled: progress.cancelRequested,
+          failed: failure !== null,
+          merge: {
+            runId,
+            // Parts never started because the run stopped: their requests were never sent.
+            unfinishedStatus: 'cancelled',
+            parts: prepared.parts.map((part) => ({
+              part,
+              resultsPaths: outcomes.get(part.part)?.resultsPaths ?? [],
+            })),
+          },
+          batches: [...outcomes.values()].flatMap((o) => o.batches),
+        },
+      ],
+    );
     if (failure) {
       setStatus('failed');
       throw failure;
