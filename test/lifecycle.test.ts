@@ -315,3 +315,32 @@ test('runs can be found by their search attributes', async () => {
     assert.equal(description.typedSearchAttributes.get(NightshiftEndpoint), '/v1/chat/completions');
   });
 });
+
+test('transient API faults on every endpoint, a lost create answer and a cut download', async () => {
+  await withStack('faults', async (stack) => {
+    const { emulator } = stack;
+    // The worst case for money: the batch is created, the answer never arrives.
+    emulator.addFault({ endpoint: 'batches.create', kind: 'reset_after', times: 1 });
+    emulator.addFault({ endpoint: 'files.content', kind: 'truncate', fraction: 0.5, times: 1 });
+    emulator.addFault({ endpoint: '*', kind: 'http_429', rate: 0.1, retryAfterSeconds: 0.05 });
+    emulator.addFault({ endpoint: '*', kind: 'http_500', rate: 0.1 });
+    emulator.addFault({ endpoint: '*', kind: 'reset', rate: 0.05 });
+    const run = await stack.submit(chatLines(150), { id: 'faults-1', maxRequestsPerBatch: 50 });
+    const summary = await run.wait();
+    await stack.recordHistories(run.id, run.id);
+
+    assert.equal(summary.status, 'completed');
+    assert.equal(summary.counts.succeeded, 150);
+    const results = await stack.results('faults-1');
+    assert.equal(results.length, 150);
+    const stats = emulator.stats();
+    assert.equal(stats.batches.length, 3, 'one batch per part, the lost answer included');
+    assertNoDuplicateBatches(stack);
+    assert.ok(Object.values(stats.submissions).every((n) => n === 1));
+    const fired = (kind: string) =>
+      stats.faults.filter((f) => f.rule.kind === kind).reduce((n, f) => n + f.fired, 0);
+    assert.equal(fired('reset_after'), 1);
+    assert.equal(fired('truncate'), 1);
+    assert.ok(fired('http_429') + fired('http_500') + fired('reset') > 0, 'faults were injected');
+  });
+});

@@ -4,12 +4,22 @@ import { randomId } from './random.js';
 
 const MAX_JSON_BYTES = 1024 * 1024;
 
+/**
+ * Responses whose call took effect but whose answer is lost on the wire (fault `reset_after`):
+ * the case where a client that simply retries a create makes a second, billed batch.
+ */
+export const dropAnswer = new WeakSet<ServerResponse>();
+
 export function sendJson(
   res: ServerResponse,
   status: number,
   body: unknown,
   headers: Record<string, string> = {},
 ): void {
+  if (dropAnswer.has(res)) {
+    res.socket?.destroy();
+    return;
+  }
   const text = JSON.stringify(body);
   res.writeHead(status, {
     'content-type': 'application/json',

@@ -6,7 +6,7 @@ import type { Call, Handler, State } from './context.js';
 import { ApiError, statusErrorBody } from './errors.js';
 import { FaultSet } from './faults.js';
 import { createFile, deleteFile, fileContent, listFiles, retrieveFile } from './files-routes.js';
-import { readJson, sendError, sendJson } from './http.js';
+import { dropAnswer, readJson, sendError, sendJson } from './http.js';
 import { Store } from './store.js';
 import type { EmulatorStats, EndpointName, FaultRule } from './types.js';
 import type { WebhookSender } from './webhooks.js';
@@ -209,6 +209,10 @@ export class EmulatorServer {
         call.outcome = 'reset';
         req.socket.destroy();
         return;
+      case 'reset_after':
+        call.outcome = 'reset';
+        dropAnswer.add(call.res);
+        break;
       case 'slow':
         await delay(call.fault.delayMs ?? 1000);
         break;

@@ -18,6 +18,7 @@ export const FAULT_KINDS = [
   'http_500',
   'http_503',
   'reset',
+  'reset_after',
   'slow',
   'truncate',
   'batch_token_limit',
