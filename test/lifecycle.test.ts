@@ -3,11 +3,12 @@ import { after, before, test } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { DEFAULT_RUN_OPTIONS } from '../src/client.js';
 import { expectedUsage } from '../src/emulator/index.js';
 import type { batchWorkflow } from '../workflows/batch.js';
 import { runProgressQuery } from '../workflows/messages.js';
-import { NightshiftEndpoint } from '../workflows/search-attributes.js';
-import { chatLines, Stack } from './helpers/stack.js';
+import { NightshiftEndpoint, NightshiftStatus } from '../workflows/search-attributes.js';
+import { chatLines, FAST, Stack } from './helpers/stack.js';
 import { startDevServer } from './helpers/temporal.js';
 
 // The whole lifecycle on a real Temporal dev server, against the emulator over HTTP.
@@ -342,5 +343,35 @@ test('transient API faults on every endpoint, a lost create answer and a cut dow
     assert.equal(fired('reset_after'), 1);
     assert.equal(fired('truncate'), 1);
     assert.ok(fired('http_429') + fired('http_500') + fired('reset') > 0, 'faults were injected');
+  });
+});
+
+test('input that slips past the client is refused by prepare, naming the line; the run is failed', async () => {
+  await withStack('badinput', async (stack) => {
+    const [good = ''] = chatLines(1);
+    const inputPath = await stack.writeInput([good, '{"custom_id": "x", "method": "GET"}']);
+    const handle = await env.client.workflow.start('runWorkflow', {
+      taskQueue: stack.taskQueue,
+      workflowId: 'badinput-1',
+      args: [
+        {
+          inputPath,
+          options: { ...DEFAULT_RUN_OPTIONS, ...FAST },
+          submittedAt: new Date().toISOString(),
+        },
+      ],
+    });
+    const err = await handle.result().then(
+      () => assert.fail('expected the run to fail'),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof WorkflowFailedError);
+    const root = err.cause?.cause;
+    assert.ok(root instanceof ApplicationFailure, 'the activity failure carries the reason');
+    assert.equal(root.type, 'InvalidInput');
+    assert.match(root.message, /requests\.jsonl:2: /);
+    const description = await handle.describe();
+    assert.equal(description.typedSearchAttributes.get(NightshiftStatus), 'failed');
+    assert.equal(stack.emulator.stats().files.length, 0, 'nothing was uploaded');
   });
 });

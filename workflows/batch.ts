@@ -6,7 +6,6 @@ import {
   continueAsNew,
   setCurrentDetails,
   setHandler,
-  sleep,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -147,13 +146,15 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<PartOutc
           recordBatch(batch);
           phase('backing-off');
           state.batchId = null;
-          // The queue drains as other batches finish; back off harder each time it is still full.
-          await sleep(
-            Math.min(
-              options.maxPollIntervalSeconds,
-              options.pollIntervalSeconds * 2 ** state.tries,
-            ) * 1000,
+          // The queue drains as other batches finish; back off harder each time it is still
+          // full. A cancel ends the wait: the loop then records the part as cancelled.
+          const backoffSeconds = Math.min(
+            options.maxPollIntervalSeconds,
+            options.pollIntervalSeconds * 2 ** state.tries,
           );
+          await condition(() => state.cancelRequested, backoffSeconds * 1000, {
+            summary: `token limit: create again in ${backoffSeconds}s`,
+          });
           continue;
         }
         recordBatch(batch);

@@ -63,7 +63,15 @@ export async function runWorkflow(input: RunInput): Promise<RunSummary> {
     );
   };
 
-  return CancellationScope.nonCancellable(async () => {
+  return CancellationScope.nonCancellable(() =>
+    runParts().catch((err: unknown) => {
+      // The UI's status column must not keep saying "running" for a run that died.
+      setStatus('failed');
+      throw err;
+    }),
+  );
+
+  async function runParts(): Promise<RunSummary> {
     setStatus('preparing');
     const prepared = await bulk.prepare.executeWithOptions(
       { summary: `validate and split ${input.inputPath}` },
@@ -162,11 +170,8 @@ export async function runWorkflow(input: RunInput): Promise<RunSummary> {
         },
       ],
     );
-    if (failure) {
-      setStatus('failed');
-      throw failure;
-    }
+    if (failure) throw failure;
     setStatus(summary.status);
     return summary;
-  });
+  }
 }
