@@ -1,4 +1,5 @@
 import { fileURLToPath } from 'node:url';
+import type { DataConverter } from '@temporalio/common';
 import type { NativeConnection } from '@temporalio/worker';
 import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { NightshiftActivities } from '../activities/index.js';
@@ -32,6 +33,8 @@ export interface NightshiftWorkerOptions {
   namespace: string;
   taskQueue?: string;
   activities: NightshiftActivities;
+  /** Must match the clients' (e.g. the encryption codec from `dataConverterFromEnv`). */
+  dataConverter?: DataConverter;
 }
 
 export async function createNightshiftWorker(options: NightshiftWorkerOptions): Promise<Worker> {
@@ -41,6 +44,7 @@ export async function createNightshiftWorker(options: NightshiftWorkerOptions): 
     taskQueue: options.taskQueue ?? DEFAULT_TASK_QUEUE,
     workflowBundle: await workflowBundle(),
     activities: options.activities,
+    dataConverter: options.dataConverter,
     // Activities mostly wait on the provider or stream files; a few dozen at once keep two
     // cores busy without holding many large parts in flight.
     maxConcurrentActivityTaskExecutions: 32,

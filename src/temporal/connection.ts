@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
+import { dataConverterFromEnv } from '../codec/encryption.js';
 
 /** Where Temporal is, from the ecosystem's environment variables. */
 export interface TemporalConfig {
@@ -38,7 +39,11 @@ async function connectionOptions(config: TemporalConfig) {
 
 export async function connectClient(config: TemporalConfig): Promise<Client> {
   const connection = await Connection.connect(await connectionOptions(config));
-  return new Client({ connection, namespace: config.namespace });
+  return new Client({
+    connection,
+    namespace: config.namespace,
+    dataConverter: dataConverterFromEnv(),
+  });
 }
 
 export async function connectWorker(config: TemporalConfig): Promise<NativeConnection> {

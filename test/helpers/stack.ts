@@ -2,6 +2,8 @@ import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Client } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
 import proto from '@temporalio/proto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
@@ -61,12 +63,14 @@ export class Stack {
     readonly store: LocalArtifactStore,
     readonly nightshift: Nightshift,
     readonly taskQueue: string,
+    private readonly dataConverter?: DataConverter,
   ) {}
 
   static async start(
     env: TestWorkflowEnvironment,
     taskQueue: string,
     emulatorOptions: EmulatorOptions = {},
+    dataConverter?: DataConverter,
   ): Promise<Stack> {
     const home = await mkdtemp(join(tmpdir(), 'nightshift-test-'));
     const emulator = await startEmulator({
@@ -74,8 +78,11 @@ export class Stack {
       ...emulatorOptions,
     });
     const store = new LocalArtifactStore(home);
-    const nightshift = new Nightshift(env.client, taskQueue, store);
-    const stack = new Stack(env, emulator, home, store, nightshift, taskQueue);
+    const client = dataConverter
+      ? new Client({ connection: env.connection, namespace: env.namespace, dataConverter })
+      : env.client;
+    const nightshift = new Nightshift(client, taskQueue, store);
+    const stack = new Stack(env, emulator, home, store, nightshift, taskQueue, dataConverter);
     await stack.startWorker();
     return stack;
   }
@@ -91,6 +98,7 @@ export class Stack {
       namespace: this.env.namespace ?? 'default',
       taskQueue: this.taskQueue,
       activities: createActivities({ openai, store: this.store }),
+      dataConverter: this.dataConverter,
     });
     this.workerRun = this.worker.run();
   }
