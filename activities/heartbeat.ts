@@ -7,7 +7,7 @@ export const PROGRESS_EVERY_LINES = 5_000;
 
 export type OnProgress = (lines: number) => void;
 
-function currentContext(): Context | null {
+export function currentContext(): Context | null {
   try {
     return Context.current();
   } catch {

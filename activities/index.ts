@@ -5,6 +5,7 @@ import { classifyAttempt } from './classify.js';
 import { writeSummary } from './finalize.js';
 import { heartbeatLines } from './heartbeat.js';
 import { mergeResults } from './merge.js';
+import { countBatch, countCost, countFinalRequests, countResubmitted } from './metrics.js';
 import { prepareParts } from './prepare.js';
 import { providerActivities } from './provider.js';
 
@@ -22,11 +23,19 @@ export function createActivities(deps: ActivityDeps) {
   return {
     ...providerActivities(deps),
     prepare: (input: PrepareInput) => prepareParts(store, input, heartbeatLines),
-    classify: (input: ClassifyInput) => classifyAttempt(store, input, heartbeatLines),
+    async classify(input: ClassifyInput) {
+      const result = await classifyAttempt(store, input, heartbeatLines);
+      if (input.batchId) countBatch(input.batchStatus, input.attempt);
+      countResubmitted(result.retry);
+      return result;
+    },
     /** Merges the results in input order, then writes summary.json. */
     async finalize(input: FinalizeInput): Promise<RunSummary> {
       const merged = await mergeResults(store, input.merge, heartbeatLines);
-      return writeSummary(store, input, merged);
+      const summary = await writeSummary(store, input, merged);
+      countFinalRequests(summary.counts);
+      if (summary.cost_usd) countCost(summary.cost_usd.batch);
+      return summary;
     },
   };
 }

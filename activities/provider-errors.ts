@@ -1,5 +1,6 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { APIError } from 'openai';
+import { countProviderError } from './metrics.js';
 
 /** Statuses that heal by themselves: rate limits, timeouts, conflicts and server trouble. */
 export function isRetryableStatus(status: number | undefined): boolean {
@@ -42,6 +43,7 @@ export async function callProvider<T>(what: string, call: () => Promise<T>): Pro
   try {
     return await call();
   } catch (err) {
+    countProviderError(err instanceof APIError ? (err.status ?? 'connection') : 'other');
     throw toActivityFailure(err, what);
   }
 }

@@ -6,6 +6,7 @@ import type { Batch } from 'openai/resources/batches';
 import type { ArtifactStore } from '../src/artifacts.js';
 import type { BatchEndpoint, BatchSnapshot } from '../workflows/types.js';
 import { whileHeartbeating } from './heartbeat.js';
+import { countBytes } from './metrics.js';
 import { callProvider } from './provider-errors.js';
 
 export interface ProviderDeps {
@@ -123,6 +124,7 @@ export function providerActivities({ openai, store }: ProviderDeps) {
         type: 'TruncatedDownload',
       });
     }
+    countBytes('downloaded', bytes);
     return { path: name, lines };
   }
 
@@ -147,6 +149,7 @@ export function providerActivities({ openai, store }: ProviderDeps) {
           )
         ).id;
       await store.writeJson(input.runId, record, { fileId });
+      countBytes('uploaded', blob.size);
       return fileId;
     },
 
