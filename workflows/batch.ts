@@ -12,6 +12,7 @@ import {
 import { bulk, provider } from './activity-proxies.js';
 import { cancelSignal, partProgressQuery, pollNowSignal } from './messages.js';
 import { nextPollInterval } from './poll-interval.js';
+import { noCounts, pendingPart } from './progress.js';
 import { NightshiftBatchIds } from './search-attributes.js';
 import type {
   BatchEndpoint,
@@ -75,20 +76,11 @@ function initialState(input: BatchWorkflowInput): BatchState {
       part,
       resultsPaths: [],
       batches: [],
-      counts: { succeeded: 0, failed: 0, expired: 0, cancelled: 0 },
+      counts: noCounts(),
       usage: { input_tokens: 0, output_tokens: 0, total_tokens: 0 },
       cancelled: false,
     },
-    progress: {
-      part,
-      requests: input.part.requests,
-      phase: 'pending',
-      attempt: 1,
-      batchId: null,
-      providerStatus: null,
-      requestCounts: { total: 0, completed: 0, failed: 0 },
-      counts: { succeeded: 0, failed: 0, expired: 0, cancelled: 0 },
-    },
+    progress: pendingPart(input.part, 1),
   };
 }
 

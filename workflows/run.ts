@@ -12,6 +12,7 @@ import { bulk } from './activity-proxies.js';
 import { batchWorkflow } from './batch.js';
 import { partWorkflowId } from './ids.js';
 import { cancelSignal, runProgressQuery } from './messages.js';
+import { pendingPart } from './progress.js';
 import {
   NightshiftEndpoint,
   NightshiftModel,
@@ -88,16 +89,7 @@ export async function runWorkflow(input: RunInput): Promise<RunSummary> {
     progress.total = prepared.total;
     progress.endpoint = prepared.endpoint;
     progress.model = prepared.model;
-    progress.parts = prepared.parts.map((p) => ({
-      part: p.part,
-      requests: p.requests,
-      phase: 'pending',
-      attempt: 0,
-      batchId: null,
-      providerStatus: null,
-      requestCounts: { total: 0, completed: 0, failed: 0 },
-      counts: { succeeded: 0, failed: 0, expired: 0, cancelled: 0 },
-    }));
+    progress.parts = prepared.parts.map((p) => pendingPart(p, 0));
     upsertSearchAttributes([
       { key: NightshiftEndpoint, value: prepared.endpoint },
       ...(prepared.model ? [{ key: NightshiftModel, value: prepared.model }] : []),

@@ -1,7 +1,7 @@
 import { link } from 'node:fs/promises';
 import type { Handler } from './context.js';
 import { badRequest, invalidValue, missingParameter } from './errors.js';
-import { SUPPORTED_ENDPOINTS, type SupportedEndpoint } from './fake-responses.js';
+import { detailedUsage, SUPPORTED_ENDPOINTS, type SupportedEndpoint } from './fake-responses.js';
 import { expirySeconds, intParam, readJson, sendJson } from './http.js';
 import { randomId } from './random.js';
 import { type BatchRecord, NO_PROGRESS, nowSeconds } from './store.js';
@@ -32,13 +32,7 @@ export function batchObject(batch: BatchRecord) {
     cancelling_at: batch.cancelling_at,
     cancelled_at: batch.cancelled_at,
     request_counts,
-    usage: {
-      input_tokens: usage.input_tokens,
-      input_tokens_details: { cached_tokens: 0 },
-      output_tokens: usage.output_tokens,
-      output_tokens_details: { reasoning_tokens: 0 },
-      total_tokens: usage.total_tokens,
-    },
+    usage: detailedUsage(usage),
     metadata: batch.metadata,
   };
 }

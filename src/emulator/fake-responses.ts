@@ -40,6 +40,17 @@ const DEFAULT_OUTPUT_CAP = 256;
 const DEFAULT_EMBEDDING_DIMENSIONS = 16;
 const WORDS = ['the', 'sky', 'sea', 'owl', 'fox', 'oak', 'elm', 'ash', 'ink', 'sun', 'dew', 'fog'];
 
+/** Usage in the Responses API / batch object shape (no cached or reasoning tokens here). */
+export function detailedUsage(usage: Usage) {
+  return {
+    input_tokens: usage.input_tokens,
+    input_tokens_details: { cached_tokens: 0 },
+    output_tokens: usage.output_tokens,
+    output_tokens_details: { reasoning_tokens: 0 },
+    total_tokens: usage.total_tokens,
+  };
+}
+
 export function expectedUsage(endpoint: string, body: Json, customId: string): Usage {
   if (endpoint === '/v1/moderations') return { input_tokens: 0, output_tokens: 0, total_tokens: 0 };
   const input = inputTokens(endpoint, body);
@@ -179,13 +190,7 @@ export function fakeResponseBody(
         tools: [],
         text: { format: { type: 'text' } },
         truncation: 'disabled',
-        usage: {
-          input_tokens: usage.input_tokens,
-          input_tokens_details: { cached_tokens: 0 },
-          output_tokens: usage.output_tokens,
-          output_tokens_details: { reasoning_tokens: 0 },
-          total_tokens: usage.total_tokens,
-        },
+        usage: detailedUsage(usage),
         metadata: body.metadata ?? {},
       };
     case '/v1/completions':

@@ -1,7 +1,7 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { listen } from '../listen.js';
 import { EmulatorServer } from './server.js';
 import type { Emulator, EmulatorOptions } from './types.js';
 import { WebhookSender } from './webhooks.js';
@@ -50,14 +50,9 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     enqueuedTokenLimit: options.enqueuedTokenLimit ?? null,
     webhooks: options.webhook ? new WebhookSender(options.webhook) : null,
   });
-  const host = options.host ?? '127.0.0.1';
-  await new Promise<void>((resolve, reject) => {
-    server.http.once('error', reject);
-    server.http.listen(options.port ?? 0, host, () => resolve());
-  });
-  const { port } = server.http.address() as AddressInfo;
+  const { url, port } = await listen(server.http, options);
   return {
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    url,
     port,
     stats: () => server.stats(),
     reset: () => {

@@ -1,9 +1,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Client } from '@temporalio/client';
 import OpenAI from 'openai';
 import { pollNowSignal } from '../../workflows/messages.js';
 import { NightshiftBatchIds } from '../../workflows/search-attributes.js';
+import { listen } from '../listen.js';
 
 /** OpenAI retries a delivery for up to 72 hours; the same webhook-id may come back that long. */
 const DUPLICATE_WINDOW_MS = 72 * 3600 * 1000;
@@ -130,14 +130,9 @@ export async function startWebhookReceiver(
       },
     );
   });
-  const host = options.host ?? '127.0.0.1';
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, resolve);
-  });
-  const { port } = server.address() as AddressInfo;
+  const { url } = await listen(server, options);
   return {
-    url: `http://${host}:${port}/`,
+    url: `${url}/`,
     counts: () => ({ ...counts }),
     close: () =>
       new Promise<void>((resolve) => {
