@@ -1,5 +1,15 @@
 #!/usr/bin/env node
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
+import { registerCancel } from './commands/cancel.js';
+import { EXIT_USAGE, UsageError } from './commands/common.js';
+import { registerDemo } from './commands/demo.js';
+import { registerDev } from './commands/dev.js';
+import { registerEmulator } from './commands/emulator.js';
+import { registerList } from './commands/list.js';
+import { registerResults } from './commands/results.js';
+import { registerStatus } from './commands/status.js';
+import { registerSubmit } from './commands/submit.js';
+import { registerWorker } from './commands/worker.js';
 import {
   BinaryNotFoundError,
   resolveTemporalBinary,
@@ -12,7 +22,23 @@ const program = new Command()
     'Run large LLM jobs through the OpenAI Batch API as durable Temporal workflows:\n' +
       'validated, split, uploaded, waited for, resubmitted when they expire, merged in input order.',
   )
-  .showHelpAfterError();
+  .showHelpAfterError()
+  // Usage errors must exit 2 (DESIGN.md section 3), not commander's 1.
+  .exitOverride();
+
+for (const register of [
+  registerDev,
+  registerDemo,
+  registerWorker,
+  registerSubmit,
+  registerStatus,
+  registerCancel,
+  registerResults,
+  registerList,
+  registerEmulator,
+]) {
+  register(program);
+}
 
 const tools = program.command('tools').description('manage the Temporal binaries Nightshift runs');
 tools
@@ -31,12 +57,35 @@ tools
     }
   });
 
+/** Error text never carries a key, whatever a library put into its message. */
+function redact(text: string): string {
+  const secrets = [process.env.OPENAI_API_KEY, process.env.TEMPORAL_API_KEY].filter(
+    (s): s is string => typeof s === 'string' && s.length >= 8,
+  );
+  return secrets.reduce((t, s) => t.replaceAll(s, '***'), text);
+}
+
+function exitCodeOf(err: unknown): number {
+  // Commander already printed its message (or the help).
+  if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : EXIT_USAGE;
+  if (err instanceof UsageError) {
+    console.error(redact(err.message));
+    return EXIT_USAGE;
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  console.error(redact(err instanceof BinaryNotFoundError ? message : `nightshift: ${message}`));
+  if (process.env.NIGHTSHIFT_DEBUG === '1' && err instanceof Error && err.stack) {
+    console.error(redact(err.stack));
+  }
+  return 1;
+}
+
+let code: number;
 try {
   await program.parseAsync();
+  code = typeof process.exitCode === 'number' ? process.exitCode : 0;
 } catch (err) {
-  if (err instanceof BinaryNotFoundError) {
-    console.error(err.message);
-    process.exit(1);
-  }
-  throw err;
+  code = exitCodeOf(err);
 }
+// Native Temporal handles can outlive a finished command; the command's work is done.
+process.exit(code);

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { resolve } from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import {
   type Client,
   WorkflowExecutionAlreadyStartedError,
@@ -10,8 +11,15 @@ import { cancelSignal, partProgressQuery, runProgressQuery } from '../workflows/
 import type { runWorkflow } from '../workflows/run.js';
 import { NightshiftRunId, NightshiftStatus } from '../workflows/search-attributes.js';
 import type { RunOptions, RunProgress, RunSummary } from '../workflows/types.js';
-import { type ArtifactStore, defaultArtifactStore } from './artifacts.js';
-import { readJsonlLines } from './jsonl.js';
+import {
+  type ArtifactStore,
+  defaultArtifactStore,
+  InvalidArtifactPathError,
+  isValidRunId,
+  LocalArtifactStore,
+} from './artifacts.js';
+import { nightshiftHome } from './config.js';
+import { readJsonlLines, writeLines } from './jsonl.js';
 import { validateRequestsFile } from './requests.js';
 import {
   connectClient,
@@ -65,6 +73,14 @@ export interface Submitted {
 export function newRunId(now = new Date()): string {
   const stamp = now.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
   return `run-${stamp}-${randomBytes(3).toString('hex')}`;
+}
+
+/** The input file of a run started from generated requests: `<home>/inputs/<id>.jsonl`. */
+export async function inputPathFor(home: string, id: string): Promise<string> {
+  if (!isValidRunId(id)) throw new InvalidArtifactPathError(`invalid run id: ${id}`);
+  const dir = join(home, 'inputs');
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  return join(dir, `${id}.jsonl`);
 }
 
 /** A run, by id: its progress, its end, its results. */
@@ -132,6 +148,8 @@ export class Nightshift {
     readonly temporal: Client,
     readonly taskQueue: string = DEFAULT_TASK_QUEUE,
     readonly store: ArtifactStore = defaultArtifactStore(),
+    /** Where inputs made from in-memory requests are written (`<home>/inputs/`). */
+    readonly home: string = store instanceof LocalArtifactStore ? store.root : nightshiftHome(),
   ) {}
 
   static async connect(
@@ -174,6 +192,28 @@ export class Nightshift {
     return { run: this.run(id), started: true };
   }
 
+  /**
+   * Starts a run from requests in memory (objects shaped like the lines of a requests file):
+   * they are written under `<home>/inputs/`, where the workers must be able to read them.
+   */
+  async submitRequests(
+    requests: Iterable<object> | AsyncIterable<object>,
+    options: SubmitOptions = {},
+  ): Promise<Submitted> {
+    const id = options.id ?? newRunId();
+    const path = await inputPathFor(this.home, id);
+    await writeLines(
+      path,
+      mapAsync(requests, (r) => JSON.stringify(r)),
+    );
+    return this.submit(path, { ...options, id });
+  }
+
+  /** Closes the connection to Temporal. */
+  close(): Promise<void> {
+    return this.temporal.connection.close();
+  }
+
   /** Recent runs, newest first. */
   async *list(limit = 20): AsyncGenerator<{ id: string; status: string; startTime: Date }> {
     let n = 0;
@@ -183,4 +223,11 @@ export class Nightshift {
       if (++n >= limit) return;
     }
   }
+}
+
+async function* mapAsync<T, U>(
+  items: Iterable<T> | AsyncIterable<T>,
+  fn: (item: T) => U,
+): AsyncGenerator<U> {
+  for await (const item of items) yield fn(item);
 }

@@ -1,0 +1,24 @@
+# The Nightshift worker image (docker-compose.yml runs it): `nightshift worker` by default.
+FROM node:20-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+# Scripts off: `prepare` would compile before the sources are here.
+RUN npm ci --ignore-scripts
+COPY tsconfig.json ./
+COPY src src
+COPY workflows workflows
+COPY activities activities
+RUN npx tsc -p tsconfig.json && npm prune --omit=dev
+
+FROM node:20-slim
+ENV NODE_ENV=production \
+    NIGHTSHIFT_HOME=/data/nightshift
+WORKDIR /app
+COPY package.json ./
+COPY --from=build /app/node_modules node_modules
+COPY --from=build /app/dist dist
+COPY examples examples
+RUN mkdir -p /data/nightshift && chown node:node /data/nightshift
+USER node
+ENTRYPOINT ["node", "dist/src/cli.js"]
+CMD ["worker"]

@@ -1,0 +1,33 @@
+import type { Command } from 'commander';
+import { startLocalEmulator } from '../dev/emulator.js';
+import { untilStopSignal } from '../dev/signals.js';
+import { examples, port } from './common.js';
+
+export function registerEmulator(program: Command): void {
+  program
+    .command('emulator')
+    .description('serve the OpenAI Files + Batch API emulator on its own (fake, nothing billed)')
+    .option('--port <n>', 'port (0: any free one)', port, 0)
+    .addHelpText(
+      'after',
+      examples(
+        'nightshift emulator --port 4010',
+        'NIGHTSHIFT_EMULATOR_PER_REQUEST_MS=100 nightshift emulator   # slower batches',
+      ),
+    )
+    .action(async (flags: { port: number }) => {
+      const emulator = await startLocalEmulator({ port: flags.port });
+      console.log(
+        [
+          `Batch API emulator on ${emulator.url}/v1 — no real requests, responses are fake.`,
+          'Point any OpenAI SDK (or `nightshift worker`) at it:',
+          `  OPENAI_BASE_URL=${emulator.url}/v1 OPENAI_API_KEY=anything`,
+          `Control API: GET ${emulator.url}/_emulator/stats, POST /_emulator/faults (a fault rule),`,
+          '  DELETE /_emulator/faults, POST /_emulator/reset',
+          'Ctrl-C stops it.',
+        ].join('\n'),
+      );
+      await untilStopSignal();
+      await emulator.close();
+    });
+}

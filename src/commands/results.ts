@@ -1,0 +1,43 @@
+import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import type { RunSummary } from '../../workflows/types.js';
+import type { Nightshift } from '../client.js';
+import { EXIT_NOT_ALL_SUCCEEDED, examples, withNightshift } from './common.js';
+
+/** Copies results.jsonl and summary.json of a finished run into `dir`; null if not finished. */
+export async function writeResults(
+  nightshift: Nightshift,
+  runId: string,
+  dir: string,
+): Promise<RunSummary | null> {
+  const summary = await nightshift.run(runId).summary();
+  if (!summary) return null;
+  await mkdir(dir, { recursive: true });
+  await copyFile(nightshift.store.path(runId, summary.results_path), join(dir, 'results.jsonl'));
+  await writeFile(join(dir, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
+  return summary;
+}
+
+export function registerResults(program: Command): void {
+  program
+    .command('results')
+    .description('write results.jsonl and summary.json of a finished run into a folder')
+    .argument('<id>', 'run id')
+    .requiredOption('--out <dir>', 'folder to write results.jsonl and summary.json into')
+    .addHelpText('after', examples('nightshift results run-20250101-120000-abc123 --out ./out'))
+    .action(async (id: string, opts: { out: string }) => {
+      await withNightshift(async (nightshift) => {
+        const summary = await writeResults(nightshift, id, opts.out);
+        if (!summary) {
+          console.error(
+            `run ${id} has no results yet (still running, or no such run under NIGHTSHIFT_HOME)`,
+          );
+          process.exitCode = EXIT_NOT_ALL_SUCCEEDED;
+          return;
+        }
+        console.log(`${resolve(opts.out, 'results.jsonl')} (${summary.counts.total} lines)`);
+        console.log(resolve(opts.out, 'summary.json'));
+      });
+    });
+}

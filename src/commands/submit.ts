@@ -1,0 +1,229 @@
+import { resolve } from 'node:path';
+import { type Command, Option } from 'commander';
+import { isValidRunId } from '../artifacts.js';
+import {
+  DEFAULT_RUN_OPTIONS,
+  inputPathFor,
+  type Nightshift,
+  newRunId,
+  type SubmitOptions,
+} from '../client.js';
+import { nightshiftHome } from '../config.js';
+import type { ValidationError } from '../requests.js';
+import { formatValidationError, isBatchEndpoint, validateRequestsFile } from '../requests.js';
+import {
+  TemplateInputError,
+  type TemplateOptions,
+  type TemplateSource,
+  writeTemplateRequests,
+} from '../templates.js';
+import {
+  EXIT_NOT_ALL_SUCCEEDED,
+  examples,
+  keyValue,
+  positiveInt,
+  positiveNumber,
+  UsageError,
+  withNightshift,
+} from './common.js';
+import { followRun, formatSummary } from './display.js';
+import { estimateCost, UNBOUNDED_OUTPUT_GUESS } from './estimate.js';
+import { writeResults } from './results.js';
+
+interface SubmitFlags {
+  id?: string;
+  endpoint?: string;
+  maxAttempts?: number;
+  pollInterval?: number;
+  maxRequestsPerBatch?: number;
+  maxBytesPerBatch?: number;
+  maxConcurrentBatches?: number;
+  metadata?: Record<string, string>;
+  maxCost?: number;
+  wait?: boolean;
+  out?: string;
+  prompts?: string;
+  records?: string;
+  template?: string;
+  model: string;
+  system?: string;
+  maxTokens?: number;
+  idField?: string;
+}
+
+/** OpenAI takes 16 metadata pairs; Nightshift puts 4 of its own on every batch. */
+const MAX_USER_METADATA = 12;
+
+/** Progress is shown at least this often, and never more often than every 200 ms. */
+const MAX_DISPLAY_INTERVAL_S = 2;
+
+/** Problems found before anything was submitted, the way compilers report them. */
+function reportProblems(file: string, errors: ValidationError[], total: number): never {
+  const lines = errors.map((e) => formatValidationError(file, e));
+  if (total > errors.length) lines.push(`+${total - errors.length} more`);
+  throw new UsageError(`${lines.join('\n')}\nnothing was submitted`);
+}
+
+function templateSource(file: string | undefined, flags: SubmitFlags): TemplateSource | null {
+  const modes = [file, flags.prompts, flags.records].filter((m) => m !== undefined);
+  if (modes.length !== 1) {
+    throw new UsageError('give exactly one of: a requests file, --prompts <txt>, --records <file>');
+  }
+  if (flags.records && !flags.template) throw new UsageError('--records needs --template');
+  if (flags.template && !flags.records) throw new UsageError('--template goes with --records');
+  if (file && (flags.system || flags.maxTokens || flags.idField)) {
+    throw new UsageError('--system, --max-tokens and --id-field go with --prompts or --records');
+  }
+  if (flags.prompts) return { kind: 'prompts', path: flags.prompts };
+  if (flags.records)
+    return { kind: 'records', path: flags.records, template: flags.template ?? '' };
+  return null;
+}
+
+function runOptions(flags: SubmitFlags, id: string): SubmitOptions {
+  if (flags.endpoint !== undefined && !isBatchEndpoint(flags.endpoint)) {
+    throw new UsageError(`--endpoint: not a Batch API endpoint: ${flags.endpoint}`);
+  }
+  const metadata = flags.metadata ?? {};
+  if (Object.keys(metadata).length > MAX_USER_METADATA) {
+    throw new UsageError(`--metadata: at most ${MAX_USER_METADATA} pairs`);
+  }
+  const options: SubmitOptions = { id, metadata };
+  if (flags.endpoint !== undefined && isBatchEndpoint(flags.endpoint)) {
+    options.endpoint = flags.endpoint;
+  }
+  if (flags.maxAttempts !== undefined) options.maxAttempts = flags.maxAttempts;
+  if (flags.pollInterval !== undefined) {
+    options.pollIntervalSeconds = flags.pollInterval;
+    // The backoff keeps the default ratio, so a short interval (the emulator) stays short.
+    const { maxPollIntervalSeconds: max, pollIntervalSeconds: min } = DEFAULT_RUN_OPTIONS;
+    options.maxPollIntervalSeconds = Math.max(
+      flags.pollInterval,
+      Math.min(max, flags.pollInterval * (max / min)),
+    );
+  }
+  if (flags.maxRequestsPerBatch !== undefined) {
+    options.maxRequestsPerBatch = flags.maxRequestsPerBatch;
+  }
+  if (flags.maxBytesPerBatch !== undefined) options.maxBytesPerBatch = flags.maxBytesPerBatch;
+  if (flags.maxConcurrentBatches !== undefined) {
+    options.maxConcurrentBatches = flags.maxConcurrentBatches;
+  }
+  return options;
+}
+
+/** Writes the requests of template mode under NIGHTSHIFT_HOME/inputs/, or reports bad records. */
+async function buildFromTemplate(source: TemplateSource, flags: SubmitFlags, id: string) {
+  const options: TemplateOptions = {
+    model: flags.model,
+    system: flags.system,
+    maxTokens: flags.maxTokens,
+    idField: flags.idField,
+  };
+  const path = await inputPathFor(nightshiftHome(), id);
+  try {
+    const n = await writeTemplateRequests(source, options, path);
+    console.error(`built ${n} requests from ${source.path} into ${path}`);
+  } catch (err) {
+    if (err instanceof TemplateInputError) reportProblems(err.file, err.problems, err.problemCount);
+    throw err;
+  }
+  return path;
+}
+
+async function checkBudget(path: string, maxCost: number): Promise<void> {
+  const estimate = await estimateCost(path);
+  if (estimate.usd === null) {
+    throw new UsageError(
+      `--max-cost: no price known for model ${estimate.model ?? '(none)'}; ` +
+        'cannot check the budget, nothing was submitted',
+    );
+  }
+  const guess = estimate.unbounded
+    ? ` (${estimate.unbounded} requests set no max_tokens: counted at ${UNBOUNDED_OUTPUT_GUESS})`
+    : '';
+  const line =
+    `estimated cost $${estimate.usd.toFixed(4)} at the batch price: ` +
+    `~${estimate.inputTokens} input + ≤${estimate.outputTokens} output tokens${guess}`;
+  if (estimate.usd > maxCost) {
+    throw new UsageError(`${line}\nover --max-cost $${maxCost}: nothing was submitted`);
+  }
+  console.error(line);
+}
+
+async function submit(file: string | undefined, flags: SubmitFlags): Promise<void> {
+  const source = templateSource(file, flags);
+  const id = flags.id ?? newRunId();
+  if (!isValidRunId(id)) {
+    throw new UsageError(`--id: use letters, digits, '.', '_' and '-' (at most 128): ${id}`);
+  }
+  const options = runOptions(flags, id);
+  const input = source ? await buildFromTemplate(source, flags, id) : resolve(file as string);
+  const report = await validateRequestsFile(input, { endpoint: options.endpoint });
+  if (!report.ok) reportProblems(file ?? input, report.errors, report.errorCount);
+  if (flags.maxCost !== undefined) await checkBudget(input, flags.maxCost);
+
+  await withNightshift(async (nightshift) => {
+    const { run, started } = await nightshift.submit(input, options);
+    if (started) {
+      console.error(
+        `started run ${id}: ${report.total} requests (${report.model ?? report.endpoint})`,
+      );
+    } else {
+      console.error(`run ${id} already exists: not starting another`);
+    }
+    console.log(id);
+    if (!flags.wait && !flags.out) {
+      if (started) console.error(`follow it with: nightshift status ${id} --watch`);
+      return;
+    }
+    const interval = Math.min(Math.max(flags.pollInterval ?? 1, 0.2), MAX_DISPLAY_INTERVAL_S);
+    const summary = await followRun(run, interval * 1000);
+    console.log(formatSummary(summary));
+    if (flags.out) await announceResults(nightshift, id, flags.out);
+    if (summary.status !== 'completed') process.exitCode = EXIT_NOT_ALL_SUCCEEDED;
+  });
+}
+
+async function announceResults(nightshift: Nightshift, id: string, out: string): Promise<void> {
+  await writeResults(nightshift, id, out);
+  console.log(`results: ${resolve(out, 'results.jsonl')}`);
+}
+
+export function registerSubmit(program: Command): void {
+  program
+    .command('submit')
+    .description(
+      'validate a requests file (nothing is spent on bad input), start a run, print its id',
+    )
+    .argument('[file]', 'requests JSONL (one Batch API request per line)')
+    .option('--id <id>', 'run id; a second submit with the same id does not start another run')
+    .option('--endpoint <url>', 'expected endpoint, e.g. /v1/chat/completions')
+    .option('--max-attempts <n>', 'attempts per request (expired, transient errors)', positiveInt)
+    .option('--poll-interval <seconds>', 'shortest wait between polls of a batch', positiveNumber)
+    .option('--max-requests-per-batch <n>', 'split into batches of at most n requests', positiveInt)
+    .option('--max-bytes-per-batch <n>', 'split into batches of at most n bytes', positiveInt)
+    .option('--max-concurrent-batches <n>', 'batches in flight at once', positiveInt)
+    .option('--metadata <key=value>', 'metadata on every batch (repeatable)', keyValue)
+    .option('--max-cost <usd>', 'refuse to submit if the estimate exceeds this', positiveNumber)
+    .option('--wait', 'follow the run to its end; exit 0 only if every request succeeded')
+    .option('--out <dir>', 'with --wait (implied): write results.jsonl and summary.json here')
+    .option('--prompts <txt>', 'template mode: one prompt per line')
+    .option('--records <file>', 'template mode: records as JSONL or CSV, with --template')
+    .option('--template <text>', 'prompt template; {{field}} takes a field of the record')
+    .addOption(new Option('--model <model>', 'template mode: model').default('gpt-4o-mini'))
+    .option('--system <text>', 'template mode: system message')
+    .option('--max-tokens <n>', 'template mode: max_tokens of each request', positiveInt)
+    .option('--id-field <field>', 'template mode: record field used as custom_id (else row-<n>)')
+    .addHelpText(
+      'after',
+      examples(
+        'nightshift submit requests.jsonl --wait --out ./out',
+        'nightshift submit requests.jsonl --id nightly-2025-01-01 --max-cost 5 --metadata team=search',
+        'nightshift submit --prompts prompts.txt --model gpt-4o-mini --max-tokens 200 --wait',
+        'nightshift submit --records reviews.csv --id-field id --max-tokens 3 \\\n' +
+          '      --template "Sentiment of this review (positive/negative/neutral): {{review}}"',
+      ),
+    )
+    .action(submit);
+}

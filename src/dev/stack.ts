@@ -1,0 +1,89 @@
+import { join } from 'node:path';
+import { LocalArtifactStore } from '../artifacts.js';
+import type { Emulator, EmulatorTiming } from '../emulator/index.js';
+import type { OpenAIConfig } from '../openai-client.js';
+import { emulatorOpenAIConfig, startLocalEmulator } from './emulator.js';
+import { startTemporalDevServer, temporalReachable } from './temporal-dev-server.js';
+import { runWorker } from './worker.js';
+
+export const DEV_PORT = 7233;
+export const DEV_UI_PORT = 8233;
+
+export interface DevStackOptions {
+  /** NIGHTSHIFT_HOME: the SQLite database and the artifacts live here, so runs survive. */
+  home: string;
+  port?: number;
+  uiPort?: number;
+  /** 0 or absent: any free port. */
+  emulatorPort?: number;
+  emulatorTiming?: EmulatorTiming;
+  taskQueue: string;
+  /** The real provider; null runs the emulator. */
+  openai: OpenAIConfig | null;
+  log?: (line: string) => void;
+}
+
+export interface DevStack {
+  address: string;
+  uiUrl: string;
+  /** Null when requests go to the real OpenAI API. */
+  emulator: Emulator | null;
+  /** Stops the worker, the emulator and the server, in that order. */
+  stop(): Promise<void>;
+}
+
+export class PortInUseError extends Error {
+  override name = 'PortInUseError';
+}
+
+async function ensureFree(port: number, what: string, flag: string): Promise<void> {
+  if (await temporalReachable(`127.0.0.1:${port}`)) {
+    throw new PortInUseError(
+      `port ${port} (${what}) is already in use — is another \`nightshift dev\` running? ` +
+        `Stop it, or pick another port with ${flag}.`,
+    );
+  }
+}
+
+/** Temporal dev server (SQLite under `home`), the emulator unless a key is set, and a worker. */
+export async function startDevStack(options: DevStackOptions): Promise<DevStack> {
+  const port = options.port ?? DEV_PORT;
+  const uiPort = options.uiPort ?? DEV_UI_PORT;
+  await ensureFree(port, 'Temporal', '--port');
+  await ensureFree(uiPort, 'Temporal UI', '--ui-port');
+  const stops: (() => Promise<void>)[] = [];
+  const stop = async () => {
+    for (const s of stops.reverse().splice(0)) await s();
+  };
+  try {
+    const server = await startTemporalDevServer({
+      dbFile: join(options.home, 'temporal.db'),
+      port,
+      uiPort,
+      log: options.log,
+    });
+    stops.push(() => server.stop());
+    let emulator: Emulator | null = null;
+    let openai = options.openai;
+    if (!openai) {
+      const started = await startLocalEmulator({
+        port: options.emulatorPort ?? 0,
+        timing: options.emulatorTiming,
+      });
+      stops.push(() => started.close());
+      emulator = started;
+      openai = emulatorOpenAIConfig(started);
+    }
+    const worker = await runWorker({
+      temporal: { address: server.address, namespace: 'default' },
+      taskQueue: options.taskQueue,
+      openai,
+      store: new LocalArtifactStore(options.home),
+    });
+    stops.push(() => worker.stop());
+    return { address: server.address, uiUrl: server.uiUrl, emulator, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}

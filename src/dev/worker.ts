@@ -1,0 +1,47 @@
+import { createActivities } from '../../activities/index.js';
+import type { ArtifactStore } from '../artifacts.js';
+import { createOpenAIClient, type OpenAIConfig } from '../openai-client.js';
+import { connectWorker, type TemporalConfig } from '../temporal/connection.js';
+import { createNightshiftWorker } from '../worker.js';
+import { installWorkerRuntime } from './runtime.js';
+
+export interface RunningWorker {
+  /** Settles when the worker stops, by `stop()` or by a fatal error. */
+  done: Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface WorkerOptions {
+  temporal: TemporalConfig;
+  taskQueue: string;
+  openai: OpenAIConfig;
+  store: ArtifactStore;
+}
+
+/** A Nightshift worker polling `taskQueue`, until `stop()`. */
+export async function runWorker(options: WorkerOptions): Promise<RunningWorker> {
+  installWorkerRuntime();
+  const connection = await connectWorker(options.temporal);
+  try {
+    const worker = await createNightshiftWorker({
+      connection,
+      namespace: options.temporal.namespace,
+      taskQueue: options.taskQueue,
+      activities: createActivities({
+        openai: createOpenAIClient(options.openai),
+        store: options.store,
+      }),
+    });
+    const done = worker.run().finally(() => connection.close());
+    return {
+      done,
+      async stop() {
+        if (worker.getState() === 'RUNNING') worker.shutdown();
+        await done;
+      },
+    };
+  } catch (err) {
+    await connection.close();
+    throw err;
+  }
+}

@@ -1,0 +1,34 @@
+// The client library: what `import … from 'nightshift'` gives a script.
+
+export { createActivities } from '../activities/index.js';
+export type {
+  BatchEndpoint,
+  PartProgress,
+  RunOptions,
+  RunProgress,
+  RunStatus,
+  RunSummary,
+} from '../workflows/types.js';
+export { type ArtifactStore, LocalArtifactStore } from './artifacts.js';
+export {
+  DEFAULT_RUN_OPTIONS,
+  InvalidInputError,
+  Nightshift,
+  newRunId,
+  type ResultLine,
+  Run,
+  type SubmitOptions,
+  type Submitted,
+} from './client.js';
+export { nightshiftHome } from './config.js';
+export { type Emulator, type EmulatorOptions, startEmulator } from './emulator/index.js';
+export { createOpenAIClient, type OpenAIConfig, openAIConfigFromEnv } from './openai-client.js';
+export { costOf } from './pricing.js';
+export { formatValidationError, validateRequestsFile } from './requests.js';
+export { chatRequest, renderTemplate, type TemplateOptions } from './templates.js';
+export {
+  connectClient,
+  type TemporalConfig,
+  temporalConfigFromEnv,
+} from './temporal/connection.js';
+export { createNightshiftWorker, DEFAULT_TASK_QUEUE } from './worker.js';
