@@ -1,5 +1,6 @@
 import { openAsBlob } from 'node:fs';
 import { Readable } from 'node:stream';
+import { log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type OpenAI from 'openai';
 import type { Batch } from 'openai/resources/batches';
@@ -44,6 +45,9 @@ export interface DownloadResult {
 
 /** How far back to look for a batch or file an earlier try of the same activity made. */
 const LOOKBACK_ITEMS = 1_000;
+
+/** Log fields that let an operator follow one run, part and attempt through the logs. */
+const ids = ({ runId, part, attempt }: AttemptRef) => ({ run_id: runId, part, attempt });
 
 const pad = (n: number) => String(n).padStart(4, '0');
 const attemptName = ({ part, attempt }: AttemptRef) => `part-${pad(part)}.attempt-${attempt}`;
@@ -150,6 +154,7 @@ export function providerActivities({ openai, store }: ProviderDeps) {
         ).id;
       await store.writeJson(input.runId, record, { fileId });
       countBytes('uploaded', blob.size);
+      log.info('part uploaded', { ...ids(input), file_id: fileId, bytes: blob.size });
       return fileId;
     },
 
@@ -161,7 +166,10 @@ export function providerActivities({ openai, store }: ProviderDeps) {
     async createBatch(input: CreateBatchInput): Promise<string> {
       const key = batchMetadata(input);
       const existing = await callProvider('find an earlier batch', () => findBatch(key));
-      if (existing) return existing.id;
+      if (existing) {
+        log.info('batch found from an earlier try', { ...ids(input), batch_id: existing.id });
+        return existing.id;
+      }
       const batch = await callProvider('create batch', () =>
         openai.batches.create(
           {
@@ -173,6 +181,7 @@ export function providerActivities({ openai, store }: ProviderDeps) {
           { maxRetries: 0 },
         ),
       );
+      log.info('batch created', { ...ids(input), batch_id: batch.id, file_id: input.fileId });
       return batch.id;
     },
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { registerCancel } from './commands/cancel.js';
+import { registerCodecServer } from './commands/codec-server.js';
 import { EXIT_USAGE, UsageError } from './commands/common.js';
 import { registerDemo } from './commands/demo.js';
 import { registerDev } from './commands/dev.js';
@@ -36,6 +37,7 @@ for (const register of [
   registerResults,
   registerList,
   registerEmulator,
+  registerCodecServer,
 ]) {
   register(program);
 }

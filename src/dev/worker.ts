@@ -1,9 +1,10 @@
 import { createActivities } from '../../activities/index.js';
 import type { ArtifactStore } from '../artifacts.js';
+import { dataConverterFromEnv } from '../codec/encryption.js';
 import { createOpenAIClient, type OpenAIConfig } from '../openai-client.js';
 import { connectWorker, type TemporalConfig } from '../temporal/connection.js';
 import { createNightshiftWorker } from '../worker.js';
-import { installWorkerRuntime } from './runtime.js';
+import { installWorkerRuntime, type WorkerRuntimeOptions } from './runtime.js';
 
 export interface RunningWorker {
   /** Settles when the worker stops, by `stop()` or by a fatal error. */
@@ -16,11 +17,12 @@ export interface WorkerOptions {
   taskQueue: string;
   openai: OpenAIConfig;
   store: ArtifactStore;
+  runtime?: WorkerRuntimeOptions;
 }
 
 /** A Nightshift worker polling `taskQueue`, until `stop()`. */
 export async function runWorker(options: WorkerOptions): Promise<RunningWorker> {
-  installWorkerRuntime();
+  installWorkerRuntime(options.runtime);
   const connection = await connectWorker(options.temporal);
   try {
     const worker = await createNightshiftWorker({
@@ -31,6 +33,7 @@ export async function runWorker(options: WorkerOptions): Promise<RunningWorker> 
         openai: createOpenAIClient(options.openai),
         store: options.store,
       }),
+      dataConverter: dataConverterFromEnv(),
     });
     const done = worker.run().finally(() => connection.close());
     return {
