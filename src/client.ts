@@ -20,7 +20,7 @@ import {
 } from './artifacts.js';
 import { nightshiftHome } from './config.js';
 import { readJsonlLines, writeLines } from './jsonl.js';
-import { validateRequestsFile } from './requests.js';
+import { type ValidationReport, validateRequestsFile } from './requests.js';
 import {
   connectClient,
   type TemporalConfig,
@@ -167,11 +167,18 @@ export class Nightshift {
    * Validates the file locally (nothing is uploaded when a line is bad), then starts a run.
    * @throws InvalidInputError naming every bad line (up to a limit)
    */
-  async submit(file: string, options: SubmitOptions = {}): Promise<Submitted> {
+  async submit(
+    file: string,
+    options: SubmitOptions = {},
+    /** The report of a validation the caller already ran on this file: skips a second read. */
+    validated?: ValidationReport,
+  ): Promise<Submitted> {
     const { id = newRunId(), ...overrides } = options;
+    if (!isValidRunId(id)) throw new InvalidArtifactPathError(`invalid run id: ${id}`);
     const runOptions: RunOptions = { ...DEFAULT_RUN_OPTIONS, ...overrides };
     const inputPath = resolve(file);
-    const check = await validateRequestsFile(inputPath, { endpoint: runOptions.endpoint });
+    const check =
+      validated ?? (await validateRequestsFile(inputPath, { endpoint: runOptions.endpoint }));
     if (!check.ok) throw new InvalidInputError(file, check.errors);
     try {
       await this.temporal.workflow.start('runWorkflow', {

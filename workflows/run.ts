@@ -115,7 +115,17 @@ export async function runWorkflow(input: RunInput): Promise<RunSummary> {
         if (stopping()) await handle.signal(cancelSignal);
         const outcome = await handle.result();
         outcomes.set(part.part, outcome);
-        if (entry) Object.assign(entry, { phase: 'done', counts: outcome.counts });
+        const last = outcome.batches.at(-1);
+        if (entry) {
+          Object.assign(entry, {
+            phase: 'done',
+            counts: outcome.counts,
+            attempt: last?.attempt ?? entry.attempt,
+            batchId: last?.batch_id ?? null,
+            providerStatus: last?.status ?? null,
+            requestCounts: last?.request_counts ?? entry.requestCounts,
+          });
+        }
       } catch (err) {
         failure ??= err;
       } finally {

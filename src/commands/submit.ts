@@ -164,7 +164,7 @@ async function submit(file: string | undefined, flags: SubmitFlags): Promise<voi
   if (flags.maxCost !== undefined) await checkBudget(input, flags.maxCost);
 
   await withNightshift(async (nightshift) => {
-    const { run, started } = await nightshift.submit(input, options);
+    const { run, started } = await nightshift.submit(input, options, report);
     if (started) {
       console.error(
         `started run ${id}: ${report.total} requests (${report.model ?? report.endpoint})`,
