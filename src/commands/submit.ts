@@ -9,6 +9,7 @@ import {
   type SubmitOptions,
 } from '../client.js';
 import { nightshiftHome } from '../config.js';
+import { estimateCost, UNBOUNDED_OUTPUT_GUESS } from '../estimate.js';
 import type { ValidationError } from '../requests.js';
 import { formatValidationError, isBatchEndpoint, validateRequestsFile } from '../requests.js';
 import {
@@ -27,7 +28,6 @@ import {
   withNightshift,
 } from './common.js';
 import { followRun, formatSummary } from './display.js';
-import { estimateCost, UNBOUNDED_OUTPUT_GUESS } from './estimate.js';
 import { writeResults } from './results.js';
 
 interface SubmitFlags {
@@ -131,21 +131,25 @@ async function buildFromTemplate(source: TemplateSource, flags: SubmitFlags, id:
   return path;
 }
 
-async function checkBudget(path: string, maxCost: number): Promise<void> {
+/** Shows what the run will cost at most, and refuses it when that is over `--max-cost`. */
+async function estimateAndCheck(path: string, maxCost: number | undefined): Promise<void> {
   const estimate = await estimateCost(path);
-  if (estimate.usd === null) {
-    throw new UsageError(
-      `--max-cost: no price known for model ${estimate.model ?? '(none)'}; ` +
-        'cannot check the budget, nothing was submitted',
-    );
-  }
   const guess = estimate.unbounded
     ? ` (${estimate.unbounded} requests set no max_tokens: counted at ${UNBOUNDED_OUTPUT_GUESS})`
     : '';
-  const line =
-    `estimated cost $${estimate.usd.toFixed(4)} at the batch price: ` +
-    `~${estimate.inputTokens} input + ≤${estimate.outputTokens} output tokens${guess}`;
-  if (estimate.usd > maxCost) {
+  const tokens = `${estimate.inputTokens} input + ≤${estimate.outputTokens} output tokens${guess}`;
+  if (estimate.usd === null) {
+    if (maxCost !== undefined) {
+      throw new UsageError(
+        `--max-cost: no price known for model ${estimate.model ?? '(none)'}; ` +
+          'cannot check the budget, nothing was submitted',
+      );
+    }
+    console.error(`estimate: ${tokens}; no price known for ${estimate.model ?? 'this endpoint'}`);
+    return;
+  }
+  const line = `estimated cost ≤ $${estimate.usd.toFixed(4)} at the batch price: ${tokens}`;
+  if (maxCost !== undefined && estimate.usd > maxCost) {
     throw new UsageError(`${line}\nover --max-cost $${maxCost}: nothing was submitted`);
   }
   console.error(line);
@@ -161,7 +165,7 @@ async function submit(file: string | undefined, flags: SubmitFlags): Promise<voi
   const input = source ? await buildFromTemplate(source, flags, id) : resolve(file as string);
   const report = await validateRequestsFile(input, { endpoint: options.endpoint });
   if (!report.ok) reportProblems(file ?? input, report.errors, report.errorCount);
-  if (flags.maxCost !== undefined) await checkBudget(input, flags.maxCost);
+  await estimateAndCheck(input, flags.maxCost);
 
   await withNightshift(async (nightshift) => {
     const { run, started } = await nightshift.submit(input, options, report);
