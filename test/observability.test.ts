@@ -1,24 +1,15 @@
 import assert from 'node:assert/strict';
 import { mkdtemp, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { LocalArtifactStore } from '../src/artifacts.js';
 import { Nightshift } from '../src/client.js';
+import { freePort } from '../src/dev/ports.js';
 import { type CliProcess, spawnCli } from './helpers/cli.js';
 import { chatLines, FAST } from './helpers/stack.js';
 import { startDevServer } from './helpers/temporal.js';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 let env: TestWorkflowEnvironment;
 let worker: CliProcess;
