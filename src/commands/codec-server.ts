@@ -10,7 +10,7 @@ export function registerCodecServer(program: Command): void {
     .description(
       'decrypt payloads for the Temporal UI (runs encrypted with NIGHTSHIFT_ENCRYPTION_KEYS)',
     )
-    .option('--port <n>', 'port', port, 8089)
+    .option('--port <n>', 'port', port, 8081)
     .option(
       '--ui-origin <url>',
       'the Temporal UI allowed to call it (CORS)',
@@ -20,7 +20,7 @@ export function registerCodecServer(program: Command): void {
       'after',
       examples(
         'NIGHTSHIFT_ENCRYPTION_KEYS=k1=$(openssl rand -base64 32) nightshift codec-server',
-        'temporal server start-dev --ui-codec-endpoint http://127.0.0.1:8089   # then open the UI',
+        'temporal server start-dev --ui-codec-endpoint http://127.0.0.1:8081   # then open the UI',
       ),
     )
     .action(async (flags: { port: number; uiOrigin: string }) => {
