@@ -68,6 +68,8 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
     if (!openai) {
       const started = await startLocalEmulator({
         port: options.emulatorPort ?? 0,
+        // Beside Temporal's database, so batches of runs in progress outlive a restart too.
+        dataDir: join(options.home, 'emulator'),
         timing: options.emulatorTiming,
       });
       stops.push(() => started.close());

@@ -3,7 +3,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { scanInput } from './input-scan.js';
 import { seededRandom } from './random.js';
 import { RequestPlan } from './request-plan.js';
-import { writeResults } from './result-writer.js';
+import { attachResults, discardResults, writeResults } from './result-writer.js';
 import { type BatchError, type BatchRecord, NO_PROGRESS, nowSeconds, type Store } from './store.js';
 import type { EmulatorTiming } from './types.js';
 import type { WebhookSender } from './webhooks.js';
@@ -11,6 +11,9 @@ import type { WebhookSender } from './webhooks.js';
 export type Timing = Required<EmulatorTiming>;
 
 type WaitOutcome = 'elapsed' | 'deadline' | 'cancelled';
+
+/** Why runs were stopped when the emulator closes: to be resumed, not forgotten. */
+const PAUSED = 'paused';
 
 interface Deps {
   store: Store;
@@ -27,17 +30,20 @@ interface Deps {
  */
 export class BatchProcessor {
   private stop = new AbortController();
-  private readonly cancels = new Map<string, () => void>();
+  private readonly active = new Map<string, { batch: BatchRecord; cancel: () => void }>();
   private readonly running = new Set<Promise<void>>();
   /** Input tokens of batches past validation and not yet done, for the enqueued-token limit. */
   private readonly enqueued = new Map<string, { model: string | null; tokens: number }>();
 
   constructor(private readonly deps: Deps) {}
 
-  /** Owns `batch.input_path` from here on and removes it when the run ends. */
+  /**
+   * Drives a new batch, or resumes one restored from a saved state from its status and
+   * progress. Owns `batch.input_path` from here on and removes it when the run ends.
+   */
   start(batch: BatchRecord): void {
     const cancelled = new Promise<WaitOutcome>((resolve) => {
-      this.cancels.set(batch.id, () => resolve('cancelled'));
+      this.active.set(batch.id, { batch, cancel: () => resolve('cancelled') });
     });
     const signal = this.stop.signal;
     const run = this.run(batch, cancelled, signal)
@@ -45,10 +51,10 @@ export class BatchProcessor {
         if (!signal.aborted) this.fail(batch, [internalError(err)]);
       })
       .finally(async () => {
-        this.cancels.delete(batch.id);
+        this.active.delete(batch.id);
         this.enqueued.delete(batch.id);
         this.running.delete(run);
-        await rm(batch.input_path, { force: true });
+        if (signal.reason !== PAUSED) await rm(batch.input_path, { force: true });
       });
     this.running.add(run);
   }
@@ -56,13 +62,27 @@ export class BatchProcessor {
   cancel(batch: BatchRecord): void {
     batch.status = 'cancelling';
     batch.cancelling_at = nowSeconds();
-    this.cancels.get(batch.id)?.();
+    this.deps.store.changed();
+    this.active.get(batch.id)?.cancel();
   }
 
   /** Stops every run where it is, writing nothing more. */
   async reset(): Promise<void> {
     this.stop.abort();
     this.stop = new AbortController();
+    await Promise.all(this.running);
+  }
+
+  /**
+   * Stops every run for good, keeping what resuming needs: each batch's progress as of now and
+   * its input. Runs started later stop at once.
+   */
+  async pause(): Promise<void> {
+    for (const { batch } of this.active.values()) {
+      const progress = batch.progress();
+      batch.progress = () => progress;
+    }
+    this.stop.abort(PAUSED);
     await Promise.all(this.running);
   }
 
@@ -73,47 +93,71 @@ export class BatchProcessor {
   ): Promise<void> {
     const { timing, store } = this.deps;
     const wait = (untilMs: number) => this.wait(batch, untilMs, cancelled, signal);
+    // Seeded per batch, so a resumed run rebuilds the same plan and writes the same results.
     const random = seededRandom(`${this.deps.seed}:${batch.seq}`);
     const finish = (done: number, status: 'expired' | 'cancelled') =>
       this.finishEarly(batch, plan, done, status, random, signal);
+    const from = batch.status;
+    const { completed, failed } = batch.progress().request_counts;
+    const doneBefore = completed + failed;
 
     const scan = await scanInput(batch.input_path, batch.endpoint, signal);
     const plan = scan.requests && new RequestPlan(scan.requests, batch.faults.lineError, random);
-    const validated = await wait(batch.created_ms + timing.validatingMs);
-    if (validated === 'cancelled') return finish(0, 'cancelled');
-    if (!plan) return this.fail(batch, scan.errors);
-    if (validated === 'deadline') return finish(0, 'expired');
-    batch.model = plan.requests.model;
-    if (this.overTokenLimit(batch, plan)) return this.fail(batch, [tokenLimitError(batch.model)]);
-
-    const started = Date.now();
-    const n = plan.count;
-    const doneAt = (ms: number) =>
-      timing.perRequestMs > 0 ? Math.min(n, Math.floor((ms - started) / timing.perRequestMs)) : n;
-    batch.status = 'in_progress';
-    batch.in_progress_at = nowSeconds();
-    batch.progress = () => plan.progressAt(doneAt(Date.now()));
-    store.countSubmissions(plan.requests.customIds);
+    if (from === 'validating') {
+      const validated = await wait(batch.created_ms + timing.validatingMs);
+      if (validated === 'cancelled') return finish(0, 'cancelled');
+      if (!plan) return this.fail(batch, scan.errors);
+      if (validated === 'deadline') return finish(0, 'expired');
+      batch.model = plan.requests.model;
+      if (this.overTokenLimit(batch, plan)) return this.fail(batch, [tokenLimitError(batch.model)]);
+    }
+    if (!plan) throw new Error('the input file no longer passes validation');
+    if (from === 'cancelling') return finish(doneBefore, 'cancelled');
+    // The window kept counting while the emulator was down; the work did not.
+    if (from === 'in_progress' && Date.now() >= batch.created_ms + timing.completionWindowMs) {
+      return finish(doneBefore, 'expired');
+    }
     this.enqueued.set(batch.id, { model: batch.model, tokens: plan.totalInputTokens });
 
-    const fraction = batch.faults.expireAtFraction;
-    const stopAfter = fraction !== null && fraction < 1 ? Math.ceil(fraction * n) : n;
-    const processed = await wait(started + stopAfter * timing.perRequestMs);
-    if (processed === 'cancelled') return finish(doneAt(Date.now()), 'cancelled');
-    if (processed === 'deadline') return finish(doneAt(Date.now()), 'expired');
-    if (stopAfter < n) return finish(stopAfter, 'expired');
+    const n = plan.count;
+    if (from !== 'finalizing') {
+      const started = Date.now() - doneBefore * timing.perRequestMs;
+      const doneAt = (ms: number) =>
+        timing.perRequestMs > 0 ? Math.min(n, Math.floor((ms - started) / timing.perRequestMs)) : n;
+      batch.progress = () => plan.progressAt(doneAt(Date.now()));
+      if (from === 'validating') {
+        batch.status = 'in_progress';
+        batch.in_progress_at = nowSeconds();
+        store.countSubmissions(plan.requests.customIds);
+      }
+
+      const fraction = batch.faults.expireAtFraction;
+      const stopAfter = fraction !== null && fraction < 1 ? Math.ceil(fraction * n) : n;
+      const processed = await wait(started + stopAfter * timing.perRequestMs);
+      if (processed === 'cancelled') return finish(doneAt(Date.now()), 'cancelled');
+      if (processed === 'deadline') return finish(doneAt(Date.now()), 'expired');
+      if (stopAfter < n) return finish(stopAfter, 'expired');
+      batch.status = 'finalizing';
+      batch.finalizing_at = nowSeconds();
+      store.changed();
+    }
 
     const finalizing = Date.now();
-    batch.status = 'finalizing';
-    batch.finalizing_at = nowSeconds();
     const final = plan.progressAt(n);
     batch.progress = () => final;
     const files = await writeResults({ store, batch, plan, done: n, random, signal });
-    await delay(Math.max(0, finalizing + timing.finalizingMs - Date.now()), undefined, { signal });
-    batch.output_file_id = files.output?.id ?? null;
-    batch.error_file_id = files.error?.id ?? null;
+    try {
+      await delay(Math.max(0, finalizing + timing.finalizingMs - Date.now()), undefined, {
+        signal,
+      });
+    } catch (err) {
+      await discardResults(files);
+      throw err;
+    }
+    attachResults(store, batch, files);
     batch.status = 'completed';
     batch.completed_at = nowSeconds();
+    store.changed();
     this.deps.webhooks?.send('batch.completed', batch.id);
   }
 
@@ -129,16 +173,16 @@ export class BatchProcessor {
     const progress = plan ? plan.progressAt(done) : NO_PROGRESS;
     batch.progress = () => progress;
     if (status === 'cancelled') await delay(this.deps.timing.cancellingMs, undefined, { signal });
+    const { store } = this.deps;
     if (plan) {
       const unfinished = status === 'expired' ? 'batch_expired' : 'batch_cancelled';
-      const { store } = this.deps;
       const files = await writeResults({ store, batch, plan, done, unfinished, random, signal });
-      batch.output_file_id = files.output?.id ?? null;
-      batch.error_file_id = files.error?.id ?? null;
+      attachResults(store, batch, files);
     }
     batch.status = status;
     if (status === 'expired') batch.expired_at = nowSeconds();
     else batch.cancelled_at = nowSeconds();
+    store.changed();
     this.deps.webhooks?.send(`batch.${status}`, batch.id);
   }
 
@@ -146,6 +190,7 @@ export class BatchProcessor {
     batch.status = 'failed';
     batch.failed_at = nowSeconds();
     batch.errors = errors;
+    this.deps.store.changed();
     this.deps.webhooks?.send('batch.failed', batch.id);
   }
 

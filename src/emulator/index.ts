@@ -41,7 +41,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   const ownsDataDir = options.dataDir === undefined;
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'nightshift-emulator-')));
   await mkdir(dataDir, { recursive: true });
-  const server = new EmulatorServer({
+  const server = await EmulatorServer.open({
     dataDir,
     timing: { ...DEFAULT_TIMING, ...options.timing },
     seed: options.seed ?? 1,
@@ -49,6 +49,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     maxFileBytes: options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES,
     enqueuedTokenLimit: options.enqueuedTokenLimit ?? null,
     webhooks: options.webhook ? new WebhookSender(options.webhook) : null,
+    persist: !ownsDataDir,
   });
   const { url, port } = await listen(server.http, options);
   return {

@@ -19,15 +19,20 @@ const UNFINISHED_MESSAGES: Record<UnfinishedCode, string> = {
 /** Lines shuffled together; bounds memory while keeping the output order unlike the input. */
 const SHUFFLE_WINDOW = 1000;
 
+/** A result file on disk, not yet among the store's files. */
+export type ResultFile = Pick<FileRecord, 'filename' | 'purpose' | 'bytes' | 'lines' | 'path'>;
+
 export interface WrittenFiles {
-  output: FileRecord | null;
-  error: FileRecord | null;
+  output: ResultFile | null;
+  error: ResultFile | null;
 }
 
 /**
  * Streams the batch's output and error files from its input file: the first `done` requests
  * (in plan order) get their result, the rest an `unfinished` error line. A file with no lines is
- * not created, as OpenAI leaves `output_file_id` / `error_file_id` null then.
+ * not created, as OpenAI leaves `output_file_id` / `error_file_id` null then. The files join the
+ * store only through `attachResults`, together with the batch's end, so a saved state never
+ * holds result files of a batch that is still to write them.
  */
 export async function writeResults(args: {
   store: Store;
@@ -69,15 +74,25 @@ export async function writeResults(args: {
         error: null,
       });
     }
-    const lifetime = batch.output_expires_after_seconds;
     return {
-      output: await output.close(store, `${batch.id}_output.jsonl`, lifetime),
-      error: await error.close(store, `${batch.id}_error.jsonl`, lifetime),
+      output: await output.close(`${batch.id}_output.jsonl`),
+      error: await error.close(`${batch.id}_error.jsonl`),
     };
   } catch (err) {
     await Promise.all([output.discard(), error.discard()]);
     throw err;
   }
+}
+
+export function attachResults(store: Store, batch: BatchRecord, files: WrittenFiles): void {
+  const lifetime = batch.output_expires_after_seconds;
+  batch.output_file_id = files.output ? store.addFile(files.output, lifetime).id : null;
+  batch.error_file_id = files.error ? store.addFile(files.error, lifetime).id : null;
+}
+
+export async function discardResults(files: WrittenFiles): Promise<void> {
+  const paths = [files.output?.path, files.error?.path];
+  await Promise.all(paths.map((path) => path && rm(path, { force: true })));
 }
 
 class ShuffledJsonlSink {
@@ -96,13 +111,13 @@ class ShuffledJsonlSink {
     if (this.window.length >= SHUFFLE_WINDOW) await this.flush();
   }
 
-  async close(store: Store, filename: string, lifetime: number | null): Promise<FileRecord | null> {
+  async close(filename: string): Promise<ResultFile | null> {
     await this.flush();
     if (!this.stream) return null;
     this.stream.end();
     await finished(this.stream);
     const { path, bytes, lines } = this;
-    return store.addFile({ filename, purpose: 'batch_output', bytes, lines, path }, lifetime);
+    return { filename, purpose: 'batch_output', bytes, lines, path };
   }
 
   async discard(): Promise<void> {

@@ -7,7 +7,8 @@ import { ApiError, statusErrorBody } from './errors.js';
 import { FaultSet } from './faults.js';
 import { createFile, deleteFile, fileContent, listFiles, retrieveFile } from './files-routes.js';
 import { dropAnswer, readJson, sendError, sendJson } from './http.js';
-import { Store } from './store.js';
+import { StateFile } from './state-file.js';
+import { ENDED_STATUSES, Store } from './store.js';
 import type { EmulatorStats, EndpointName, FaultRule } from './types.js';
 import type { WebhookSender } from './webhooks.js';
 
@@ -19,6 +20,8 @@ export interface ServerConfig {
   maxFileBytes: number;
   enqueuedTokenLimit: number | null;
   webhooks: WebhookSender | null;
+  /** Keep the records in `dataDir` and pick up from those found there. */
+  persist: boolean;
 }
 
 interface Route {
@@ -78,12 +81,31 @@ export class EmulatorServer {
   readonly http: Server;
   private state: State;
   private readonly disposing = new Set<Promise<void>>();
+  private readonly stateFile: StateFile | null;
 
-  constructor(private readonly config: ServerConfig) {
-    this.state = this.freshState();
+  private constructor(
+    private readonly config: ServerConfig,
+    store: Store,
+  ) {
+    this.stateFile = config.persist
+      ? new StateFile(config.dataDir, () => this.state.store.snapshot())
+      : null;
+    this.state = this.freshState(store);
     this.http = createServer((req, res) => {
       this.handle(req, res).catch((err: unknown) => fail(res, err));
     });
+  }
+
+  /** With `persist`, restores the records saved in `dataDir` and resumes the batches running. */
+  static async open(config: ServerConfig): Promise<EmulatorServer> {
+    const saved = config.persist ? await StateFile.read(config.dataDir) : null;
+    const store = saved ? Store.restore(config.dataDir, saved) : new Store(config.dataDir);
+    if (saved) await StateFile.sweep(config.dataDir, store.blobNames());
+    const server = new EmulatorServer(config, store);
+    for (const batch of store.allBatches()) {
+      if (!ENDED_STATUSES.has(batch.status)) server.state.processor.start(batch);
+    }
+    return server;
   }
 
   stats(): EmulatorStats {
@@ -122,10 +144,15 @@ export class EmulatorServer {
     };
   }
 
-  /** Starts over at once; the old state's running batches and files are disposed of meanwhile. */
+  /**
+   * Starts over at once, the saved records included; the old state's running batches and files
+   * are disposed of meanwhile.
+   */
   reset(): Promise<void> {
     const old = this.state;
-    this.state = this.freshState();
+    old.store.onChange = () => {};
+    this.state = this.freshState(new Store(this.config.dataDir));
+    this.stateFile?.changed();
     const disposal = Promise.all([
       old.processor.reset().then(() => old.store.clear()),
       this.config.webhooks?.reset(),
@@ -144,16 +171,18 @@ export class EmulatorServer {
     this.state.faults.clear();
   }
 
+  /** Stops serving; batches stop where they are, to be resumed by the next `open`. */
   async close(): Promise<void> {
     const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
     this.http.closeAllConnections();
-    await Promise.all([closed, this.reset()]);
+    await Promise.all([closed, this.state.processor.pause(), this.config.webhooks?.reset()]);
     await Promise.all(this.disposing);
+    await this.stateFile?.close();
   }
 
-  private freshState(): State {
+  private freshState(store: Store): State {
     const { config } = this;
-    const store = new Store(config.dataDir);
+    store.onChange = () => this.stateFile?.changed();
     return {
       store,
       faults: new FaultSet(config.seed),

@@ -1,9 +1,10 @@
 import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { badRequest, notFound } from './errors.js';
 import type { SupportedEndpoint, Usage } from './fake-responses.js';
 import type { BatchFaults } from './faults.js';
 import { randomId } from './random.js';
+import type { PersistedState } from './state-file.js';
 
 export const nowSeconds = (): number => Math.floor(Date.now() / 1000);
 
@@ -29,6 +30,14 @@ export type BatchStatus =
   | 'expired'
   | 'cancelling'
   | 'cancelled';
+
+/** Statuses a batch never leaves; every other one has a run driving it. */
+export const ENDED_STATUSES: ReadonlySet<BatchStatus> = new Set([
+  'failed',
+  'completed',
+  'expired',
+  'cancelled',
+]);
 
 export interface BatchError {
   code: string;
@@ -89,14 +98,61 @@ export interface Page<T> {
 
 const DAY = 86_400;
 
-/** Metadata of files and batches in memory; file contents on disk under `dataDir`. */
+/**
+ * Metadata of files and batches in memory; file contents on disk under `dataDir`. Every change
+ * is announced through `onChange`, which is how the records get persisted.
+ */
 export class Store {
   private files = new Map<string, FileRecord>();
   private batches = new Map<string, BatchRecord>();
   private submissions = new Map<string, number>();
   private seq = 0;
+  onChange: () => void = () => {};
 
   constructor(readonly dataDir: string) {}
+
+  /** The records of a saved snapshot; batches that were running still need a run to resume. */
+  static restore(dataDir: string, state: PersistedState): Store {
+    const store = new Store(dataDir);
+    store.seq = state.seq;
+    for (const file of state.files) {
+      store.files.set(file.id, { ...file, path: join(dataDir, file.path) });
+    }
+    for (const { progress, ...batch } of state.batches) {
+      const record = { ...batch, input_path: join(dataDir, batch.input_path) };
+      store.batches.set(batch.id, { ...record, progress: () => progress });
+    }
+    store.submissions = new Map(Object.entries(state.submissions));
+    return store;
+  }
+
+  /** Running batches are saved with the progress made so far, which is where they resume. */
+  snapshot(): PersistedState {
+    return {
+      version: 1,
+      seq: this.seq,
+      files: this.allFiles().map((f) => ({ ...f, path: basename(f.path) })),
+      batches: this.allBatches().map((b) => ({
+        ...b,
+        input_path: basename(b.input_path),
+        progress: b.progress(),
+      })),
+      submissions: this.submissionCounts(),
+    };
+  }
+
+  /** Names of the blobs the records still point at. */
+  blobNames(): Set<string> {
+    const live = this.allFiles().filter((f) => !f.deleted);
+    const running = this.allBatches().filter((b) => !ENDED_STATUSES.has(b.status));
+    return new Set(
+      [...live.map((f) => f.path), ...running.map((b) => b.input_path)].map((p) => basename(p)),
+    );
+  }
+
+  changed(): void {
+    this.onChange();
+  }
 
   newFilePath(): string {
     return join(this.dataDir, randomId('blob_', 12));
@@ -122,6 +178,7 @@ export class Store {
       deleted: false,
     };
     this.files.set(record.id, record);
+    this.changed();
     return record;
   }
 
@@ -134,6 +191,7 @@ export class Store {
   async deleteFile(id: string): Promise<FileRecord> {
     const file = this.getFile(id);
     file.deleted = true;
+    this.changed();
     await rm(file.path, { force: true });
     return file;
   }
@@ -147,6 +205,7 @@ export class Store {
 
   addBatch(batch: BatchRecord): void {
     this.batches.set(batch.id, batch);
+    this.changed();
   }
 
   getBatch(id: string): BatchRecord {
@@ -169,6 +228,7 @@ export class Store {
 
   countSubmissions(customIds: Iterable<string>): void {
     for (const id of customIds) this.submissions.set(id, (this.submissions.get(id) ?? 0) + 1);
+    this.changed();
   }
 
   submissionCounts(): Record<string, number> {

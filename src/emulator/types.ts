@@ -63,7 +63,11 @@ export interface EmulatorOptions {
   /** 0 = any free port (default). */
   port?: number;
   host?: string;
-  /** Where uploaded and generated files live; default a fresh temp dir, removed on close. */
+  /**
+   * Where uploaded and generated files live; default a fresh temp dir, removed on close. A
+   * directory given here also keeps the records (`state.json`): an emulator started again on it
+   * has the same files and batches, and resumes the batches that were running.
+   */
   dataDir?: string;
   timing?: EmulatorTiming;
   webhook?: { url: string; secret: string };
@@ -120,6 +124,10 @@ export interface WebhookStat {
   delivered: boolean;
 }
 
+/**
+ * `files`, `batches` and `submissions` cover everything the data dir holds, across restarts;
+ * `calls`, `faults` and `webhooks` only what this process saw.
+ */
 export interface EmulatorStats {
   calls: Partial<Record<EndpointName, CallCount>>;
   files: FileStat[];
@@ -134,9 +142,13 @@ export interface Emulator {
   /** `http://host:port`, without `/v1`. */
   url: string;
   port: number;
+  /** Running batches stop where they are; with a given `dataDir`, to resume on the next start. */
   close(): Promise<void>;
   stats(): EmulatorStats;
-  /** Forgets every file, batch, fault and count; running batches stop where they are. */
+  /**
+   * Forgets every file, batch, fault and count, the saved ones included; running batches stop
+   * where they are.
+   */
   reset(): void;
   addFault(rule: FaultRule): string;
   clearFaults(): void;
