@@ -19,6 +19,7 @@ export async function writeSummary(
 ): Promise<RunSummary> {
   const finished = new Date();
   const started = new Date(input.startedAt);
+  const cost = input.model ? costOf(input.model, merged.usage) : null;
   const summary: RunSummary = {
     run_id: input.runId,
     status: runStatus(input, merged.counts),
@@ -27,7 +28,10 @@ export async function writeSummary(
     counts: merged.counts,
     batches: input.batches,
     usage: merged.usage,
-    cost_usd: input.model ? costOf(input.model, merged.usage) : null,
+    cost_usd: cost,
+    ...(input.budget
+      ? { budget: { ...input.budget, spent_usd: cost?.batch ?? 0, stopped: input.budget.stopped } }
+      : {}),
     started_at: input.startedAt,
     finished_at: finished.toISOString(),
     duration_s: Math.round((finished.getTime() - started.getTime()) / 100) / 10,

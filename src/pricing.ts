@@ -1,4 +1,4 @@
-import type { CostUsd, Usage } from '../workflows/types.js';
+import type { Budget, CostUsd, Usage } from '../workflows/types.js';
 
 interface Price {
   /** USD per 1M input tokens. */
@@ -99,4 +99,15 @@ export function usageOfBody(body: unknown): Usage {
 
 function count(value: unknown): number {
   return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : 0;
+}
+
+/** A run budget in the Batch API's per-token prices, or null when the model has no price. */
+export function budgetFor(model: string, maxUsd: number): Budget | null {
+  const price = standardPrice(model);
+  if (!price) return null;
+  return {
+    maxUsd,
+    inputUsdPerToken: (price.input * BATCH_DISCOUNT) / 1e6,
+    outputUsdPerToken: (price.output * BATCH_DISCOUNT) / 1e6,
+  };
 }

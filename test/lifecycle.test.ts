@@ -5,6 +5,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DEFAULT_RUN_OPTIONS } from '../src/client.js';
 import { expectedUsage } from '../src/emulator/index.js';
+import { budgetFor, costOf } from '../src/pricing.js';
 import type { batchWorkflow } from '../workflows/batch.js';
 import { runProgressQuery } from '../workflows/messages.js';
 import { NightshiftEndpoint, NightshiftStatus } from '../workflows/search-attributes.js';
@@ -373,5 +374,48 @@ test('input that slips past the client is refused by prepare, naming the line; t
     const description = await handle.describe();
     assert.equal(description.typedSearchAttributes.get(NightshiftStatus), 'failed');
     assert.equal(stack.emulator.stats().files.length, 0, 'nothing was uploaded');
+  });
+});
+
+test('a resubmission that would pass the budget is not made, and the summary says why', async () => {
+  await withStack('budget', async (stack) => {
+    const lines = chatLines(40);
+    const budgetFor40 = (share: number) => {
+      const usage = lines
+        .map((l) => JSON.parse(l))
+        .map((l) => expectedUsage(l.url, l.body, l.custom_id))
+        .reduce((a, u) => ({
+          input_tokens: a.input_tokens + u.input_tokens,
+          output_tokens: a.output_tokens + u.output_tokens,
+          total_tokens: a.total_tokens + u.total_tokens,
+        }));
+      const cost = costOf('gpt-4o-mini', usage)?.batch ?? 0;
+      return budgetFor('gpt-4o-mini', cost * share) ?? undefined;
+    };
+    // Half expires; the half that ran costs about 50% of the whole, the retry another 50%.
+    stack.emulator.addFault({ kind: 'expire_at_fraction', fraction: 0.5, times: 1 });
+    const run = await stack.submit(lines, { id: 'budget-tight', budget: budgetFor40(0.75) });
+    const summary = await run.wait();
+    await stack.recordHistories(run.id, run.id);
+    assert.equal(summary.status, 'partial');
+    assert.equal(summary.counts.succeeded, 20);
+    assert.equal(summary.counts.expired, 20);
+    assert.equal(summary.batches.length, 1, 'nothing was resubmitted');
+    assert.equal(summary.budget?.stopped.length, 1);
+    assert.match(
+      summary.budget?.stopped[0] ?? '',
+      /part 1: resubmitting after attempt 1 would cost/,
+    );
+    assert.ok((summary.budget?.spent_usd ?? 0) <= (summary.budget?.max_usd ?? 0));
+
+    stack.emulator.addFault({ kind: 'expire_at_fraction', fraction: 0.5, times: 1 });
+    const roomy = await stack.submit(chatLines(40, { prefix: 'b' }), {
+      id: 'budget-roomy',
+      budget: budgetFor40(1.5),
+    });
+    const done = await roomy.wait();
+    assert.equal(done.status, 'completed');
+    assert.equal(done.batches.length, 2);
+    assert.deepEqual(done.budget?.stopped, []);
   });
 });

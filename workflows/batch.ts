@@ -4,28 +4,39 @@ import {
   CancellationScope,
   condition,
   continueAsNew,
+  getExternalWorkflowHandle,
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import { bulk, provider } from './activity-proxies.js';
-import { cancelSignal, partProgressQuery, pollNowSignal } from './messages.js';
+import {
+  budgetReplySignal,
+  budgetRequestSignal,
+  cancelSignal,
+  partProgressQuery,
+  pollNowSignal,
+} from './messages.js';
 import { nextPollInterval } from './poll-interval.js';
 import { noCounts, pendingPart } from './progress.js';
 import { NightshiftBatchIds } from './search-attributes.js';
 import type {
   BatchEndpoint,
   BatchSnapshot,
+  Budget,
+  BudgetReply,
+  ClassifyResult,
   PartOutcome,
   PartProgress,
   PartRef,
   RunOptions,
+  Usage,
 } from './types.js';
 
 export type BatchWorkflowOptions = Pick<
   RunOptions,
-  'maxAttempts' | 'pollIntervalSeconds' | 'maxPollIntervalSeconds' | 'metadata'
+  'maxAttempts' | 'pollIntervalSeconds' | 'maxPollIntervalSeconds' | 'metadata' | 'budget'
 >;
 
 /** Everything a part needs to resume, carried across continue-as-new. */
@@ -91,6 +102,10 @@ function initialState(input: BatchWorkflowInput): BatchState {
 export async function batchWorkflow(input: BatchWorkflowInput): Promise<PartOutcome> {
   const state = input.state ?? initialState(input);
   let pollNow = false;
+  let budgetReply: BudgetReply | null = null;
+  setHandler(budgetReplySignal, (reply) => {
+    budgetReply = reply;
+  });
   setHandler(partProgressQuery, () => state.progress);
   setHandler(pollNowSignal, () => {
     pollNow = true;
@@ -214,6 +229,31 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<PartOutc
       return batchId;
     }
 
+    /**
+     * Reports what the attempt cost to the run and, when there is something to resubmit, waits
+     * for the run to say whether that fits the budget (the run sees every part's spending).
+     */
+    async function askBudget(budget: Budget, result: ClassifyResult): Promise<BudgetReply | null> {
+      const parent = workflowInfo().parent;
+      if (!parent) return null;
+      const costOf = (u: Usage) =>
+        u.input_tokens * budget.inputUsdPerToken + u.output_tokens * budget.outputUsdPerToken;
+      const spentUsd = costOf(result.usage);
+      const succeeded = state.outcome.counts.succeeded + result.counts.succeeded;
+      const partCost = costOf(state.outcome.usage) + spentUsd;
+      const retryUsd = succeeded > 0 ? (partCost / succeeded) * result.retry : 0;
+      budgetReply = null;
+      await getExternalWorkflowHandle(parent.workflowId).signal(budgetRequestSignal, {
+        part,
+        attempt: state.attempt,
+        spentUsd,
+        retryUsd: result.retry > 0 ? retryUsd : 0,
+      });
+      if (result.retry === 0) return null;
+      await condition(() => budgetReply?.attempt === state.attempt);
+      return budgetReply;
+    }
+
     function recordBatch(batch: BatchSnapshot) {
       state.outcome.batches.push({
         batch_id: batch.id,
@@ -284,19 +324,30 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<PartOutc
         state.attempt >= options.maxAttempts ||
         state.cancelRequested ||
         batch?.status === 'cancelled';
-      const result = await bulk.classify.executeWithOptions({ summary: `classify ${what()}` }, [
-        {
-          runId,
-          part,
-          attempt: state.attempt,
-          inputPath: state.inputPath,
-          outputPath: files.outputPath,
-          errorPath: files.errorPath,
-          batchId: batch?.id ?? '',
-          batchStatus: batch?.status ?? 'cancelled',
-          lastAttempt,
-        },
-      ]);
+      const classify = (last: boolean) =>
+        bulk.classify.executeWithOptions({ summary: `classify ${what()}` }, [
+          {
+            runId,
+            part,
+            attempt: state.attempt,
+            inputPath: state.inputPath,
+            outputPath: files.outputPath,
+            errorPath: files.errorPath,
+            batchId: batch?.id ?? '',
+            batchStatus: batch?.status ?? 'cancelled',
+            lastAttempt: last,
+          },
+        ]);
+      let result = await classify(lastAttempt);
+      if (input.options.budget && batch) {
+        const reply = await askBudget(input.options.budget, result);
+        if (reply && !reply.granted) {
+          // Classifying again as the last attempt makes the leftovers final; it rewrites the
+          // same results file, so nothing is counted twice.
+          result = await classify(true);
+          state.outcome.budgetStop = reply.reason ?? 'the budget would be passed';
+        }
+      }
       if (batch) recordBatch(batch);
       const o = state.outcome;
       o.resultsPaths.push(result.resultsPath);

@@ -1,5 +1,5 @@
 import { defineQuery, defineSignal } from '@temporalio/workflow';
-import type { PartProgress, RunProgress } from './types.js';
+import type { BudgetReply, BudgetRequest, PartProgress, RunProgress } from './types.js';
 
 /** Asks a run (or one part) to cancel its provider batches and finish with partial results. */
 export const cancelSignal = defineSignal('cancel');
@@ -9,3 +9,8 @@ export const pollNowSignal = defineSignal('pollNow');
 
 export const runProgressQuery = defineQuery<RunProgress>('progress');
 export const partProgressQuery = defineQuery<PartProgress>('partProgress');
+
+/** Part → run: may my leftovers be resubmitted within the budget? */
+export const budgetRequestSignal = defineSignal<[BudgetRequest]>('budgetRequest');
+/** Run → part: the answer. */
+export const budgetReplySignal = defineSignal<[BudgetReply]>('budgetReply');

@@ -2,6 +2,7 @@ import {
   CancellationScope,
   type ChildWorkflowHandle,
   condition,
+  getExternalWorkflowHandle,
   setCurrentDetails,
   setHandler,
   startChild,
@@ -11,7 +12,12 @@ import {
 import { bulk } from './activity-proxies.js';
 import { batchWorkflow } from './batch.js';
 import { partWorkflowId } from './ids.js';
-import { cancelSignal, runProgressQuery } from './messages.js';
+import {
+  budgetReplySignal,
+  budgetRequestSignal,
+  cancelSignal,
+  runProgressQuery,
+} from './messages.js';
 import { pendingPart } from './progress.js';
 import {
   NightshiftEndpoint,
@@ -20,6 +26,7 @@ import {
   NightshiftStatus,
 } from './search-attributes.js';
 import type {
+  Budget,
   PartOutcome,
   PartRef,
   RunInput,
@@ -45,6 +52,8 @@ export async function runWorkflow(input: RunInput): Promise<RunSummary> {
     parts: [],
   };
   setHandler(runProgressQuery, () => progress);
+  const budgetStops: string[] = [];
+  if (options.budget) guardBudget(runId, options.budget, budgetStops);
   setHandler(cancelSignal, () => {
     progress.cancelRequested = true;
   });
@@ -169,6 +178,9 @@ export async function runWorkflow(input: RunInput): Promise<RunSummary> {
             })),
           },
           batches: [...outcomes.values()].flatMap((o) => o.batches),
+          ...(options.budget
+            ? { budget: { max_usd: options.budget.maxUsd, stopped: budgetStops } }
+            : {}),
         },
       ],
     );
@@ -176,4 +188,36 @@ export async function runWorkflow(input: RunInput): Promise<RunSummary> {
     setStatus(summary.status);
     return summary;
   }
+}
+
+/**
+ * Keeps the run's spending within its budget: parts report what each attempt cost and ask
+ * before resubmitting; a resubmission that would take spent + reserved over the limit is
+ * refused, with the reason recorded for the summary.
+ */
+function guardBudget(runId: string, budget: Budget, stops: string[]): void {
+  let spentUsd = 0;
+  const reserved = new Map<number, number>();
+  setHandler(budgetRequestSignal, async (request) => {
+    spentUsd += request.spentUsd;
+    reserved.delete(request.part);
+    if (request.retryUsd <= 0) return;
+    const othersUsd = [...reserved.values()].reduce((a, b) => a + b, 0);
+    const granted = spentUsd + othersUsd + request.retryUsd <= budget.maxUsd;
+    let reason: string | undefined;
+    if (granted) {
+      reserved.set(request.part, request.retryUsd);
+    } else {
+      reason =
+        `part ${request.part}: resubmitting after attempt ${request.attempt} would cost ` +
+        `~$${request.retryUsd.toFixed(6)} with $${spentUsd.toFixed(6)} of the ` +
+        `$${budget.maxUsd} budget spent; its leftovers stay unfinished`;
+      stops.push(reason);
+    }
+    await getExternalWorkflowHandle(partWorkflowId(runId, request.part)).signal(budgetReplySignal, {
+      attempt: request.attempt,
+      granted,
+      reason,
+    });
+  });
 }

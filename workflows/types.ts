@@ -120,6 +120,32 @@ export interface RunOptions {
   maxConcurrentBatches: number;
   /** User metadata copied onto every provider batch (at most 12 pairs; Nightshift uses 4). */
   metadata: Record<string, string>;
+  /** A spending limit the run keeps while it runs: no resubmission may take it over. */
+  budget?: Budget;
+}
+
+/** The run's budget and the batch price it is counted in (per token, USD). */
+export interface Budget {
+  maxUsd: number;
+  inputUsdPerToken: number;
+  outputUsdPerToken: number;
+}
+
+/** A part asks the run whether resubmitting its leftovers stays within the budget. */
+export interface BudgetRequest {
+  part: number;
+  attempt: number;
+  /** What the attempt just collected cost. */
+  spentUsd: number;
+  /** What resubmitting its leftovers is expected to cost. */
+  retryUsd: number;
+}
+
+export interface BudgetReply {
+  attempt: number;
+  granted: boolean;
+  /** Why not, in words for the summary. */
+  reason?: string;
 }
 
 export interface RunInput {
@@ -196,6 +222,8 @@ export interface PartOutcome {
   counts: StatusCounts;
   usage: Usage;
   cancelled: boolean;
+  /** Set when the part stopped resubmitting because the run's budget would be passed. */
+  budgetStop?: string;
 }
 
 export interface CostUsd {
@@ -214,6 +242,8 @@ export interface RunSummary {
   batches: BatchRecord[];
   usage: Usage;
   cost_usd: CostUsd | null;
+  /** Present when the run had a budget: what was spent and why resubmitting stopped. */
+  budget?: { max_usd: number; spent_usd: number; stopped: string[] };
   started_at: string;
   finished_at: string;
   duration_s: number;
@@ -230,4 +260,5 @@ export interface FinalizeInput {
   failed: boolean;
   merge: MergeInput;
   batches: BatchRecord[];
+  budget?: { max_usd: number; stopped: string[] };
 }

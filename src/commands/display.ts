@@ -95,5 +95,9 @@ export function formatSummary(summary: RunSummary): string {
   } else {
     lines.push(`  cost       unknown: no price for model ${summary.model ?? 'n/a'}`);
   }
+  if (summary.budget) {
+    lines.push(`  budget     ${usd(summary.budget.spent_usd)} of ${usd(summary.budget.max_usd)}`);
+    for (const stop of summary.budget.stopped) lines.push(`             stopped: ${stop}`);
+  }
   return lines.join('\n');
 }

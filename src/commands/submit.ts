@@ -10,6 +10,7 @@ import {
 } from '../client.js';
 import { nightshiftHome } from '../config.js';
 import { estimateCost, UNBOUNDED_OUTPUT_GUESS } from '../estimate.js';
+import { budgetFor } from '../pricing.js';
 import type { ValidationError } from '../requests.js';
 import { formatValidationError, isBatchEndpoint, validateRequestsFile } from '../requests.js';
 import {
@@ -166,6 +167,10 @@ async function submit(file: string | undefined, flags: SubmitFlags): Promise<voi
   const report = await validateRequestsFile(input, { endpoint: options.endpoint });
   if (!report.ok) reportProblems(file ?? input, report.errors, report.errorCount);
   await estimateAndCheck(input, flags.maxCost);
+  if (flags.maxCost !== undefined && report.model) {
+    // The estimate guards the first attempts; the budget guards every resubmission after them.
+    options.budget = budgetFor(report.model, flags.maxCost) ?? undefined;
+  }
 
   await withNightshift(async (nightshift) => {
     const { run, started } = await nightshift.submit(input, options, report);
@@ -209,7 +214,11 @@ export function registerSubmit(program: Command): void {
     .option('--max-bytes-per-batch <n>', 'split into batches of at most n bytes', positiveInt)
     .option('--max-concurrent-batches <n>', 'batches in flight at once', positiveInt)
     .option('--metadata <key=value>', 'metadata on every batch (repeatable)', keyValue)
-    .option('--max-cost <usd>', 'refuse to submit if the estimate exceeds this', positiveNumber)
+    .option(
+      '--max-cost <usd>',
+      'refuse to submit if the estimate exceeds this, and stop resubmitting before a retry would pass it',
+      positiveNumber,
+    )
     .option('--wait', 'follow the run to its end; exit 0 only if every request succeeded')
     .option('--out <dir>', 'with --wait (implied): write results.jsonl and summary.json here')
     .option('--prompts <txt>', 'template mode: one prompt per line')
