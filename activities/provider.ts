@@ -1,5 +1,4 @@
 import { openAsBlob } from 'node:fs';
-import { Readable } from 'node:stream';
 import { log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type OpenAI from 'openai';
@@ -119,7 +118,9 @@ export function providerActivities({ openai, store }: ProviderDeps) {
     const { lines, bytes, endsWithNewline } = await store.writeStream(
       ref.runId,
       name,
-      Readable.fromWeb(response.body as import('node:stream/web').ReadableStream),
+      // Iterated as the web stream it is: a Node stream made from it would sit unread while the
+      // file is opened, and a connection dying then emits an 'error' nobody listens to.
+      response.body,
     );
     if (bytes > 0 && !endsWithNewline) {
       // A cut-off download ends mid-line: fetch it again rather than lose requests.

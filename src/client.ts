@@ -178,7 +178,12 @@ export class Nightshift {
     const runOptions: RunOptions = { ...DEFAULT_RUN_OPTIONS, ...overrides };
     const inputPath = resolve(file);
     const check =
-      validated ?? (await validateRequestsFile(inputPath, { endpoint: runOptions.endpoint }));
+      validated ??
+      (await validateRequestsFile(inputPath, {
+        endpoint: runOptions.endpoint,
+        // A line longer than a part can hold would only fail later, in prepare.
+        maxLineBytes: runOptions.maxBytesPerBatch,
+      }));
     if (!check.ok) throw new InvalidInputError(file, check.errors);
     try {
       await this.temporal.workflow.start('runWorkflow', {

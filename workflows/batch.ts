@@ -5,6 +5,7 @@ import {
   condition,
   continueAsNew,
   getExternalWorkflowHandle,
+  patched,
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
@@ -140,6 +141,11 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<PartOutc
         return finish();
       }
       const fileId = state.fileId ?? (await upload());
+      // A cancel that arrived during the upload must not create a batch: its requests would be
+      // processed, and billed, before the cancel reached the provider.
+      if (state.cancelRequested && !state.batchId && patched('no-batch-after-cancelled-upload')) {
+        continue;
+      }
       const batch = await waitForTerminal(state.batchId ?? (await createBatch(fileId)));
 
       if (batch.status === 'failed') {

@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { type Command, Option } from 'commander';
 import { isValidRunId } from '../artifacts.js';
@@ -132,6 +133,16 @@ async function buildFromTemplate(source: TemplateSource, flags: SubmitFlags, id:
   return path;
 }
 
+/** The requests file as an absolute path, or a usage error naming what is wrong with it. */
+async function requestsFile(file: string | undefined): Promise<string> {
+  if (!file) throw new UsageError('give a requests file, or --prompts / --records with --template');
+  const path = resolve(file);
+  const info = await stat(path).catch(() => null);
+  if (!info) throw new UsageError(`${file}: no such file`);
+  if (!info.isFile()) throw new UsageError(`${file}: not a file (a directory?)`);
+  return path;
+}
+
 /** Shows what the run will cost at most, and refuses it when that is over `--max-cost`. */
 async function estimateAndCheck(path: string, maxCost: number | undefined): Promise<void> {
   const estimate = await estimateCost(path);
@@ -163,8 +174,11 @@ async function submit(file: string | undefined, flags: SubmitFlags): Promise<voi
     throw new UsageError(`--id: use letters, digits, '.', '_' and '-' (at most 128): ${id}`);
   }
   const options = runOptions(flags, id);
-  const input = source ? await buildFromTemplate(source, flags, id) : resolve(file as string);
-  const report = await validateRequestsFile(input, { endpoint: options.endpoint });
+  const input = source ? await buildFromTemplate(source, flags, id) : await requestsFile(file);
+  const report = await validateRequestsFile(input, {
+    endpoint: options.endpoint,
+    maxLineBytes: options.maxBytesPerBatch ?? DEFAULT_RUN_OPTIONS.maxBytesPerBatch,
+  });
   if (!report.ok) reportProblems(file ?? input, report.errors, report.errorCount);
   await estimateAndCheck(input, flags.maxCost);
   if (flags.maxCost !== undefined && report.model) {

@@ -1,0 +1,241 @@
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before } from 'node:test';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { ResultLine } from '../src/client.js';
+import type { FaultRule } from '../src/emulator/index.js';
+import type { RunSummary } from '../workflows/types.js';
+import { type CliProcess, runCli } from './helpers/cli.js';
+import {
+  activityRetries,
+  assertRunIntegrity,
+  batchesOf,
+  chatLines,
+  countStatuses,
+  idsOf,
+  killHard,
+  recordHistories,
+  resultsOf,
+  scenarios,
+  startWorkerProcess,
+  startWorld,
+  untilDone,
+  type World,
+  writeLines,
+} from './helpers/reliability.js';
+import { FAST } from './helpers/stack.js';
+import { startDevServer } from './helpers/temporal.js';
+
+// Provider faults and expiry against the production worker (a `nightshift worker` process, whose
+// SDK client retries twice on its own before the activity's Temporal retry policy takes over).
+
+const scenario = scenarios('provider faults and expiry');
+
+let env: TestWorkflowEnvironment;
+let world: World;
+let worker: CliProcess;
+
+before(async () => {
+  env = await startDevServer();
+  world = await startWorld(env.client, 'reliability-faults');
+  worker = await startWorkerProcess({
+    temporalAddress: env.address,
+    taskQueue: world.taskQueue,
+    home: world.home,
+    emulator: world.emulator,
+  });
+});
+after(async () => {
+  if (worker) await killHard(worker);
+  await world?.close();
+  await env?.teardown();
+});
+
+/** A scenario that crashed the worker must not take the following ones down with it. */
+async function workerUp(): Promise<void> {
+  if (worker.child.exitCode === null && worker.child.signalCode === null) return;
+  worker = await startWorkerProcess({
+    temporalAddress: env.address,
+    taskQueue: world.taskQueue,
+    home: world.home,
+    emulator: world.emulator,
+  });
+}
+
+async function withFaults(rules: FaultRule[]) {
+  await workerUp();
+  world.emulator.clearFaults();
+  for (const rule of rules) world.emulator.addFault(rule);
+}
+
+/**
+ * About one call in five on every endpoint is hit (the rules are tried in order, so the rates
+ * compound to ≈ 20%); on top of that downloads are cut in half and batch creations lose their
+ * answer after the batch was made, each at 20%.
+ */
+const TWENTY_PERCENT: FaultRule[] = [
+  { endpoint: '*', kind: 'http_429', rate: 0.05, retryAfterSeconds: 0.2 },
+  { endpoint: '*', kind: 'http_500', rate: 0.045 },
+  { endpoint: '*', kind: 'http_503', rate: 0.045 },
+  { endpoint: '*', kind: 'reset', rate: 0.045 },
+  { endpoint: '*', kind: 'slow', rate: 0.03, delayMs: 300 },
+  // These two bypass the SDK's retries and land on Temporal's exponential backoff (1 s, 2 s,
+  // 4 s, …), so they are capped: a long unlucky streak would only test patience.
+  { endpoint: 'files.content', kind: 'truncate', rate: 0.2, fraction: 0.5, times: 3 },
+  { endpoint: 'batches.create', kind: 'reset_after', rate: 0.2, times: 2 },
+];
+
+scenario(
+  'truncated downloads: the worker process survives',
+  'files.content cut after half its bytes, 3 times in a row',
+  async () => {
+    await withFaults([{ endpoint: 'files.content', kind: 'truncate', fraction: 0.5, times: 3 }]);
+    const lines = chatLines(200, { prefix: 'cut' });
+    const input = await writeLines(world.home, 'cut.jsonl', lines);
+    const { run } = await world.nightshift.submit(input, { ...FAST, id: 'truncated' });
+    const summary = await untilDone(run, worker);
+    assert.equal(summary.status, 'completed');
+    const results = await resultsOf(world.nightshift, run.id);
+    assertRunIntegrity(world.emulator.stats(), run.id, idsOf(lines), results);
+    assert.deepEqual(countStatuses(results), { succeeded: 200 });
+    return { runs: 1 };
+  },
+);
+
+scenario(
+  'API faults at a 20% rate on every endpoint',
+  '429 (retry-after 0.2 s), 500, 503, connection reset, slow 300 ms on every endpoint (≈20%); ' +
+    '20% of downloads truncated and 20% of create answers lost after the batch was made ' +
+    '(at most 3 and 2 of them)',
+  async () => {
+    await withFaults(TWENTY_PERCENT);
+    const runs = await Promise.all(
+      ['a', 'b', 'c'].map(async (prefix) => {
+        const lines = chatLines(120, { prefix: `faults-${prefix}` });
+        const input = await writeLines(world.home, `faults-${prefix}.jsonl`, lines);
+        const { run } = await world.nightshift.submit(input, {
+          ...FAST,
+          id: `faults-${prefix}`,
+          maxRequestsPerBatch: 40,
+        });
+        return { run, lines };
+      }),
+    );
+    let retries = 0;
+    for (const { run, lines } of runs) {
+      const summary = await untilDone(run, worker);
+      assert.equal(summary.status, 'completed');
+      const results = await resultsOf(world.nightshift, run.id);
+      assertRunIntegrity(world.emulator.stats(), run.id, idsOf(lines), results);
+      assert.deepEqual(countStatuses(results), { succeeded: 120 });
+      assert.equal(batchesOf(world.emulator.stats(), run.id).length, 3, 'one batch per part');
+      retries += await activityRetries(env.client, run.id);
+    }
+    await recordHistories(env.client, 'faults-20pct', 'faults-a');
+    const stats = world.emulator.stats();
+    const fired = stats.faults.map((f) => `${f.rule.kind}×${f.fired}`).join(', ');
+    const calls = Object.values(stats.calls).reduce((n, c) => n + c.total, 0);
+    assert.ok(
+      stats.faults.every((f) => f.fired > 0 || f.rule.kind === 'slow'),
+      fired,
+    );
+    world.emulator.clearFaults();
+    return {
+      runs: runs.length,
+      note: `${calls} calls, faults fired: ${fired}; ${retries} activity retries by Temporal`,
+    };
+  },
+  150_000,
+);
+
+const EXPIRE_ATTEMPTS_1_2: FaultRule = {
+  kind: 'expire_at_fraction',
+  fraction: 0.6,
+  attempts: [1, 2],
+};
+
+/** custom_id → times submitted, grouped: how many requests were submitted once, twice, … */
+function submissionHistogram(results: ResultLine[]): Record<number, number> {
+  const submissions = world.emulator.stats().submissions;
+  const histogram: Record<number, number> = {};
+  for (const r of results) {
+    const n = submissions[r.custom_id] ?? 0;
+    histogram[n] = (histogram[n] ?? 0) + 1;
+  }
+  return histogram;
+}
+
+scenario(
+  'expiry at 60% on attempts 1 and 2, done by the third',
+  'expire_at_fraction 0.6 on attempts 1 and 2 (100 requests, 3 attempts allowed)',
+  async () => {
+    await withFaults([EXPIRE_ATTEMPTS_1_2]);
+    const lines = chatLines(100, { prefix: 'expiry' });
+    const input = await writeLines(world.home, 'expiry.jsonl', lines);
+    const { run } = await world.nightshift.submit(input, { ...FAST, id: 'expiry-3' });
+    const summary = await run.wait();
+    await recordHistories(env.client, run.id, run.id);
+    assert.equal(summary.status, 'completed');
+    const results = await resultsOf(world.nightshift, run.id);
+    assertRunIntegrity(world.emulator.stats(), run.id, idsOf(lines), results);
+    assert.deepEqual(
+      batchesOf(world.emulator.stats(), run.id).map((b) => [b.status, b.request_counts.total]),
+      [
+        ['expired', 100],
+        ['expired', 40],
+        ['completed', 16],
+      ],
+      'each attempt carries only what the last left unfinished',
+    );
+    // 60 done in attempt 1, 24 of the other 40 in attempt 2, the last 16 in attempt 3.
+    assert.deepEqual(submissionHistogram(results), { 1: 60, 2: 24, 3: 16 });
+    assert.deepEqual(countStatuses(results), { succeeded: 100 });
+    return { runs: 1, note: 'submitted once: 60, twice: 24, three times: 16' };
+  },
+);
+
+scenario(
+  'expiry with attempts exhausted: leftovers expired, run partial, exit 1',
+  'expire_at_fraction 0.6 on attempts 1 and 2; `nightshift submit --wait --max-attempts 2`',
+  async () => {
+    await withFaults([EXPIRE_ATTEMPTS_1_2]);
+    const lines = chatLines(100, { prefix: 'exhaust' });
+    const input = await writeLines(world.home, 'exhaust.jsonl', lines);
+    const out = join(world.home, 'out-exhaust');
+    const cli = await runCli(
+      [
+        'submit',
+        input,
+        '--id',
+        'expiry-exhausted',
+        '--max-attempts',
+        '2',
+        '--poll-interval',
+        '0.1',
+        '--wait',
+        '--out',
+        out,
+      ],
+      {
+        TEMPORAL_ADDRESS: env.address,
+        NIGHTSHIFT_TASK_QUEUE: world.taskQueue,
+        NIGHTSHIFT_HOME: world.home,
+      },
+    );
+    assert.equal(cli.code, 1, cli.stderr);
+    const summary = JSON.parse(await readFile(join(out, 'summary.json'), 'utf8')) as RunSummary;
+    assert.equal(summary.status, 'partial');
+    const results = (await readFile(join(out, 'results.jsonl'), 'utf8'))
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as ResultLine);
+    assertRunIntegrity(world.emulator.stats(), 'expiry-exhausted', idsOf(lines), results);
+    assert.deepEqual(countStatuses(results), { succeeded: 84, expired: 16 });
+    const expired = results.filter((r) => r.status === 'expired');
+    assert.ok(expired.every((r) => r.attempts === 2 && r.error?.code === 'batch_expired'));
+    assert.deepEqual(submissionHistogram(results), { 1: 60, 2: 40 });
+    world.emulator.clearFaults();
+    return { runs: 1, note: '84 succeeded, 16 expired after 2 attempts; exit code 1' };
+  },
+);

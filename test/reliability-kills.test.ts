@@ -1,0 +1,204 @@
+import assert from 'node:assert/strict';
+import { watch } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before } from 'node:test';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { SubmitOptions } from '../src/client.js';
+import type { FaultRule } from '../src/emulator/index.js';
+import type { CliProcess } from './helpers/cli.js';
+import {
+  assertRunIntegrity,
+  batchesOf,
+  chatLines,
+  comparable,
+  eventually,
+  expireDeadWorker,
+  faultFired,
+  idsOf,
+  killHard,
+  recordHistories,
+  resultsOf,
+  scenarios,
+  startWorkerProcess,
+  startWorld,
+  summaryFile,
+  type World,
+  writeLines,
+} from './helpers/reliability.js';
+import { FAST } from './helpers/stack.js';
+import { startDevServer } from './helpers/temporal.js';
+
+// The real `nightshift worker` process is SIGKILLed at each step of a run in turn and a new one
+// takes over. The moment is found from the emulator (a `slow` fault that has fired means the
+// call is in flight right now) or from the file system, never by sleeping.
+
+const scenario = scenarios('worker process killed (SIGKILL) and replaced');
+
+let env: TestWorkflowEnvironment;
+let world: World;
+let worker: CliProcess;
+
+const setup = () => ({
+  temporalAddress: env.address,
+  taskQueue: world.taskQueue,
+  home: world.home,
+  emulator: world.emulator,
+});
+
+before(async () => {
+  env = await startDevServer();
+  world = await startWorld(env.client, 'reliability-kills');
+  worker = await startWorkerProcess(setup());
+});
+after(async () => {
+  if (worker) await killHard(worker);
+  await world?.close();
+  await env?.teardown();
+});
+
+const LINES = chatLines(200);
+let baseline: ReturnType<typeof comparable> | undefined;
+
+/** Submission counts before the current scenario's run: every scenario reuses the same ids. */
+let earlier: Record<string, number> = {};
+
+/** Starts a run with the scenario's faults in place before it can reach the provider. */
+async function submit(
+  runId: string,
+  lines = LINES,
+  options: SubmitOptions = {},
+  faults: FaultRule[] = [],
+) {
+  world.emulator.clearFaults();
+  const faultIds = faults.map((rule) => world.emulator.addFault(rule));
+  earlier = { ...world.emulator.stats().submissions };
+  const input = await writeLines(world.home, `${runId}.jsonl`, lines);
+  const { run } = await world.nightshift.submit(input, { ...FAST, id: runId, ...options });
+  return Object.assign(run, { faultIds });
+}
+
+async function killAndReplace(runId: string): Promise<void> {
+  await killHard(worker);
+  await expireDeadWorker(env.client, runId);
+  worker = await startWorkerProcess(setup());
+}
+
+/** The run finishes with exactly the results of the uninterrupted one. */
+async function finishLikeBaseline(run: Awaited<ReturnType<typeof submit>>, lines = LINES) {
+  const summary = await run.wait();
+  await recordHistories(env.client, run.id, run.id);
+  assert.equal(summary.status, 'completed');
+  const results = await resultsOf(world.nightshift, run.id);
+  assertRunIntegrity(world.emulator.stats(), run.id, idsOf(lines), results, earlier);
+  assert.ok(baseline, 'the uninterrupted run ran first');
+  assert.deepEqual(comparable(results).slice(0, baseline.length), baseline);
+  assert.ok(results.every((r) => r.status === 'succeeded' && r.attempts === 1));
+  return results;
+}
+
+scenario('uninterrupted run (the reference)', 'nothing', async () => {
+  const run = await submit('kill-baseline');
+  assert.equal((await run.wait()).status, 'completed');
+  const results = await resultsOf(world.nightshift, run.id);
+  assertRunIntegrity(world.emulator.stats(), run.id, idsOf(LINES), results);
+  baseline = comparable(results);
+  return { runs: 1 };
+});
+
+/** Kills the worker while the call a one-off `slow` fault holds is in flight. */
+async function killDuringSlowCall(runId: string, rule: Omit<FaultRule, 'kind'>) {
+  const run = await submit(runId, LINES, {}, [{ ...rule, kind: 'slow', delayMs: 3_000, times: 1 }]);
+  await eventually(`${rule.endpoint} in flight`, () =>
+    faultFired(world.emulator, run.faultIds[0] ?? '') > 0 ? true : undefined,
+  );
+  const before = batchesOf(world.emulator.stats(), runId);
+  await killAndReplace(runId);
+  await finishLikeBaseline(run);
+  return { run, before };
+}
+
+scenario(
+  'killed during upload',
+  'slow files.create (3 s), SIGKILL while it is in flight',
+  async () => {
+    const { before } = await killDuringSlowCall('kill-upload', { endpoint: 'files.create' });
+    assert.equal(before.length, 0, 'killed before any batch existed');
+    return { runs: 1 };
+  },
+);
+
+scenario(
+  'killed right after create returned',
+  'slow first batches.retrieve (3 s), SIGKILL while it is in flight',
+  async () => {
+    const { run, before } = await killDuringSlowCall('kill-created', {
+      endpoint: 'batches.retrieve',
+    });
+    assert.equal(before.length, 1, 'the batch existed when the worker died');
+    assert.equal(batchesOf(world.emulator.stats(), run.id).length, 1, 'and no second was made');
+    return { runs: 1 };
+  },
+);
+
+scenario(
+  'killed while waiting',
+  'SIGKILL while the batch is in_progress with some requests done',
+  async () => {
+    const run = await submit('kill-waiting');
+    await eventually('a batch in progress', () =>
+      batchesOf(world.emulator.stats(), run.id).some(
+        (b) => b.status === 'in_progress' && b.request_counts.completed > 0,
+      )
+        ? true
+        : undefined,
+    );
+    await killAndReplace(run.id);
+    await finishLikeBaseline(run);
+    assert.equal(batchesOf(world.emulator.stats(), run.id).length, 1);
+    return { runs: 1 };
+  },
+);
+
+scenario(
+  'killed during download',
+  'slow files.content (3 s), SIGKILL while it is in flight',
+  async () => {
+    const { before } = await killDuringSlowCall('kill-download', { endpoint: 'files.content' });
+    assert.equal(before[0]?.status, 'completed');
+    return { runs: 1 };
+  },
+);
+
+scenario(
+  'killed during merge',
+  '4,000 requests in 4 parts; SIGKILL the moment merge creates its temp results file',
+  async () => {
+    const lines = chatLines(4_000);
+    const runId = 'kill-merge';
+    // Merge writes results.jsonl through a temp file in the run folder: its creation is the
+    // moment merge has started and cannot have finished (the rename comes after every line).
+    const runDir = join(world.home, 'runs', runId);
+    await mkdir(runDir, { recursive: true, mode: 0o700 });
+    let killedAt: string | null = null;
+    const watcher = watch(runDir, (_event, name) => {
+      if (killedAt === null && name?.startsWith('.results.jsonl.')) {
+        killedAt = name;
+        worker.child.kill('SIGKILL');
+      }
+    });
+    try {
+      const run = await submit(runId, lines, { maxRequestsPerBatch: 1_000 });
+      await eventually('merge started', () => killedAt ?? undefined, 60_000);
+      watcher.close();
+      await worker.exited;
+      assert.equal(await summaryFile(world.home, runId), null, 'killed before merge finished');
+      await killAndReplace(runId);
+      await finishLikeBaseline(run, lines);
+      assert.equal(batchesOf(world.emulator.stats(), run.id).length, 4);
+    } finally {
+      watcher.close();
+    }
+    return { runs: 1 };
+  },
+);

@@ -1,0 +1,137 @@
+import assert from 'node:assert/strict';
+import { access, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before } from 'node:test';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { type CliProcess, runCli } from './helpers/cli.js';
+import {
+  chatLines,
+  filesUnder,
+  historyBytes,
+  killHard,
+  randomKey,
+  recordHistories,
+  scenarios,
+  startWorkerProcess,
+  startWorld,
+  type World,
+  writeLines,
+} from './helpers/reliability.js';
+import { startDevServer } from './helpers/temporal.js';
+
+// The OpenAI key must stay in the worker's memory: not in Temporal, logs, files or errors.
+
+const scenario = scenarios('secrets and artifact safety');
+
+const KEY = randomKey();
+let env: TestWorkflowEnvironment;
+let world: World;
+let worker: CliProcess;
+
+const cliEnv = () => ({
+  TEMPORAL_ADDRESS: env.address,
+  NIGHTSHIFT_TASK_QUEUE: world.taskQueue,
+  NIGHTSHIFT_HOME: world.home,
+  // As a user's shell would have it: the client must not pass it on either.
+  OPENAI_API_KEY: KEY,
+  NIGHTSHIFT_DEBUG: '1',
+});
+
+before(async () => {
+  env = await startDevServer();
+  world = await startWorld(env.client, 'reliability-secrets');
+  worker = await startWorkerProcess({
+    temporalAddress: env.address,
+    taskQueue: world.taskQueue,
+    home: world.home,
+    emulator: world.emulator,
+    apiKey: KEY,
+    args: ['--json-logs'],
+    env: { NIGHTSHIFT_DEBUG: '1' },
+  });
+});
+after(async () => {
+  if (worker) await killHard(worker);
+  await world?.close();
+  await env?.teardown();
+});
+
+scenario(
+  'the API key appears in no history, log, artifact or error message',
+  'OPENAI_API_KEY=sk-<random>; 429/500/reset faults and per-line 400s so that errors are logged',
+  async () => {
+    world.emulator.addFault({ endpoint: 'files.create', kind: 'http_429', times: 3 });
+    world.emulator.addFault({ endpoint: 'batches.retrieve', kind: 'http_500', times: 4 });
+    world.emulator.addFault({ endpoint: 'files.content', kind: 'reset', times: 1 });
+    world.emulator.addFault({ kind: 'line_error', statusCode: 400, lineRate: 0.2, times: 1 });
+    const input = await writeLines(world.home, 'secrets.jsonl', chatLines(50));
+    const out = join(world.home, 'out');
+    const args = ['submit', input, '--id', 'secrets-1', '--poll-interval', '0.1', '--out', out];
+    const cli = await runCli(args, cliEnv());
+    assert.equal(cli.code, 1, `per-line 400s make the run partial:\n${cli.stderr}`);
+    await recordHistories(env.client, 'secrets-1', 'secrets-1');
+    const fired = world.emulator.stats().faults.reduce((n, f) => n + f.fired, 0);
+    assert.ok(fired >= 8, `faults fired: ${fired}`);
+    const errorsLogged = /429|500|ECONNRESET|socket|terminated/i.test(
+      worker.stderr + worker.stdout,
+    );
+
+    const places: [string, Buffer | string][] = [
+      ['worker output', worker.stdout + worker.stderr],
+      ['CLI output', cli.stdout + cli.stderr],
+      ...(await historyBytes(env.client, 'secrets-1')).map(
+        (bytes, i) => [`history ${i}`, bytes] as [string, Buffer],
+      ),
+    ];
+    const files = await filesUnder(world.home);
+    for (const file of files.filter((f) => !f.isDirectory)) {
+      places.push([file.path, await readFile(file.path)]);
+    }
+    for (const [where, content] of places) {
+      assert.ok(!content.includes(KEY), `the API key leaked into ${where}`);
+      // A prefix would leak most of a key as well (error messages sometimes cut keys short).
+      assert.ok(!content.includes(KEY.slice(0, 20)), `a prefix of the API key is in ${where}`);
+    }
+    return {
+      runs: 1,
+      note:
+        `${places.length} places scanned, ${fired} faults fired, ` +
+        `provider errors ${errorsLogged ? '' : 'not '}in the worker's logs`,
+    };
+  },
+);
+
+scenario(
+  'artifacts are readable by their owner only',
+  'the files of a run with faults and retries (above)',
+  async () => {
+    const files = await filesUnder(join(world.home, 'runs'));
+    assert.ok(files.length > 5);
+    const loose = files.filter((f) => f.mode !== (f.isDirectory ? 0o700 : 0o600));
+    assert.deepEqual(
+      loose.map((f) => `${f.path} ${f.mode.toString(8)}`),
+      [],
+      'dirs 0700, files 0600',
+    );
+    return { runs: 0, note: `${files.length} files and folders checked` };
+  },
+);
+
+const BAD_IDS = ['../evil', 'a/b', '..', '/abs', 'a/../../b', '.hidden', 'x'.repeat(129), 'a\\b'];
+
+scenario(
+  'a run id cannot escape the artifact folder',
+  `\`submit --id\` with ${BAD_IDS.map((id) => (id.length > 12 ? `${id.slice(0, 3)}…(${id.length})` : id)).join(', ')}`,
+  async () => {
+    const input = await writeLines(world.home, 'ids.jsonl', chatLines(1));
+    for (const id of BAD_IDS) {
+      const cli = await runCli(['submit', input, '--id', id], cliEnv());
+      assert.equal(cli.code, 2, `${id}: ${cli.stderr}`);
+      assert.match(cli.stderr, /--id: use letters, digits/);
+      assert.equal(cli.stdout, '');
+    }
+    await assert.rejects(access(join(world.home, 'evil')));
+    await assert.rejects(access(join(world.home, 'runs', 'a')));
+    return { runs: 0, note: `${BAD_IDS.length} ids refused with exit 2` };
+  },
+);
