@@ -6,6 +6,8 @@ export interface LocalEmulatorOptions {
   dataDir?: string;
   /** Defaults under what NIGHTSHIFT_EMULATOR_PER_REQUEST_MS and the like say. */
   timing?: EmulatorTiming;
+  /** Where to send signed `batch.*` events, as OpenAI does. */
+  webhook?: { url: string; secret: string };
 }
 
 /**
@@ -26,6 +28,7 @@ export async function startLocalEmulator(options: LocalEmulatorOptions = {}): Pr
     port: options.port ?? 0,
     dataDir: options.dataDir,
     timing: { ...options.timing, ...localEmulatorTiming() },
+    webhook: options.webhook,
   });
 }
 

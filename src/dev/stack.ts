@@ -1,7 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { LocalArtifactStore } from '../artifacts.js';
 import type { Emulator, EmulatorTiming } from '../emulator/index.js';
 import type { OpenAIConfig } from '../openai-client.js';
+import { connectClient } from '../temporal/connection.js';
+import { startWebhookReceiver } from '../webhooks/receiver.js';
 import { emulatorOpenAIConfig, startLocalEmulator } from './emulator.js';
 import { startTemporalDevServer, temporalReachable } from './temporal-dev-server.js';
 import { runWorker } from './worker.js';
@@ -66,11 +69,19 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
     let emulator: Emulator | null = null;
     let openai = options.openai;
     if (!openai) {
+      // The emulator's finished batches reach the waiting parts through signed webhooks, as
+      // OpenAI's would through `nightshift worker --webhook-port`: the whole path, end to end.
+      const temporal = await connectClient({ address: server.address, namespace: 'default' });
+      stops.push(() => temporal.connection.close());
+      const secret = `whsec_${randomBytes(32).toString('base64')}`;
+      const receiver = await startWebhookReceiver({ temporal, secret });
+      stops.push(() => receiver.close());
       const started = await startLocalEmulator({
         port: options.emulatorPort ?? 0,
         // Beside Temporal's database, so batches of runs in progress outlive a restart too.
         dataDir: join(options.home, 'emulator'),
         timing: options.emulatorTiming,
+        webhook: { url: receiver.url, secret },
       });
       stops.push(() => started.close());
       emulator = started;
