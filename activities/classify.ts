@@ -1,7 +1,9 @@
+import { availableParallelism } from 'node:os';
 import { ApplicationFailure } from '@temporalio/common';
 import { type ArtifactStore, artifactNames } from '../src/artifacts.js';
 import type { JsonlWriter } from '../src/jsonl.js';
 import { addUsage, emptyUsage, usageOfBody } from '../src/pricing.js';
+import { customIdOf } from '../src/requests.js';
 import type {
   ClassifyInput,
   ClassifyResult,
@@ -121,6 +123,37 @@ function errorOf(response: NonNullable<ProviderLine['response']>): ResultLine['e
 }
 
 /**
+ * Classifies running at once in this process. Each holds its part's provider lines in memory and
+ * keeps a core busy, and parts of one run tend to finish together: more at once would only
+ * multiply the memory, not the speed.
+ */
+const MAX_CONCURRENT = availableParallelism();
+const WAIT_HEARTBEAT_MS = 10_000;
+let running = 0;
+const waiting: (() => void)[] = [];
+
+async function acquire(onProgress?: OnProgress): Promise<void> {
+  if (running < MAX_CONCURRENT) {
+    running += 1;
+    return;
+  }
+  // The heartbeat timeout still applies while queued behind other parts.
+  const timer = setInterval(() => onProgress?.(0), WAIT_HEARTBEAT_MS);
+  try {
+    await new Promise<void>((resolve) => waiting.push(resolve));
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/** Hands the slot straight to the next waiter, if any. */
+function release(): void {
+  const next = waiting.shift();
+  if (next) next();
+  else running -= 1;
+}
+
+/**
  * Writes one result line per submitted request, in submission order, and (unless this is the
  * last attempt) the request lines worth another attempt. Rerunning gives the same files.
  */
@@ -129,7 +162,22 @@ export async function classifyAttempt(
   input: ClassifyInput,
   onProgress?: OnProgress,
 ): Promise<ClassifyResult> {
-  const provided = new Map<string, ProviderLine>();
+  await acquire(onProgress);
+  try {
+    return await classifyOne(store, input, onProgress);
+  } finally {
+    release();
+  }
+}
+
+async function classifyOne(
+  store: ArtifactStore,
+  input: ClassifyInput,
+  onProgress?: OnProgress,
+): Promise<ClassifyResult> {
+  // Lines kept as text, parsed again when their request comes up: a parsed line takes several
+  // times its size in memory, and parts finishing together are classified side by side.
+  const provided = new Map<string, string>();
   // A request is in at most one file; should it be in both, the output (a success) wins.
   for (const name of [input.outputPath, input.errorPath]) {
     if (name) await loadProviderLines(store, input.runId, name, provided);
@@ -145,8 +193,10 @@ export async function classifyAttempt(
 
   try {
     for await (const line of store.readLines(input.runId, input.inputPath)) {
-      const { custom_id } = JSON.parse(line.text) as { custom_id: string };
-      const verdict = classifyRequest(provided.get(custom_id), input.batchStatus);
+      const custom_id = customIdOf(line.text);
+      const text = provided.get(custom_id);
+      const entry = text === undefined ? undefined : (JSON.parse(text) as ProviderLine);
+      const verdict = classifyRequest(entry, input.batchStatus);
       const result: ResultLine = {
         custom_id,
         status: verdict.status,
@@ -185,7 +235,7 @@ async function loadProviderLines(
   store: ArtifactStore,
   runId: string,
   name: string,
-  into: Map<string, ProviderLine>,
+  into: Map<string, string>,
 ): Promise<void> {
   for await (const line of store.readLines(runId, name)) {
     if (line.text.trim() === '') continue;
@@ -198,7 +248,7 @@ async function loadProviderLines(
     if (typeof entry?.custom_id !== 'string') {
       throw invalidProviderLine(name, line.lineNo, 'no custom_id');
     }
-    if (!into.has(entry.custom_id)) into.set(entry.custom_id, entry);
+    if (!into.has(entry.custom_id)) into.set(entry.custom_id, line.text);
   }
 }
 

@@ -1,5 +1,6 @@
 import { type ArtifactStore, artifactNames } from '../src/artifacts.js';
 import { addUsage, emptyUsage, usageOfBody } from '../src/pricing.js';
+import { customIdOf } from '../src/requests.js';
 import type {
   MergeInput,
   MergeResult,
@@ -33,7 +34,7 @@ export async function mergeResults(
     for (const { part, resultsPaths } of input.parts) {
       const finals = await loadFinals(store, input.runId, resultsPaths);
       for await (const line of store.readLines(input.runId, part.path)) {
-        const { custom_id } = JSON.parse(line.text) as { custom_id: string };
+        const custom_id = customIdOf(line.text);
         const final =
           finals.get(custom_id) ??
           neverFinished(custom_id, resultsPaths.length, input.unfinishedStatus ?? 'expired');

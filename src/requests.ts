@@ -223,3 +223,21 @@ function show(value: unknown): string {
   const json = JSON.stringify(value);
   return json.length > 80 ? `${json.slice(0, 77)}...` : json;
 }
+
+const ID_PREFIX = '{"custom_id":"';
+
+/**
+ * The custom_id of a line known to be valid JSON, without parsing a large body when the line
+ * starts with it as written by the SDKs and JSON.stringify. Anything unusual (an escape in the id,
+ * another "custom_id" key anywhere, since JSON.parse keeps the last duplicate) takes JSON.parse.
+ */
+export function customIdOf(text: string): string {
+  if (text.startsWith(ID_PREFIX)) {
+    const end = text.indexOf('"', ID_PREFIX.length);
+    if (end !== -1) {
+      const id = text.slice(ID_PREFIX.length, end);
+      if (!id.includes('\\') && text.indexOf('"custom_id"', end) === -1) return id;
+    }
+  }
+  return (JSON.parse(text) as { custom_id: string }).custom_id;
+}
