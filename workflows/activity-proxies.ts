@@ -9,9 +9,12 @@ const retry = {
   maximumInterval: '1m',
 } as const;
 
-/** Quick provider calls: create, poll, cancel. */
+/**
+ * Quick provider calls: create, poll, cancel. A short timeout bounds what a lost completion
+ * costs (a worker or server dying mid-call): the call is simply made again.
+ */
 export const provider = proxyActivities<NightshiftActivities>({
-  startToCloseTimeout: '2m',
+  startToCloseTimeout: '30s',
   retry,
 });
 
