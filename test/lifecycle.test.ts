@@ -4,12 +4,11 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DEFAULT_RUN_OPTIONS } from '../src/client.js';
-import { expectedUsage } from '../src/emulator/index.js';
 import { budgetFor, costOf } from '../src/pricing.js';
 import type { batchWorkflow } from '../workflows/batch.js';
 import { runProgressQuery } from '../workflows/messages.js';
 import { NightshiftEndpoint, NightshiftStatus } from '../workflows/search-attributes.js';
-import { chatLines, FAST, Stack } from './helpers/stack.js';
+import { chatLines, expectedUsageOf, FAST, Stack } from './helpers/stack.js';
 import { startDevServer } from './helpers/temporal.js';
 
 // The whole lifecycle on a real Temporal dev server, against the emulator over HTTP.
@@ -78,15 +77,7 @@ test('several parts run in parallel and merge in input order with exact counts a
     );
     assert.ok(results.every((r) => r.status === 'succeeded' && r.response?.status_code === 200));
 
-    const expected = lines
-      .map((l) => JSON.parse(l))
-      .map((l) => expectedUsage(l.url, l.body, l.custom_id))
-      .reduce((a, u) => ({
-        input_tokens: a.input_tokens + u.input_tokens,
-        output_tokens: a.output_tokens + u.output_tokens,
-        total_tokens: a.total_tokens + u.total_tokens,
-      }));
-    assert.deepEqual(summary.usage, expected);
+    assert.deepEqual(summary.usage, expectedUsageOf(lines));
     assert.ok(summary.cost_usd && summary.cost_usd.batch > 0, 'gpt-4o-mini has a price');
     assert.ok(Math.abs(summary.cost_usd.saved - summary.cost_usd.batch) < 1e-9, 'batch is half');
 
@@ -381,15 +372,7 @@ test('a resubmission that would pass the budget is not made, and the summary say
   await withStack('budget', async (stack) => {
     const lines = chatLines(40);
     const budgetFor40 = (share: number) => {
-      const usage = lines
-        .map((l) => JSON.parse(l))
-        .map((l) => expectedUsage(l.url, l.body, l.custom_id))
-        .reduce((a, u) => ({
-          input_tokens: a.input_tokens + u.input_tokens,
-          output_tokens: a.output_tokens + u.output_tokens,
-          total_tokens: a.total_tokens + u.total_tokens,
-        }));
-      const cost = costOf('gpt-4o-mini', usage)?.batch ?? 0;
+      const cost = costOf('gpt-4o-mini', expectedUsageOf(lines))?.batch ?? 0;
       return budgetFor('gpt-4o-mini', cost * share) ?? undefined;
     };
     // Half expires; the half that ran costs about 50% of the whole, the retry another 50%.

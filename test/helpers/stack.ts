@@ -10,9 +10,15 @@ import type { Worker } from '@temporalio/worker';
 import { createActivities } from '../../activities/index.js';
 import { LocalArtifactStore } from '../../src/artifacts.js';
 import { Nightshift, type SubmitOptions } from '../../src/client.js';
-import { type Emulator, type EmulatorOptions, startEmulator } from '../../src/emulator/index.js';
+import {
+  type Emulator,
+  type EmulatorOptions,
+  expectedUsage,
+  startEmulator,
+} from '../../src/emulator/index.js';
 import { createOpenAIClient } from '../../src/openai-client.js';
 import { createNightshiftWorker } from '../../src/worker.js';
+import type { Usage } from '../../workflows/types.js';
 
 /** Saved histories live with the sources (this file runs from dist/test/helpers). */
 export const HISTORIES_DIR = fileURLToPath(new URL('../../../test/histories/', import.meta.url));
@@ -45,6 +51,18 @@ export function chatLines(
       },
     }),
   );
+}
+
+/** What the emulator will report as usage for these request lines, summed. */
+export function expectedUsageOf(lines: string[]): Usage {
+  return lines
+    .map((l) => JSON.parse(l))
+    .map((l) => expectedUsage(l.url, l.body, l.custom_id))
+    .reduce((a, u) => ({
+      input_tokens: a.input_tokens + u.input_tokens,
+      output_tokens: a.output_tokens + u.output_tokens,
+      total_tokens: a.total_tokens + u.total_tokens,
+    }));
 }
 
 /**
