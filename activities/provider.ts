@@ -3,7 +3,7 @@ import { log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type OpenAI from 'openai';
 import type { Batch } from 'openai/resources/batches';
-import type { ArtifactStore } from '../src/artifacts.js';
+import { type ArtifactStore, artifactNames } from '../src/artifacts.js';
 import type { BatchEndpoint, BatchSnapshot } from '../workflows/types.js';
 import { whileHeartbeating } from './heartbeat.js';
 import { countBytes } from './metrics.js';
@@ -47,9 +47,6 @@ const LOOKBACK_ITEMS = 1_000;
 
 /** Log fields that let an operator follow one run, part and attempt through the logs. */
 const ids = ({ runId, part, attempt }: AttemptRef) => ({ run_id: runId, part, attempt });
-
-const pad = (n: number) => String(n).padStart(4, '0');
-const attemptName = ({ part, attempt }: AttemptRef) => `part-${pad(part)}.attempt-${attempt}`;
 
 /** Provider metadata that names a batch's run, part, attempt and try: the idempotency key. */
 export function batchMetadata(input: CreateBatchInput): Record<string, string> {
@@ -112,7 +109,7 @@ export function providerActivities({ openai, store }: ProviderDeps) {
     fileId: string,
     kind: 'output' | 'error',
   ): Promise<{ path: string; lines: number }> {
-    const name = `downloads/${attemptName(ref)}.${kind}.jsonl`;
+    const name = artifactNames.download(ref.part, ref.attempt, kind);
     const response = await callProvider(`download ${fileId}`, () => openai.files.content(fileId));
     if (!response.body) throw new Error(`download ${fileId}: empty response body`);
     const { lines, bytes, endsWithNewline } = await store.writeStream(
@@ -136,10 +133,10 @@ export function providerActivities({ openai, store }: ProviderDeps) {
   return {
     /** Uploads a part (streamed from disk); reuses the file an earlier try already uploaded. */
     async upload(input: UploadInput): Promise<string> {
-      const record = `uploads/${attemptName(input)}.json`;
+      const record = artifactNames.upload(input.part, input.attempt);
       const known = await store.readJson<{ fileId: string }>(input.runId, record);
       if (known) return known.fileId;
-      const filename = `nightshift-${input.runId}-${attemptName(input)}.jsonl`;
+      const filename = artifactNames.uploadFilename(input.runId, input.part, input.attempt);
       const blob = await openAsBlob(store.path(input.runId, input.path));
       const fileId =
         (await callProvider('find an earlier upload', () => findFile(filename, blob.size))) ??

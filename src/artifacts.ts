@@ -153,15 +153,22 @@ function isNotFound(err: unknown): boolean {
 
 const pad = (n: number) => String(n).padStart(4, '0');
 
+/** `part-0003.attempt-2`: the stem of every file of one attempt of one part. */
+const attemptStem = (part: number, attempt: number) => `part-${pad(part)}.attempt-${attempt}`;
+
 /** Artifact names shared by the activities that write and read them. */
 export const artifactNames = {
   /** A part as prepare split it (attempt 1), or the resubmission file of a later attempt. */
   part: (part: number, attempt = 1) =>
-    attempt === 1
-      ? `parts/part-${pad(part)}.jsonl`
-      : `parts/part-${pad(part)}.attempt-${attempt}.jsonl`,
+    attempt === 1 ? `parts/part-${pad(part)}.jsonl` : `parts/${attemptStem(part, attempt)}.jsonl`,
   manifest: 'parts/manifest.json',
-  attemptResults: (part: number, attempt: number) =>
-    `results/part-${pad(part)}.attempt-${attempt}.jsonl`,
+  attemptResults: (part: number, attempt: number) => `results/${attemptStem(part, attempt)}.jsonl`,
+  /** The provider file id an upload made, so a retried upload reuses it. */
+  upload: (part: number, attempt: number) => `uploads/${attemptStem(part, attempt)}.json`,
+  download: (part: number, attempt: number, kind: 'output' | 'error') =>
+    `downloads/${attemptStem(part, attempt)}.${kind}.jsonl`,
+  /** The file name the provider sees: it finds an upload an earlier try made. */
+  uploadFilename: (runId: string, part: number, attempt: number) =>
+    `nightshift-${runId}-${attemptStem(part, attempt)}.jsonl`,
   results: 'results.jsonl',
 } as const;

@@ -23,6 +23,7 @@ import {
   startWorld,
   TIMING,
   type World,
+  workerSetup,
   writeLines,
 } from './helpers/reliability.js';
 import { FAST } from './helpers/stack.js';
@@ -42,12 +43,7 @@ before(async () => {
   world = await startWorld(env.client, 'reliability-cancel', {
     timing: { ...TIMING, finalizingMs: 400 },
   });
-  worker = await startWorkerProcess({
-    temporalAddress: env.address,
-    taskQueue: world.taskQueue,
-    home: world.home,
-    emulator: world.emulator,
-  });
+  worker = await startWorkerProcess(workerSetup(world, env.address));
 });
 after(async () => {
   if (worker) await killHard(worker);

@@ -22,6 +22,7 @@ import {
   startWorld,
   untilDone,
   type World,
+  workerSetup,
   writeLines,
 } from './helpers/reliability.js';
 import { FAST } from './helpers/stack.js';
@@ -39,12 +40,7 @@ let worker: CliProcess;
 before(async () => {
   env = await startDevServer();
   world = await startWorld(env.client, 'reliability-faults');
-  worker = await startWorkerProcess({
-    temporalAddress: env.address,
-    taskQueue: world.taskQueue,
-    home: world.home,
-    emulator: world.emulator,
-  });
+  worker = await startWorkerProcess(workerSetup(world, env.address));
 });
 after(async () => {
   if (worker) await killHard(worker);
@@ -55,12 +51,7 @@ after(async () => {
 /** A scenario that crashed the worker must not take the following ones down with it. */
 async function workerUp(): Promise<void> {
   if (worker.child.exitCode === null && worker.child.signalCode === null) return;
-  worker = await startWorkerProcess({
-    temporalAddress: env.address,
-    taskQueue: world.taskQueue,
-    home: world.home,
-    emulator: world.emulator,
-  });
+  worker = await startWorkerProcess(workerSetup(world, env.address));
 }
 
 async function withFaults(rules: FaultRule[]) {

@@ -16,6 +16,7 @@ import {
   startWorkerProcess,
   startWorld,
   type World,
+  workerSetup,
 } from './helpers/reliability.js';
 import { startDevServer } from './helpers/temporal.js';
 
@@ -32,12 +33,7 @@ let dir: string;
 before(async () => {
   env = await startDevServer();
   world = await startWorld(env.client, 'reliability-input');
-  worker = await startWorkerProcess({
-    temporalAddress: env.address,
-    taskQueue: world.taskQueue,
-    home: world.home,
-    emulator: world.emulator,
-  });
+  worker = await startWorkerProcess(workerSetup(world, env.address));
   dir = await mkdtemp(join(tmpdir(), 'nightshift-bad-inputs-'));
 });
 after(async () => {

@@ -24,6 +24,7 @@ import {
   startWorld,
   summaryFile,
   type World,
+  workerSetup,
   writeLines,
 } from './helpers/reliability.js';
 import { FAST } from './helpers/stack.js';
@@ -39,17 +40,10 @@ let env: TestWorkflowEnvironment;
 let world: World;
 let worker: CliProcess;
 
-const setup = () => ({
-  temporalAddress: env.address,
-  taskQueue: world.taskQueue,
-  home: world.home,
-  emulator: world.emulator,
-});
-
 before(async () => {
   env = await startDevServer();
   world = await startWorld(env.client, 'reliability-kills');
-  worker = await startWorkerProcess(setup());
+  worker = await startWorkerProcess(workerSetup(world, env.address));
 });
 after(async () => {
   if (worker) await killHard(worker);
@@ -81,7 +75,7 @@ async function submit(
 async function killAndReplace(runId: string): Promise<void> {
   await killHard(worker);
   await expireDeadWorker(env.client, runId);
-  worker = await startWorkerProcess(setup());
+  worker = await startWorkerProcess(workerSetup(world, env.address));
 }
 
 /** The run finishes with exactly the results of the uninterrupted one. */

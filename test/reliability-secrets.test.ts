@@ -15,6 +15,7 @@ import {
   startWorkerProcess,
   startWorld,
   type World,
+  workerSetup,
   writeLines,
 } from './helpers/reliability.js';
 import { startDevServer } from './helpers/temporal.js';
@@ -41,10 +42,7 @@ before(async () => {
   env = await startDevServer();
   world = await startWorld(env.client, 'reliability-secrets');
   worker = await startWorkerProcess({
-    temporalAddress: env.address,
-    taskQueue: world.taskQueue,
-    home: world.home,
-    emulator: world.emulator,
+    ...workerSetup(world, env.address),
     apiKey: KEY,
     args: ['--json-logs'],
     env: { NIGHTSHIFT_DEBUG: '1' },

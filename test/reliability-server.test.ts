@@ -27,6 +27,7 @@ import {
   startWorkerProcess,
   startWorld,
   type World,
+  workerSetup,
   writeLines,
 } from './helpers/reliability.js';
 import { FAST } from './helpers/stack.js';
@@ -52,12 +53,7 @@ before(async () => {
   server = await startTemporalDevServer(serverOptions);
   client = await connectClient({ address: server.address, namespace: 'default' });
   world = await startWorld(client, 'reliability-server');
-  worker = await startWorkerProcess({
-    temporalAddress: server.address,
-    taskQueue: world.taskQueue,
-    home: world.home,
-    emulator: world.emulator,
-  });
+  worker = await startWorkerProcess(workerSetup(world, server.address));
 });
 after(async () => {
   if (worker) await killHard(worker);

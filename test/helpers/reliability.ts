@@ -211,6 +211,16 @@ export interface WorkerSetup {
   env?: Record<string, string>;
 }
 
+/** The settings of a worker process that serves `world` on the Temporal at `temporalAddress`. */
+export function workerSetup(world: World, temporalAddress: string): WorkerSetup {
+  return {
+    temporalAddress,
+    taskQueue: world.taskQueue,
+    home: world.home,
+    emulator: world.emulator,
+  };
+}
+
 /** `nightshift worker` as a subprocess, sending batches to the test's emulator. */
 export async function startWorkerProcess(setup: WorkerSetup): Promise<CliProcess> {
   const worker = spawnCli(['worker', ...(setup.args ?? [])], {
