@@ -1,7 +1,9 @@
+import { Buffer } from 'node:buffer';
 import { availableParallelism } from 'node:os';
 import { ApplicationFailure } from '@temporalio/common';
 import { type ArtifactStore, artifactNames } from '../src/artifacts.js';
 import type { JsonlWriter } from '../src/jsonl.js';
+import { PositionSpill } from '../src/position-spill.js';
 import { addUsage, emptyUsage, usageOfBody } from '../src/pricing.js';
 import { customIdOf } from '../src/requests.js';
 import type {
@@ -10,8 +12,10 @@ import type {
   RequestStatus,
   ResultLine,
   StatusCounts,
+  Usage,
 } from '../workflows/types.js';
-import { type OnProgress, PROGRESS_EVERY_LINES } from './heartbeat.js';
+import { type OnProgress, PROGRESS_EVERY_LINES, whileHeartbeating } from './heartbeat.js';
+import { Limiter } from './limiter.js';
 
 /** One line of a provider output or error file. */
 export interface ProviderLine {
@@ -123,35 +127,10 @@ function errorOf(response: NonNullable<ProviderLine['response']>): ResultLine['e
 }
 
 /**
- * Classifies running at once in this process. Each holds its part's provider lines in memory and
- * keeps a core busy, and parts of one run tend to finish together: more at once would only
- * multiply the memory, not the speed.
+ * Classifies running at once in this process. Each keeps a core busy, and the parts of a run
+ * tend to finish together: more at once would finish none of them sooner.
  */
-const MAX_CONCURRENT = availableParallelism();
-const WAIT_HEARTBEAT_MS = 10_000;
-let running = 0;
-const waiting: (() => void)[] = [];
-
-async function acquire(onProgress?: OnProgress): Promise<void> {
-  if (running < MAX_CONCURRENT) {
-    running += 1;
-    return;
-  }
-  // The heartbeat timeout still applies while queued behind other parts.
-  const timer = setInterval(() => onProgress?.(0), WAIT_HEARTBEAT_MS);
-  try {
-    await new Promise<void>((resolve) => waiting.push(resolve));
-  } finally {
-    clearInterval(timer);
-  }
-}
-
-/** Hands the slot straight to the next waiter, if any. */
-function release(): void {
-  const next = waiting.shift();
-  if (next) next();
-  else running -= 1;
-}
+const classifies = new Limiter(availableParallelism());
 
 /**
  * Writes one result line per submitted request, in submission order, and (unless this is the
@@ -162,12 +141,8 @@ export async function classifyAttempt(
   input: ClassifyInput,
   onProgress?: OnProgress,
 ): Promise<ClassifyResult> {
-  await acquire(onProgress);
-  try {
-    return await classifyOne(store, input, onProgress);
-  } finally {
-    release();
-  }
+  // The heartbeat timeout still applies while waiting for a turn.
+  return whileHeartbeating(() => classifies.run(() => classifyOne(store, input, onProgress)));
 }
 
 async function classifyOne(
@@ -175,43 +150,104 @@ async function classifyOne(
   input: ClassifyInput,
   onProgress?: OnProgress,
 ): Promise<ClassifyResult> {
-  // Lines kept as text, parsed again when their request comes up: a parsed line takes several
-  // times its size in memory, and parts finishing together are classified side by side.
-  const provided = new Map<string, string>();
-  // A request is in at most one file; should it be in both, the output (a success) wins.
-  for (const name of [input.outputPath, input.errorPath]) {
-    if (name) await loadProviderLines(store, input.runId, name, provided);
+  const positions = await positionsOf(store, input.runId, input.inputPath);
+  // The provider answers in any order; its verdicts are spilled to disk by submission position
+  // and read back in order, so a part's worth of responses is never held in memory.
+  const spill = await PositionSpill.create(
+    store.path(input.runId, artifactNames.scratch(input.part, input.attempt)),
+    positions.size,
+  );
+  try {
+    const { answered, usage } = await spillVerdicts(store, input, positions, spill);
+    return { ...(await writeInOrder(store, input, spill, answered, onProgress)), usage };
+  } finally {
+    await spill.remove();
   }
+}
+
+/** Each submitted custom_id's position in the attempt's input. */
+async function positionsOf(
+  store: ArtifactStore,
+  runId: string,
+  name: string,
+): Promise<Map<string, number>> {
+  const positions = new Map<string, number>();
+  for await (const line of store.readLines(runId, name)) {
+    // A copy: a slice of the line would keep the whole request line alive as long as the map.
+    positions.set(Buffer.from(customIdOf(line.text)).toString(), positions.size);
+  }
+  return positions;
+}
+
+/** What the provider said about one position: its status and whether it is worth retrying. */
+interface Answer {
+  status: RequestStatus;
+  retryable: boolean;
+}
+
+/**
+ * Classifies every provider line (the output file first: should a request be in both, its
+ * success wins) and spills its result line by position. Returns the answer per position, and
+ * the usage of the successes (a success is never resubmitted, so it is always final).
+ */
+async function spillVerdicts(
+  store: ArtifactStore,
+  input: ClassifyInput,
+  positions: Map<string, number>,
+  spill: PositionSpill,
+): Promise<{ answered: (Answer | undefined)[]; usage: Usage }> {
+  const answered: (Answer | undefined)[] = new Array(positions.size);
+  const usage = emptyUsage();
+  for (const name of [input.outputPath, input.errorPath]) {
+    if (!name) continue;
+    for await (const line of store.readLines(input.runId, name)) {
+      if (line.text.trim() === '') continue;
+      const entry = parseProviderLine(name, line.lineNo, line.text);
+      const position = positions.get(entry.custom_id);
+      if (position === undefined || answered[position]) continue;
+      const verdict = classifyRequest(entry, input.batchStatus);
+      answered[position] = { status: verdict.status, retryable: verdict.retryable };
+      if (verdict.status === 'succeeded') addUsage(usage, usageOfBody(verdict.response?.body));
+      await spill.put(position, JSON.stringify(resultLine(input, entry.custom_id, verdict)));
+    }
+  }
+  return { answered, usage };
+}
+
+/**
+ * Writes one result line per submitted request in submission order and, unless this attempt is
+ * final, the request lines worth another attempt.
+ */
+async function writeInOrder(
+  store: ArtifactStore,
+  input: ClassifyInput,
+  spill: PositionSpill,
+  answered: (Answer | undefined)[],
+  onProgress?: OnProgress,
+): Promise<Omit<ClassifyResult, 'usage'>> {
   // Cancellation is the user's will: nothing of a cancelled batch is resubmitted.
   const final = input.lastAttempt || input.batchStatus === 'cancelled';
+  const unanswered = classifyRequest(undefined, input.batchStatus);
   const counts: StatusCounts = { succeeded: 0, failed: 0, expired: 0, cancelled: 0 };
-  const usage = emptyUsage();
   const resultsPath = artifactNames.attemptResults(input.part, input.attempt);
   const retryName = artifactNames.part(input.part, input.attempt + 1);
   const results = await store.writer(input.runId, resultsPath);
   let retry: JsonlWriter | null = null;
 
   try {
+    const spilled = spill.inOrder();
     for await (const line of store.readLines(input.runId, input.inputPath)) {
-      const custom_id = customIdOf(line.text);
-      const text = provided.get(custom_id);
-      const entry = text === undefined ? undefined : (JSON.parse(text) as ProviderLine);
-      const verdict = classifyRequest(entry, input.batchStatus);
-      const result: ResultLine = {
-        custom_id,
-        status: verdict.status,
-        response: verdict.response,
-        error: verdict.error,
-        attempts: input.attempt,
-        batch_id: input.batchId || null,
-      };
-      await results.write(JSON.stringify(result));
-      if (verdict.retryable && !final) {
+      const position = line.lineNo - 1;
+      const text = (await spilled.next()).value;
+      const answer = answered[position] ?? unanswered;
+      await results.write(
+        text ?? JSON.stringify(resultLine(input, customIdOf(line.text), unanswered)),
+      );
+      if (answer.retryable && !final) {
         retry ??= await store.writer(input.runId, retryName);
         await retry.write(line.text);
       } else {
-        counts[verdict.status] += 1;
-        if (verdict.status === 'succeeded') addUsage(usage, usageOfBody(verdict.response?.body));
+        counts[answer.status] += 1;
       }
       if (line.lineNo % PROGRESS_EVERY_LINES === 0) onProgress?.(line.lineNo);
     }
@@ -227,29 +263,29 @@ async function classifyOne(
     counts,
     retry: retried,
     retryPath: retried > 0 ? retryName : null,
-    usage,
   };
 }
 
-async function loadProviderLines(
-  store: ArtifactStore,
-  runId: string,
-  name: string,
-  into: Map<string, string>,
-): Promise<void> {
-  for await (const line of store.readLines(runId, name)) {
-    if (line.text.trim() === '') continue;
-    let entry: ProviderLine;
-    try {
-      entry = JSON.parse(line.text) as ProviderLine;
-    } catch (err) {
-      throw invalidProviderLine(name, line.lineNo, `invalid JSON: ${(err as Error).message}`);
-    }
-    if (typeof entry?.custom_id !== 'string') {
-      throw invalidProviderLine(name, line.lineNo, 'no custom_id');
-    }
-    if (!into.has(entry.custom_id)) into.set(entry.custom_id, line.text);
+function resultLine(input: ClassifyInput, custom_id: string, verdict: Verdict): ResultLine {
+  return {
+    custom_id,
+    status: verdict.status,
+    response: verdict.response,
+    error: verdict.error,
+    attempts: input.attempt,
+    batch_id: input.batchId || null,
+  };
+}
+
+function parseProviderLine(name: string, lineNo: number, text: string): ProviderLine {
+  let entry: ProviderLine;
+  try {
+    entry = JSON.parse(text) as ProviderLine;
+  } catch (err) {
+    throw invalidProviderLine(name, lineNo, `invalid JSON: ${(err as Error).message}`);
   }
+  if (typeof entry?.custom_id !== 'string') throw invalidProviderLine(name, lineNo, 'no custom_id');
+  return entry;
 }
 
 /** A download that passed its checks yet does not parse will not parse on a retry either. */

@@ -3,7 +3,8 @@ import type { ArtifactStore } from '../src/artifacts.js';
 import type { ClassifyInput, FinalizeInput, PrepareInput, RunSummary } from '../workflows/types.js';
 import { classifyAttempt } from './classify.js';
 import { writeSummary } from './finalize.js';
-import { heartbeatLines } from './heartbeat.js';
+import { collectGarbage } from './garbage.js';
+import { heartbeatLines, type OnProgress } from './heartbeat.js';
 import { mergeResults } from './merge.js';
 import { countBatch, countCost, countFinalRequests, countResubmitted } from './metrics.js';
 import { prepareParts } from './prepare.js';
@@ -20,18 +21,23 @@ export interface ActivityDeps {
  */
 export function createActivities(deps: ActivityDeps) {
   const { store } = deps;
+  // Every few thousand lines: a heartbeat, and a look at how much garbage the lines left.
+  const progress: OnProgress = (lines) => {
+    heartbeatLines(lines);
+    collectGarbage();
+  };
   return {
     ...providerActivities(deps),
-    prepare: (input: PrepareInput) => prepareParts(store, input, heartbeatLines),
+    prepare: (input: PrepareInput) => prepareParts(store, input, progress),
     async classify(input: ClassifyInput) {
-      const result = await classifyAttempt(store, input, heartbeatLines);
+      const result = await classifyAttempt(store, input, progress);
       if (input.batchId) countBatch(input.batchStatus, input.attempt);
       countResubmitted(result.retry);
       return result;
     },
     /** Merges the results in input order, then writes summary.json. */
     async finalize(input: FinalizeInput): Promise<RunSummary> {
-      const merged = await mergeResults(store, input.merge, heartbeatLines);
+      const merged = await mergeResults(store, input.merge, progress);
       const summary = await writeSummary(store, input, merged);
       countFinalRequests(summary.counts);
       if (summary.cost_usd) countCost(summary.cost_usd.batch);

@@ -1,26 +1,18 @@
 import { type ArtifactStore, artifactNames } from '../src/artifacts.js';
-import { addUsage, emptyUsage, usageOfBody } from '../src/pricing.js';
-import { customIdOf } from '../src/requests.js';
-import type {
-  MergeInput,
-  MergeResult,
-  RequestStatus,
-  ResultLine,
-  Usage,
-} from '../workflows/types.js';
+import type { JsonlLine } from '../src/jsonl.js';
+import { addUsage, emptyUsage } from '../src/pricing.js';
+import { customIdOf, ID_PREFIX } from '../src/requests.js';
+import type { MergeInput, MergeResult, RequestStatus, ResultLine } from '../workflows/types.js';
 import { type OnProgress, PROGRESS_EVERY_LINES } from './heartbeat.js';
 
-/** A part's final result for one request, kept as written so that it is copied unchanged. */
-interface Final {
-  text: string;
-  status: RequestStatus;
-  usage: Usage | null;
-}
-
 /**
- * Writes results.jsonl: one line per input line, in input order. Parts are contiguous slices
- * of the input, so walking them in order keeps the input order while only one part's results
- * are held in memory.
+ * Writes results.jsonl: one line per input line, in input order, reading every file once from
+ * start to end and holding none of them.
+ *
+ * Parts are contiguous slices of the input, and each attempt's results follow its input's order:
+ * attempt 1 has a line for every line of the part; attempt k+1 has one for each request attempt k
+ * resubmitted, in the same order. So a request's last word is in the latest attempt whose next
+ * unread line is about it, and walking the part with one cursor per attempt finds it.
  */
 export async function mergeResults(
   store: ArtifactStore,
@@ -31,17 +23,22 @@ export async function mergeResults(
   const usage = emptyUsage();
   const writer = await store.writer(input.runId, artifactNames.results);
   try {
-    for (const { part, resultsPaths } of input.parts) {
-      const finals = await loadFinals(store, input.runId, resultsPaths);
+    for (const { part, resultsPaths, usage: partUsage } of input.parts) {
+      addUsage(usage, partUsage);
+      const attempts = resultsPaths.map((name) => new Cursor(store.readLines(input.runId, name)));
       for await (const line of store.readLines(input.runId, part.path)) {
         const custom_id = customIdOf(line.text);
-        const final =
-          finals.get(custom_id) ??
-          neverFinished(custom_id, resultsPaths.length, input.unfinishedStatus ?? 'expired');
-        await writer.write(final.text);
+        let last: { text: string; status: RequestStatus } | null = null;
+        for (const attempt of attempts) {
+          const next = await attempt.peek();
+          const head = next && resultHead(next.text);
+          if (head?.custom_id !== custom_id) break;
+          last = { text: attempt.take().text, status: head.status };
+        }
+        last ??= neverFinished(custom_id, resultsPaths.length, input.unfinishedStatus ?? 'expired');
+        await writer.write(last.text);
         counts.total += 1;
-        counts[final.status] += 1;
-        if (final.usage) addUsage(usage, final.usage);
+        counts[last.status] += 1;
         if (counts.total % PROGRESS_EVERY_LINES === 0) onProgress?.(counts.total);
       }
     }
@@ -53,34 +50,67 @@ export async function mergeResults(
   return { resultsPath: artifactNames.results, counts, usage };
 }
 
-/**
- * Each request's last word across a part's attempts. A later attempt holds only what was
- * resubmitted, so it overrides the earlier line for those and leaves the rest alone.
- */
-async function loadFinals(
-  store: ArtifactStore,
-  runId: string,
-  resultsPaths: string[],
-): Promise<Map<string, Final>> {
-  const finals = new Map<string, Final>();
-  for (const name of resultsPaths) {
-    for await (const line of store.readLines(runId, name)) {
-      const result = JSON.parse(line.text) as ResultLine;
-      finals.set(result.custom_id, {
-        text: line.text,
-        status: result.status,
-        usage: result.status === 'succeeded' ? usageOfBody(result.response?.body) : null,
-      });
-    }
+/** Reads lines one ahead, so that a line can be looked at before it is taken. */
+class Cursor {
+  private readonly lines: AsyncIterator<JsonlLine>;
+  private next: JsonlLine | undefined;
+  private done = false;
+
+  constructor(lines: AsyncIterable<JsonlLine>) {
+    this.lines = lines[Symbol.asyncIterator]();
   }
-  return finals;
+
+  async peek(): Promise<JsonlLine | undefined> {
+    if (this.next === undefined && !this.done) {
+      const result = await this.lines.next();
+      if (result.done) this.done = true;
+      else this.next = result.value;
+    }
+    return this.next;
+  }
+
+  /** The line `peek()` returned. */
+  take(): JsonlLine {
+    const line = this.next;
+    if (line === undefined) throw new Error('Cursor.take() without a line peeked');
+    this.next = undefined;
+    return line;
+  }
+}
+
+const STATUS_KEY = '","status":"';
+
+/**
+ * custom_id and status of a result line. Classify writes them first, so they are sliced from the
+ * start of the line instead of parsing the ~1 KB response; anything else takes JSON.parse.
+ */
+export function resultHead(text: string): { custom_id: string; status: RequestStatus } {
+  const custom_id = customIdOf(text);
+  // Right after the id's closing quote only when the id needed no escapes.
+  const at = ID_PREFIX.length + custom_id.length;
+  if (text.startsWith(ID_PREFIX) && text.startsWith(STATUS_KEY, at)) {
+    const from = at + STATUS_KEY.length;
+    const status = text.slice(from, text.indexOf('"', from));
+    if (isStatus(status)) return { custom_id, status };
+  }
+  return JSON.parse(text) as ResultLine;
+}
+
+const STATUSES: ReadonlySet<string> = new Set(['succeeded', 'failed', 'expired', 'cancelled']);
+
+function isStatus(value: string): value is RequestStatus {
+  return STATUSES.has(value);
 }
 
 /**
  * A request no attempt answered: its part never started because the run was cancelled or
  * failed first (`cancelled`), or, should it ever happen, a gap in the attempts' results.
  */
-function neverFinished(customId: string, attempts: number, status: 'cancelled' | 'expired'): Final {
+function neverFinished(
+  customId: string,
+  attempts: number,
+  status: 'cancelled' | 'expired',
+): { text: string; status: RequestStatus } {
   const error =
     status === 'cancelled'
       ? { code: 'run_stopped', message: 'the run stopped before this request was submitted' }
@@ -93,5 +123,5 @@ function neverFinished(customId: string, attempts: number, status: 'cancelled' |
     attempts,
     batch_id: null,
   };
-  return { text: JSON.stringify(result), status, usage: null };
+  return { text: JSON.stringify(result), status };
 }

@@ -11,6 +11,7 @@ import { prepareParts } from '../activities/prepare.js';
 import { artifactNames, LocalArtifactStore } from '../src/artifacts.js';
 import { DEFAULT_RUN_OPTIONS, Nightshift } from '../src/client.js';
 import { startEmulator } from '../src/emulator/index.js';
+import { emptyUsage } from '../src/pricing.js';
 import { workflowBundle } from '../src/worker.js';
 import type { PrepareResult } from '../workflows/types.js';
 import { generateRequests } from './generate.js';
@@ -114,7 +115,10 @@ export async function startWorker(
       OPENAI_BASE_URL: `${emulatorUrl}/v1`,
       BENCH_WORKFLOW_BUNDLE: bundlePath,
     },
-    execArgv: profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [],
+    execArgv: [
+      ...(profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []),
+      ...(process.env.BENCH_WORKER_FLAGS?.split(' ').filter(Boolean) ?? []),
+    ],
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
   const report = new Promise<WorkerReport>((resolve, reject) => {
@@ -449,6 +453,7 @@ async function measureThroughput(
     parts: manifest.parts.map((part) => ({
       part,
       resultsPaths: [artifactNames.attemptResults(part.part, 1)],
+      usage: emptyUsage(),
     })),
   });
   const mergeMBps = resultsBytes / MB / seconds(started);

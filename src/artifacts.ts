@@ -170,5 +170,7 @@ export const artifactNames = {
   /** The file name the provider sees: it finds an upload an earlier try made. */
   uploadFilename: (runId: string, part: number, attempt: number) =>
     `nightshift-${runId}-${attemptStem(part, attempt)}.jsonl`,
+  /** Temporary files of one attempt's classify, removed when it ends. */
+  scratch: (part: number, attempt: number) => `scratch/${attemptStem(part, attempt)}`,
   results: 'results.jsonl',
 } as const;

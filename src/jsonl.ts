@@ -1,6 +1,5 @@
 import { Buffer, isUtf8 } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { type FileHandle, open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
@@ -74,13 +73,19 @@ export function readJsonlLines(
   );
 }
 
-/** Yields the lines completed by each chunk read, so the per-line cost is an array step. */
+/**
+ * Yields the lines completed by each chunk read, so the per-line cost is an array step. Chunks are
+ * read into one buffer, reused: lines are decoded before the next read, and only the unfinished
+ * tail of a chunk is copied. A fresh buffer per read would churn through the input's size in
+ * native memory, which the allocator keeps long after the buffers are collected.
+ */
 async function* scanChunks(
   path: string,
   options: ReadJsonlOptions,
 ): AsyncGenerator<(JsonlLine | BadJsonlLine)[]> {
   const maxLineBytes = options.maxLineBytes ?? Number.POSITIVE_INFINITY;
-  const stream = createReadStream(path, { highWaterMark: options.chunkBytes ?? 1 << 20 });
+  const chunk = Buffer.allocUnsafe(options.chunkBytes ?? 1 << 20);
+  const file = await open(path, 'r');
   let lineNo = 0;
   // Bytes of the current line seen in earlier chunks; dropped once the line is known too long.
   let pending: Buffer[] = [];
@@ -107,22 +112,29 @@ async function* scanChunks(
     return { text: line.toString('utf8'), lineNo, bytes };
   };
 
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    const lines: (JsonlLine | BadJsonlLine)[] = [];
-    let from = 0;
-    for (let nl = chunk.indexOf(LF); nl !== -1; nl = chunk.indexOf(LF, from)) {
-      lines.push(finishLine(chunk.subarray(from, nl + 1)));
-      from = nl + 1;
+  try {
+    for (;;) {
+      const { bytesRead } = await file.read(chunk, 0, chunk.length, null);
+      if (bytesRead === 0) break;
+      const data = chunk.subarray(0, bytesRead);
+      const lines: (JsonlLine | BadJsonlLine)[] = [];
+      let from = 0;
+      for (let nl = data.indexOf(LF); nl !== -1; nl = data.indexOf(LF, from)) {
+        lines.push(finishLine(data.subarray(from, nl + 1)));
+        from = nl + 1;
+      }
+      if (from < data.length) {
+        pendingBytes += data.length - from;
+        oversized ||= pendingBytes > maxLineBytes;
+        // Copied: the next read overwrites the chunk.
+        pending = oversized ? [] : [...pending, Buffer.from(data.subarray(from))];
+      }
+      if (lines.length > 0) yield lines;
     }
-    if (from < chunk.length) {
-      const rest = chunk.subarray(from);
-      pendingBytes += rest.length;
-      oversized ||= pendingBytes > maxLineBytes;
-      pending = oversized ? [] : [...pending, rest];
-    }
-    if (lines.length > 0) yield lines;
+    if (pendingBytes > 0) yield [finishLine(Buffer.alloc(0))];
+  } finally {
+    await file.close();
   }
-  if (pendingBytes > 0) yield [finishLine(Buffer.alloc(0))];
 }
 
 /**
@@ -158,16 +170,20 @@ export interface WriteStats {
   endsWithNewline: boolean;
 }
 
-/** Buffered writes go out in slices about this big; each awaited write is the back-pressure. */
-const FLUSH_BYTES = 1 << 20;
+/**
+ * Lines are encoded into one buffer of this size per writer, written out whenever it is full; each
+ * awaited write is the back-pressure. One buffer, reused, rather than one per line or chunk: the
+ * native allocator keeps what a stream of short-lived buffers churned through.
+ */
+const BUFFER_BYTES = 256 * 1024;
 
 /**
  * Writes a file that appears complete or not at all: data goes to a private temp file next to
  * the target, which is fsynced and renamed over it on commit.
  */
 export class JsonlWriter {
-  private buffered: (string | Uint8Array)[] = [];
-  private bufferedBytes = 0;
+  private buffer: Buffer | null = null;
+  private used = 0;
   private bytes = 0;
   private newlines = 0;
   private lastByte = -1;
@@ -199,17 +215,31 @@ export class JsonlWriter {
 
   /** Appends one line; `line` must not contain a newline. */
   async write(line: string): Promise<void> {
-    this.buffered.push(line, '\n');
-    this.account(Buffer.byteLength(line) + 1, 1, LF);
-    await this.maybeFlush();
+    // A UTF-16 code unit takes at most 3 bytes of UTF-8: room for that always fits the line.
+    const room = line.length * 3 + 1;
+    if (room > BUFFER_BYTES) {
+      await this.writeRaw(Buffer.from(`${line}\n`));
+      return;
+    }
+    const buffer = await this.room(room);
+    const bytes = buffer.write(line, this.used) + 1;
+    buffer[this.used + bytes - 1] = LF;
+    this.used += bytes;
+    this.account(bytes, 1, LF);
   }
 
   /** Appends bytes as they are (a download, say); lines are counted, not checked. */
   async writeRaw(chunk: Uint8Array): Promise<void> {
     if (chunk.length === 0) return;
-    this.buffered.push(chunk);
     this.account(chunk.length, countNewlines(chunk), chunk[chunk.length - 1] ?? -1);
-    await this.maybeFlush();
+    if (chunk.length > BUFFER_BYTES) {
+      await this.flush();
+      await this.file.write(chunk);
+      return;
+    }
+    const buffer = await this.room(chunk.length);
+    buffer.set(chunk, this.used);
+    this.used += chunk.length;
   }
 
   async commit(): Promise<WriteStats> {
@@ -237,22 +267,22 @@ export class JsonlWriter {
   }
 
   private account(bytes: number, newlines: number, lastByte: number): void {
-    this.bufferedBytes += bytes;
     this.bytes += bytes;
     this.newlines += newlines;
     this.lastByte = lastByte;
   }
 
-  private async maybeFlush(): Promise<void> {
-    if (this.bufferedBytes >= FLUSH_BYTES) await this.flush();
+  /** The buffer, flushed first if it has less than `bytes` free. */
+  private async room(bytes: number): Promise<Buffer> {
+    if (this.used + bytes > BUFFER_BYTES) await this.flush();
+    this.buffer ??= Buffer.allocUnsafe(BUFFER_BYTES);
+    return this.buffer;
   }
 
   private async flush(): Promise<void> {
-    if (this.buffered.length === 0) return;
-    const parts = this.buffered.map((p) => (typeof p === 'string' ? Buffer.from(p) : p));
-    this.buffered = [];
-    this.bufferedBytes = 0;
-    await this.file.writev(parts);
+    if (!this.buffer || this.used === 0) return;
+    await this.file.write(this.buffer, 0, this.used);
+    this.used = 0;
   }
 }
 

@@ -1,4 +1,5 @@
 import type { BatchEndpoint } from '../workflows/types.js';
+import { FingerprintSet } from './fingerprint-set.js';
 import { type BadJsonlLine, type JsonlLine, scanJsonlLines } from './jsonl.js';
 
 /** Whether the endpoint's request bodies must name a model (moderations has a default). */
@@ -104,7 +105,7 @@ export class RequestsValidator {
   private readonly runEndpoint: BatchEndpoint | undefined;
   private endpoint: Pinned<BatchEndpoint> | null = null;
   private model: Pinned<string | null> | null = null;
-  private readonly ids = new Set<string>();
+  private readonly ids = new FingerprintSet();
 
   constructor(options: ValidatorOptions = {}) {
     this.maxErrors = options.maxErrors ?? 20;
@@ -141,10 +142,9 @@ export class RequestsValidator {
           '(a batch takes one model)',
       );
     }
-    if (this.ids.has(request.custom_id)) {
+    if (!this.ids.add(request.custom_id)) {
       return this.reject(line.lineNo, `duplicate custom_id ${show(request.custom_id)}`);
     }
-    this.ids.add(request.custom_id);
     return request;
   }
 
@@ -224,7 +224,8 @@ function show(value: unknown): string {
   return json.length > 80 ? `${json.slice(0, 77)}...` : json;
 }
 
-const ID_PREFIX = '{"custom_id":"';
+/** How a request or result line written by JSON.stringify starts. */
+export const ID_PREFIX = '{"custom_id":"';
 
 /**
  * The custom_id of a line known to be valid JSON, without parsing a large body when the line

@@ -221,3 +221,33 @@ test('an unreadable provider line fails non-retryably', async () => {
     nonRetryable: true,
   });
 });
+
+test('a part of many spill blocks comes back in order, shuffled and with gaps', async () => {
+  const n = 10_000;
+  const all = Array.from({ length: n }, (_, i) => `r-${i}-${'x'.repeat(i % 23)}`);
+  // Every 7th request has no line; every 5th failed with a 500; output order is reversed and
+  // interleaved, as a provider's is; one line answers an id nobody submitted.
+  const answered = all.filter((_, i) => i % 7 !== 0);
+  const out = answered.map((id, i) => (i % 5 === 0 ? http(id, 500) : ok(id)));
+  const shuffled = [...out.filter((_, i) => i % 2 === 0).reverse(), ...out.filter((_, i) => i % 2)];
+  const input = await attempt(all, [...shuffled, ok('stranger')], [failure(all[2] as string, 'x')]);
+  const result = await classifyAttempt(store, input);
+  const lines = await results(input, result.resultsPath);
+  assert.deepEqual(
+    lines.map((l) => l.custom_id),
+    all,
+  );
+  const expected = all.map((_, i) => {
+    if (i % 7 === 0) return 'expired';
+    return answered.indexOf(all[i] as string) % 5 === 0 ? 'failed' : 'succeeded';
+  });
+  assert.deepEqual(
+    lines.map((l) => l.status),
+    expected,
+  );
+  assert.equal(lines[2]?.status, 'succeeded', 'the output file wins over the error file');
+  const retried = expected.filter((s) => s !== 'succeeded').length;
+  assert.equal(result.retry, retried);
+  assert.equal(result.counts.succeeded, n - retried);
+  assert.equal(await store.exists(input.runId, 'scratch/part-0001.attempt-1'), false);
+});

@@ -40,6 +40,12 @@ const result = (id: string, status: ResultLine['status'], attempts: number): Res
   batch_id: `batch_${attempts}`,
 });
 
+const usage = (tokens: number) => ({
+  input_tokens: tokens,
+  output_tokens: 0,
+  total_tokens: tokens,
+});
+
 async function attemptFile(name: string, lines: ResultLine[]): Promise<string> {
   await store.writeAtomic(
     runId,
@@ -58,15 +64,16 @@ test('merges parts and attempts into one line per input line, in input order', a
     result('c', 'expired', 1),
     result('d', 'succeeded', 1),
   ]);
+  // A later attempt holds what the one before resubmitted, in the same order.
   const p1a2 = await attemptFile('results/part-0001.attempt-2.jsonl', [
-    result('c', 'succeeded', 2),
     result('b', 'expired', 2),
+    result('c', 'succeeded', 2),
   ]);
   const p1a3 = await attemptFile('results/part-0001.attempt-3.jsonl', [result('b', 'failed', 3)]);
   // 'g' has no result anywhere: it must still get its line.
   const p2a1 = await attemptFile('results/part-0002.attempt-1.jsonl', [
-    result('f', 'cancelled', 1),
     result('e', 'succeeded', 1),
+    result('f', 'cancelled', 1),
   ]);
 
   const progress: number[] = [];
@@ -75,8 +82,8 @@ test('merges parts and attempts into one line per input line, in input order', a
     {
       runId,
       parts: [
-        { part: part1, resultsPaths: [p1a1, p1a2, p1a3] },
-        { part: part2, resultsPaths: [p2a1] },
+        { part: part1, resultsPaths: [p1a1, p1a2, p1a3], usage: usage(6) },
+        { part: part2, resultsPaths: [p2a1], usage: usage(2) },
       ],
     },
     (n) => progress.push(n),
@@ -109,8 +116,8 @@ test('merges parts and attempts into one line per input line, in input order', a
   const again = await mergeResults(store, {
     runId,
     parts: [
-      { part: part1, resultsPaths: [p1a1, p1a2, p1a3] },
-      { part: part2, resultsPaths: [p2a1] },
+      { part: part1, resultsPaths: [p1a1, p1a2, p1a3], usage: usage(6) },
+      { part: part2, resultsPaths: [p2a1], usage: usage(2) },
     ],
   });
   assert.deepEqual(again, merged);
@@ -182,8 +189,16 @@ test('prepare, classify and merge fit together', async () => {
   const merged = await mergeResults(store, {
     runId: run,
     parts: [
-      { part: prepared.parts[0] as PartRef, resultsPaths: [p1a1.resultsPath, p1a2.resultsPath] },
-      { part: prepared.parts[1] as PartRef, resultsPaths: [p2a1.resultsPath] },
+      {
+        part: prepared.parts[0] as PartRef,
+        resultsPaths: [p1a1.resultsPath, p1a2.resultsPath],
+        usage: usage(p1a1.usage.input_tokens + p1a2.usage.input_tokens),
+      },
+      {
+        part: prepared.parts[1] as PartRef,
+        resultsPaths: [p2a1.resultsPath],
+        usage: p2a1.usage,
+      },
     ],
   });
   assert.deepEqual(merged.counts, { total: 3, succeeded: 3, failed: 0, expired: 0, cancelled: 0 });

@@ -20,7 +20,7 @@ import {
   pollNowSignal,
 } from './messages.js';
 import { nextPollInterval } from './poll-interval.js';
-import { noCounts, pendingPart } from './progress.js';
+import { noCounts, noUsage, pendingPart } from './progress.js';
 import { NightshiftBatchIds } from './search-attributes.js';
 import type {
   BatchEndpoint,
@@ -89,7 +89,7 @@ function initialState(input: BatchWorkflowInput): BatchState {
       resultsPaths: [],
       batches: [],
       counts: noCounts(),
-      usage: { input_tokens: 0, output_tokens: 0, total_tokens: 0 },
+      usage: noUsage(),
       cancelled: false,
     },
     progress: pendingPart(input.part, 1),

@@ -18,7 +18,7 @@ import {
   cancelSignal,
   runProgressQuery,
 } from './messages.js';
-import { pendingPart } from './progress.js';
+import { noUsage, pendingPart } from './progress.js';
 import {
   NightshiftEndpoint,
   NightshiftModel,
@@ -175,6 +175,7 @@ export async function runWorkflow(input: RunInput): Promise<RunSummary> {
             parts: prepared.parts.map((part) => ({
               part,
               resultsPaths: outcomes.get(part.part)?.resultsPaths ?? [],
+              usage: outcomes.get(part.part)?.usage ?? noUsage(),
             })),
           },
           batches: [...outcomes.values()].flatMap((o) => o.batches),

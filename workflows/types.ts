@@ -94,8 +94,11 @@ export interface ClassifyResult {
 
 export interface MergeInput {
   runId: string;
-  /** Per part, its input slice and the results files of its attempts in order. */
-  parts: { part: PartRef; resultsPaths: string[] }[];
+  /**
+   * Per part, its input slice, the results files of its attempts in order, and the usage of
+   * its successes as classify counted it.
+   */
+  parts: { part: PartRef; resultsPaths: string[]; usage: Usage }[];
   /** Status of requests with no result at all (parts never started because the run stopped). */
   unfinishedStatus?: 'cancelled' | 'expired';
 }

@@ -1,0 +1,40 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { PositionSpill } from '../src/position-spill.js';
+
+const base = await mkdtemp(join(tmpdir(), 'nightshift-spill-'));
+
+async function collect(spill: PositionSpill): Promise<(string | undefined)[]> {
+  const out: (string | undefined)[] = [];
+  for await (const text of spill.inOrder()) out.push(text);
+  return out;
+}
+
+test('lines put in any order come back by position, gaps as undefined', async () => {
+  const count = 20_000;
+  const spill = await PositionSpill.create(join(base, 'a'), count);
+  // Descending, skipping every third: crosses every block boundary and flush threshold.
+  for (let p = count - 1; p >= 0; p--) if (p % 3 !== 0) await spill.put(p, `line ${p} ü\t{}`);
+  const out = await collect(spill);
+  assert.equal(out.length, count);
+  const expected = Array.from({ length: count }, (_, p) =>
+    p % 3 === 0 ? undefined : `line ${p} ü\t{}`,
+  );
+  assert.deepEqual(out, expected);
+  await spill.remove();
+  assert.deepEqual(await readdir(base).then((names) => names.includes('a')), false);
+});
+
+test('a new spill in the same place starts empty; positions outside the count are refused', async () => {
+  const dir = join(base, 'b');
+  const first = await PositionSpill.create(dir, 3);
+  await first.put(1, 'old');
+  await collect(first);
+  const second = await PositionSpill.create(dir, 3);
+  assert.deepEqual(await collect(second), [undefined, undefined, undefined]);
+  await assert.rejects(second.put(3, 'x'), RangeError);
+  await second.remove();
+});
