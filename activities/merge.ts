@@ -26,20 +26,28 @@ export async function mergeResults(
     for (const { part, resultsPaths, usage: partUsage } of input.parts) {
       addUsage(usage, partUsage);
       const attempts = resultsPaths.map((name) => new Cursor(store.readLines(input.runId, name)));
-      for await (const line of store.readLines(input.runId, part.path)) {
-        const custom_id = customIdOf(line.text);
-        let last: { text: string; status: RequestStatus } | null = null;
-        for (const attempt of attempts) {
-          const next = await attempt.peek();
-          const head = next && resultHead(next.text);
-          if (head?.custom_id !== custom_id) break;
-          last = { text: attempt.take().text, status: head.status };
+      try {
+        for await (const line of store.readLines(input.runId, part.path)) {
+          const custom_id = customIdOf(line.text);
+          let last: { text: string; status: RequestStatus } | null = null;
+          for (const attempt of attempts) {
+            const next = await attempt.peek();
+            const head = next && resultHead(next.text);
+            if (head?.custom_id !== custom_id) break;
+            last = { text: attempt.take().text, status: head.status };
+          }
+          last ??= neverFinished(
+            custom_id,
+            resultsPaths.length,
+            input.unfinishedStatus ?? 'expired',
+          );
+          await writer.write(last.text);
+          counts.total += 1;
+          counts[last.status] += 1;
+          if (counts.total % PROGRESS_EVERY_LINES === 0) onProgress?.(counts.total);
         }
-        last ??= neverFinished(custom_id, resultsPaths.length, input.unfinishedStatus ?? 'expired');
-        await writer.write(last.text);
-        counts.total += 1;
-        counts[last.status] += 1;
-        if (counts.total % PROGRESS_EVERY_LINES === 0) onProgress?.(counts.total);
+      } finally {
+        await Promise.all(attempts.map((attempt) => attempt.close()));
       }
     }
   } catch (err) {
@@ -67,6 +75,12 @@ class Cursor {
       else this.next = result.value;
     }
     return this.next;
+  }
+
+  /** Stops reading (closing the file) if the lines did not run out. */
+  async close(): Promise<void> {
+    if (!this.done) await this.lines.return?.();
+    this.done = true;
   }
 
   /** The line `peek()` returned. */

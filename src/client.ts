@@ -20,7 +20,7 @@ import {
 } from './artifacts.js';
 import { nightshiftHome } from './config.js';
 import { readJsonlLines, writeLines } from './jsonl.js';
-import { type ValidationReport, validateRequestsFile } from './requests.js';
+import { type FileValidation, validateRequestsFile } from './requests.js';
 import {
   connectClient,
   type TemporalConfig,
@@ -171,7 +171,7 @@ export class Nightshift {
     file: string,
     options: SubmitOptions = {},
     /** The report of a validation the caller already ran on this file: skips a second read. */
-    validated?: ValidationReport,
+    validated?: FileValidation,
   ): Promise<Submitted> {
     const { id = newRunId(), ...overrides } = options;
     if (!isValidRunId(id)) throw new InvalidArtifactPathError(`invalid run id: ${id}`);
@@ -184,12 +184,20 @@ export class Nightshift {
         // A line longer than a part can hold would only fail later, in prepare.
         maxLineBytes: runOptions.maxBytesPerBatch,
       }));
-    if (!check.ok) throw new InvalidInputError(file, check.errors);
+    if (!check.ok || !check.endpoint) throw new InvalidInputError(file, check.errors);
+    const { bytes, mtimeMs, total, endpoint, model } = check;
     try {
       await this.temporal.workflow.start('runWorkflow', {
         taskQueue: this.taskQueue,
         workflowId: id,
-        args: [{ inputPath, options: runOptions, submittedAt: new Date().toISOString() }],
+        args: [
+          {
+            inputPath,
+            options: runOptions,
+            submittedAt: new Date().toISOString(),
+            validated: { bytes, mtimeMs, total, endpoint, model },
+          },
+        ],
         // A second submit with the same id, running or finished, never starts a second run.
         workflowIdConflictPolicy: 'FAIL',
         workflowIdReusePolicy: 'REJECT_DUPLICATE',

@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import type { BatchEndpoint } from '../workflows/types.js';
 import { FingerprintSet } from './fingerprint-set.js';
 import { type BadJsonlLine, type JsonlLine, scanJsonlLines } from './jsonl.js';
@@ -174,11 +175,18 @@ export interface ValidateFileOptions extends ValidatorOptions {
   maxLineBytes?: number;
 }
 
+/** A file's validation, and the modification time of the version it read. */
+export interface FileValidation extends ValidationReport {
+  mtimeMs: number;
+}
+
 /** Streams a requests file and reports every bad line (up to `maxErrors`). */
 export async function validateRequestsFile(
   path: string,
   options: ValidateFileOptions = {},
-): Promise<ValidationReport> {
+): Promise<FileValidation> {
+  // Taken before reading: a change made while the file is read shows as a later time.
+  const { mtimeMs } = await stat(path);
   const validator = new RequestsValidator(options);
   let bytes = 0;
   const maxLineBytes = options.maxLineBytes ?? MAX_BATCH_FILE_BYTES;
@@ -186,7 +194,7 @@ export async function validateRequestsFile(
     bytes += line.bytes;
     validator.check(line);
   }
-  return validator.report(bytes);
+  return { ...validator.report(bytes), mtimeMs };
 }
 
 /** `file:line: problem`, the way compilers point at a spot. */

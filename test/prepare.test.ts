@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import { prepareParts } from '../activities/prepare.js';
 import { LocalArtifactStore } from '../src/artifacts.js';
+import { validateRequestsFile } from '../src/requests.js';
 import type { PrepareInput } from '../workflows/types.js';
 
 const dir = await mkdtemp(join(tmpdir(), 'nightshift-prepare-'));
@@ -133,4 +134,35 @@ test('progress is reported every few thousand lines', async () => {
     result.parts.map((p) => p.requests),
     [5_000, 5_000, 2_000],
   );
+});
+
+test("the client's validation of the same file is trusted; of a changed file it is not", async () => {
+  const lines = Array.from({ length: 3 }, (_, i) => request(i));
+  const input = await setUp(`${lines.join('\n')}\n`, { maxRequestsPerBatch: 2 });
+  const report = await validateRequestsFile(input.inputPath);
+  assert.ok(report.ok && report.endpoint);
+  const validated = { ...report, endpoint: report.endpoint };
+  const trusted = await prepareParts(store, { ...input, validated });
+  assert.deepEqual(
+    [trusted.total, trusted.model, trusted.parts.map((p) => p.requests)],
+    [3, 'gpt-4o-mini', [2, 1]],
+  );
+
+  // Same size, another time: the file is read as a stranger's, and its bad line is found.
+  const again = await setUp(`${lines.join('\n').replace('"r-2"', '"r-1"')}\n`);
+  const later = { ...validated, mtimeMs: validated.mtimeMs - 1_000 };
+  await assert.rejects(prepareParts(store, { ...again, validated: later }), (err: unknown) => {
+    assert.match((err as ApplicationFailure).message, /:3: duplicate custom_id "r-1"/);
+    return true;
+  });
+  // Same size and time yet another line count: changed behind the client's back.
+  const short = await setUp(
+    `${lines.slice(0, 2).join('\n')}\n${'x'.repeat(lines[2]?.length ?? 0)}\n`,
+  );
+  const { size, mtimeMs } = await stat(short.inputPath);
+  const claimed = { ...validated, bytes: size, mtimeMs, total: 4 };
+  await assert.rejects(prepareParts(store, { ...short, validated: claimed }), {
+    type: 'InvalidInput',
+    message: /changed since it was validated/,
+  });
 });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -122,7 +122,8 @@ test("a given endpoint is the run's, even for line 1", async () => {
 
 test('a valid file reports its totals; a final newline and CRLF are fine', async () => {
   const content = `${request('a')}\r\n${request('b')}\r\n`;
-  const report = await validateRequestsFile(await fileWith(content));
+  const path = await fileWith(content);
+  const report = await validateRequestsFile(path);
   assert.deepEqual(report, {
     ok: true,
     errors: [],
@@ -131,6 +132,8 @@ test('a valid file reports its totals; a final newline and CRLF are fine', async
     endpoint: '/v1/chat/completions',
     model: 'gpt-4o-mini',
     bytes: Buffer.byteLength(content),
+    // Which version of the file was read: prepare trusts the report only for that one.
+    mtimeMs: (await stat(path)).mtimeMs,
   });
 });
 

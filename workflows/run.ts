@@ -92,6 +92,7 @@ export async function runWorkflow(input: RunInput): Promise<RunSummary> {
           endpoint: options.endpoint,
           maxRequestsPerBatch: options.maxRequestsPerBatch,
           maxBytesPerBatch: options.maxBytesPerBatch,
+          validated: input.validated,
         },
       ],
     );

@@ -42,6 +42,20 @@ export interface PrepareInput {
   endpoint?: BatchEndpoint;
   maxRequestsPerBatch: number;
   maxBytesPerBatch: number;
+  /** The client's validation of the same file, which prepare need not repeat. */
+  validated?: ClientValidation;
+}
+
+/**
+ * What the client's validation found in the input, and which version of the file it read: size
+ * and modification time, so that prepare trusts it only for that file unchanged.
+ */
+export interface ClientValidation {
+  bytes: number;
+  mtimeMs: number;
+  total: number;
+  endpoint: BatchEndpoint;
+  model: string | null;
 }
 
 export interface PrepareResult {
@@ -157,6 +171,7 @@ export interface RunInput {
   options: RunOptions;
   /** ISO time the client submitted the run, for the summary. */
   submittedAt: string;
+  validated?: ClientValidation;
 }
 
 /** Provider batch state, as the poll activity reports it (no bodies). */
