@@ -158,7 +158,7 @@ async function classifyOne(
     positions.size,
   );
   try {
-    const { answered, usage } = await spillVerdicts(store, input, positions, spill);
+    const { answered, usage } = await spillVerdicts(store, input, positions, spill, onProgress);
     return { ...(await writeInOrder(store, input, spill, answered, onProgress)), usage };
   } finally {
     await spill.remove();
@@ -195,6 +195,7 @@ async function spillVerdicts(
   input: ClassifyInput,
   positions: Map<string, number>,
   spill: PositionSpill,
+  onProgress?: OnProgress,
 ): Promise<{ answered: (Answer | undefined)[]; usage: Usage }> {
   const answered: (Answer | undefined)[] = new Array(positions.size);
   const usage = emptyUsage();
@@ -209,6 +210,7 @@ async function spillVerdicts(
       answered[position] = { status: verdict.status, retryable: verdict.retryable };
       if (verdict.status === 'succeeded') addUsage(usage, usageOfBody(verdict.response?.body));
       await spill.put(position, JSON.stringify(resultLine(input, entry.custom_id, verdict)));
+      if (line.lineNo % PROGRESS_EVERY_LINES === 0) onProgress?.(line.lineNo);
     }
   }
   return { answered, usage };

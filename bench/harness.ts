@@ -69,6 +69,18 @@ export interface SizeResult {
     /** In the run, from the activities' start and completion events. */
     prepareActivitySeconds: number;
     finalizeActivitySeconds: number;
+    /**
+     * Where the wall time went, in seconds: from submit() until the last part's batch is created
+     * (validate, prepare, upload, create); until the last part sees its batch done (the provider
+     * and the polling latency); until the last part is classified (download, classify); the rest
+     * (merge, summary, the run's end reaching the client).
+     */
+    phases?: {
+      toLastBatch: number;
+      providerAndPolling: number;
+      downloadAndClassify: number;
+      merge: number;
+    };
   };
   throughput: {
     prepareMBps: number;
@@ -256,23 +268,34 @@ async function histories(env: TestWorkflowEnvironment, runId: string) {
   let maxPerExecution = 0;
   let runEvents = 0;
   const activity: Record<string, number> = {};
+  const partSpans: ActivitySpan[] = [];
   for await (const wf of env.client.workflow.list({ query: `NightshiftRunId = '${runId}'` })) {
     const history = await env.client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();
     const events = history.events ?? [];
     maxPerExecution = Math.max(maxPerExecution, events.length);
+    const spans = activitySpans(events);
     if (wf.workflowId === runId) {
       runEvents += events.length;
-      Object.assign(activity, activityDurations(events));
+      for (const span of spans) activity[span.type] = (span.completedMs - span.startedMs) / 1000;
     } else {
       perWorkflow.set(wf.workflowId, (perWorkflow.get(wf.workflowId) ?? 0) + events.length);
+      partSpans.push(...spans);
     }
   }
   const parts = [...perWorkflow.values()];
+  const last = (type: string, at: 'startedMs' | 'completedMs') =>
+    Math.max(...partSpans.filter((span) => span.type === type).map((span) => span[at]));
   return {
     perPart: parts.length ? Math.max(...parts) : 0,
     maxPerExecution,
     runEvents,
     activity,
+    /** When the last part's batch was created, seen done (its download began), classified. */
+    marks: {
+      created: last('createBatch', 'completedMs'),
+      seenDone: last('download', 'startedMs'),
+      classified: last('classify', 'completedMs'),
+    },
   };
 }
 
@@ -284,13 +307,19 @@ type HistoryEvent = NonNullable<
   >['events']
 >[number];
 
-/** Seconds from start to completion of each activity type in a history (last one wins). */
-function activityDurations(events: HistoryEvent[]): Record<string, number> {
+interface ActivitySpan {
+  type: string;
+  startedMs: number;
+  completedMs: number;
+}
+
+/** Every completed activity of a history, with its start and completion times. */
+function activitySpans(events: HistoryEvent[]): ActivitySpan[] {
   const ms = (e: HistoryEvent) =>
     Number(e.eventTime?.seconds ?? 0) * 1000 + (e.eventTime?.nanos ?? 0) / 1e6;
   const types = new Map<string, string>();
   const starts = new Map<string, number>();
-  const out: Record<string, number> = {};
+  const spans: ActivitySpan[] = [];
   for (const e of events) {
     const id = String(e.eventId);
     const scheduled = e.activityTaskScheduledEventAttributes;
@@ -300,10 +329,14 @@ function activityDurations(events: HistoryEvent[]): Record<string, number> {
     const done = e.activityTaskCompletedEventAttributes;
     if (done) {
       const key = String(done.scheduledEventId);
-      out[types.get(key) ?? ''] = (ms(e) - (starts.get(key) ?? ms(e))) / 1000;
+      spans.push({
+        type: types.get(key) ?? '',
+        startedMs: starts.get(key) ?? ms(e),
+        completedMs: ms(e),
+      });
     }
   }
-  return out;
+  return spans;
 }
 
 /** One size: generate, the baseline, Nightshift, then the activities' throughput on the same bytes. */
@@ -364,6 +397,7 @@ export async function benchSize(
     });
     const runId = `bench-${size}`;
     let summary: Awaited<ReturnType<ReturnType<Nightshift['run']>['wait']>>;
+    const submittedMs = Date.now();
     const started = process.hrtime.bigint();
     let wallSeconds: number;
     let report: WorkerReport;
@@ -401,6 +435,12 @@ export async function benchSize(
       runHistoryEvents: history.runEvents,
       prepareActivitySeconds: history.activity.prepare ?? 0,
       finalizeActivitySeconds: history.activity.finalize ?? 0,
+      phases: {
+        toLastBatch: (history.marks.created - submittedMs) / 1000,
+        providerAndPolling: (history.marks.seenDone - history.marks.created) / 1000,
+        downloadAndClassify: (history.marks.classified - history.marks.seenDone) / 1000,
+        merge: (submittedMs + wallSeconds * 1000 - history.marks.classified) / 1000,
+      },
     };
 
     const throughput = await measureThroughput(store, runId, inputPath, inputBytes, dir);

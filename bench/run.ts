@@ -81,7 +81,8 @@ try {
   const markdown = report(results, many, profiles);
   const date = new Date().toISOString().slice(0, 10);
   await mkdir(RESULTS_DIR, { recursive: true });
-  for (const name of [values.out ?? `${date}.md`, 'latest.md']) {
+  // An explicit --out is a side run (a profile, say): it leaves latest.md alone.
+  for (const name of values.out ? [values.out] : [`${date}.md`, 'latest.md']) {
     await writeFile(join(RESULTS_DIR, name), markdown);
   }
   console.log(markdown);
@@ -146,6 +147,23 @@ function report(sizes: SizeResult[], many: ManyRunsResult | null, profiles: stri
     );
   }
   lines.push(
+    '',
+    '## Where the time goes',
+    '',
+    "Nightshift's wall time split at three moments of its run (from the history): the last part's",
+    'batch created; the last part seeing its batch done (its download begins); the last part',
+    'classified. Beside them, the floor from the table above: the provider time nobody can beat.',
+    '',
+    '| requests | validate + prepare + upload + create s | provider + polling s | floor s | download + classify s | merge + summary s | wall s |',
+    '|---:|---:|---:|---:|---:|---:|---:|',
+    ...sizes.flatMap((r) => {
+      const p = r.nightshift.phases;
+      return p
+        ? [
+            `| ${r.size.toLocaleString('en-US')} | ${s(p.toLastBatch)} | ${s(p.providerAndPolling)} | ${s(r.nightshift.floorSeconds)} | ${s(p.downloadAndClassify)} | ${s(p.merge)} | ${s(r.nightshift.wallSeconds)} |`,
+          ]
+        : [];
+    }),
     '',
     '## Throughput and history',
     '',

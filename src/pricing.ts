@@ -56,11 +56,16 @@ export function standardPrice(model: string): Price | null {
   return key ? (STANDARD[key] ?? null) : null;
 }
 
+/** Tokens times their prices: the one formula behind costs, estimates and the run budget. */
+export function usageCostUsd(usage: Usage, inputUsdPerToken: number, outputUsdPerToken: number) {
+  return usage.input_tokens * inputUsdPerToken + usage.output_tokens * outputUsdPerToken;
+}
+
 /** What the usage cost through the Batch API and would have cost without it; null if unknown. */
 export function costOf(model: string, usage: Usage): CostUsd | null {
   const price = standardPrice(model);
   if (!price) return null;
-  const standard = (usage.input_tokens * price.input + usage.output_tokens * price.output) / 1e6;
+  const standard = usageCostUsd(usage, price.input / 1e6, price.output / 1e6);
   const batch = standard * BATCH_DISCOUNT;
   return {
     batch: roundUsd(batch),

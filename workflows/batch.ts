@@ -11,6 +11,7 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
+import { usageCostUsd } from '../src/pricing.js';
 import { bulk, provider } from './activity-proxies.js';
 import {
   budgetReplySignal,
@@ -243,7 +244,7 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<PartOutc
       const parent = workflowInfo().parent;
       if (!parent) return null;
       const costOf = (u: Usage) =>
-        u.input_tokens * budget.inputUsdPerToken + u.output_tokens * budget.outputUsdPerToken;
+        usageCostUsd(u, budget.inputUsdPerToken, budget.outputUsdPerToken);
       const spentUsd = costOf(result.usage);
       const succeeded = state.outcome.counts.succeeded + result.counts.succeeded;
       const partCost = costOf(state.outcome.usage) + spentUsd;
