@@ -1,11 +1,9 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before } from 'node:test';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Run } from '../src/client.js';
 import type { FaultRule } from '../src/emulator/index.js';
-import { type CliProcess, runCli, spawnCli } from './helpers/cli.js';
+import { runCli, spawnCli } from './helpers/cli.js';
 import {
   assertNoBatchLeftRunning,
   assertRunIntegrity,
@@ -15,54 +13,36 @@ import {
   eventually,
   faultFired,
   idsOf,
-  killHard,
   recordHistories,
   resultsOf,
   scenarios,
-  startWorkerProcess,
-  startWorld,
   TIMING,
-  type World,
-  workerSetup,
+  useRig,
   writeLines,
 } from './helpers/reliability.js';
 import { FAST } from './helpers/stack.js';
-import { startDevServer } from './helpers/temporal.js';
 
 // Cancels at awkward moments, and two clients racing to start the same run.
 
 const scenario = scenarios('cancellation races and duplicate submits');
 
-let env: TestWorkflowEnvironment;
-let world: World;
-let worker: CliProcess;
-
-before(async () => {
-  env = await startDevServer();
+const rig = useRig('reliability-cancel', {
   // A finalizing phase long enough to be seen, so a cancel can land inside it.
-  world = await startWorld(env.client, 'reliability-cancel', {
-    timing: { ...TIMING, finalizingMs: 400 },
-  });
-  worker = await startWorkerProcess(workerSetup(world, env.address));
-});
-after(async () => {
-  if (worker) await killHard(worker);
-  await world?.close();
-  await env?.teardown();
+  emulator: { timing: { ...TIMING, finalizingMs: 400 } },
 });
 
 const cliEnv = () => ({
-  TEMPORAL_ADDRESS: env.address,
-  NIGHTSHIFT_TASK_QUEUE: world.taskQueue,
-  NIGHTSHIFT_HOME: world.home,
+  TEMPORAL_ADDRESS: rig.env.address,
+  NIGHTSHIFT_TASK_QUEUE: rig.world.taskQueue,
+  NIGHTSHIFT_HOME: rig.world.home,
 });
 
 async function start(runId: string, n: number, faults: FaultRule[] = [], perBatch = 1_000) {
-  world.emulator.clearFaults();
-  const faultIds = faults.map((rule) => world.emulator.addFault(rule));
+  rig.world.emulator.clearFaults();
+  const faultIds = faults.map((rule) => rig.world.emulator.addFault(rule));
   const lines = chatLines(n, { prefix: runId });
-  const input = await writeLines(world.home, `${runId}.jsonl`, lines);
-  const { run } = await world.nightshift.submit(input, {
+  const input = await writeLines(rig.world.home, `${runId}.jsonl`, lines);
+  const { run } = await rig.world.nightshift.submit(input, {
     ...FAST,
     id: runId,
     maxRequestsPerBatch: perBatch,
@@ -73,8 +53,8 @@ async function start(runId: string, n: number, faults: FaultRule[] = [], perBatc
 /** The end state every cancel must leave: whole results, nothing running at the provider. */
 async function settled(run: Run, lines: string[]) {
   const summary = await run.wait();
-  const results = await resultsOf(world.nightshift, run.id);
-  const stats = world.emulator.stats();
+  const results = await resultsOf(rig.world.nightshift, run.id);
+  const stats = rig.world.emulator.stats();
   assertRunIntegrity(stats, run.id, idsOf(lines), results);
   assertNoBatchLeftRunning(stats, run.id);
   const counts = countStatuses(results);
@@ -95,7 +75,7 @@ scenario(
     for (const [i, moment] of ['finalizing', 'completed', 'completed-poll'].entries()) {
       const { run, lines } = await start(`race-${i + 1}`, 60);
       await eventually(`batch ${moment}`, () =>
-        batchesOf(world.emulator.stats(), run.id).some((b) => moment.startsWith(b.status))
+        batchesOf(rig.world.emulator.stats(), run.id).some((b) => moment.startsWith(b.status))
           ? true
           : undefined,
       );
@@ -105,7 +85,7 @@ scenario(
       // The provider finished every request before the cancel: none of them may be lost.
       assert.deepEqual(counts, { succeeded: 60 });
       notes.push(`${moment}: run ${summary.status}`);
-      if (i === 0) await recordHistories(env.client, 'cancel-race', run.id);
+      if (i === 0) await recordHistories(rig.env.client, 'cancel-race', run.id);
     }
     return { runs: 3, note: `${notes.join('; ')}; all 60 succeeded each time` };
   },
@@ -119,15 +99,15 @@ scenario(
       { endpoint: 'files.create', kind: 'slow', delayMs: 2_000, times: 1 },
     ]);
     await eventually('upload in flight', () =>
-      faultFired(world.emulator, faultIds[0] ?? '') > 0 ? true : undefined,
+      faultFired(rig.world.emulator, faultIds[0] ?? '') > 0 ? true : undefined,
     );
     await run.cancel();
     const { summary, counts } = await settled(run, lines);
-    await recordHistories(env.client, run.id, run.id);
+    await recordHistories(rig.env.client, run.id, run.id);
     // Nothing was running at the provider when the cancel came: nothing may start there, since
     // whatever it processes before a late cancel lands is billed.
     assert.deepEqual(
-      batchesOf(world.emulator.stats(), run.id).map(
+      batchesOf(rig.world.emulator.stats(), run.id).map(
         (b) => `${b.status} ${b.request_counts.completed}`,
       ),
       [],
@@ -143,10 +123,10 @@ scenario(
   'cancel twice',
   'cancel signal, a second signal and a Temporal cancel while 2 batches run',
   async () => {
-    const cancelsBefore = world.emulator.stats().calls['batches.cancel']?.total ?? 0;
+    const cancelsBefore = rig.world.emulator.stats().calls['batches.cancel']?.total ?? 0;
     const { run, lines } = await start('cancel-twice', 400, [], 200);
     await eventually('requests done', () =>
-      batchesOf(world.emulator.stats(), run.id).filter(
+      batchesOf(rig.world.emulator.stats(), run.id).filter(
         (b) => b.status === 'in_progress' && b.request_counts.completed > 0,
       ).length === 2
         ? true
@@ -154,10 +134,11 @@ scenario(
     );
     await Promise.all([run.cancel(), run.cancel(), run.handle.cancel()]);
     const { summary, counts } = await settled(run, lines);
-    await recordHistories(env.client, run.id, run.id);
+    await recordHistories(rig.env.client, run.id, run.id);
     assert.equal(summary.status, 'cancelled');
     assert.ok((counts.succeeded ?? 0) > 0 && (counts.cancelled ?? 0) > 0, JSON.stringify(counts));
-    const cancels = (world.emulator.stats().calls['batches.cancel']?.total ?? 0) - cancelsBefore;
+    const cancels =
+      (rig.world.emulator.stats().calls['batches.cancel']?.total ?? 0) - cancelsBefore;
     assert.equal(cancels, 2, 'each provider batch cancelled once');
     return { runs: 1, note: `${JSON.stringify(counts)}; ${cancels} provider cancels` };
   },
@@ -169,13 +150,13 @@ scenario(
   async () => {
     const { run, lines } = await start('cancel-finished', 20);
     await run.wait();
-    const summaryPath = join(world.home, 'runs', run.id, 'summary.json');
+    const summaryPath = join(rig.world.home, 'runs', run.id, 'summary.json');
     const before = await readFile(summaryPath, 'utf8');
-    const calls = JSON.stringify(world.emulator.stats().calls);
+    const calls = JSON.stringify(rig.world.emulator.stats().calls);
     const cli = await runCli(['cancel', run.id], cliEnv());
     await run.cancel().catch(() => {});
     assert.equal(await readFile(summaryPath, 'utf8'), before, 'summary.json untouched');
-    assert.equal(JSON.stringify(world.emulator.stats().calls), calls, 'no provider call');
+    assert.equal(JSON.stringify(rig.world.emulator.stats().calls), calls, 'no provider call');
     const { summary, counts } = await settled(run, lines);
     assert.equal(summary.status, 'completed');
     assert.deepEqual(counts, { succeeded: 20 });
@@ -191,7 +172,7 @@ scenario(
   'two `nightshift submit --id dup-1` started together',
   async () => {
     const lines = chatLines(60, { prefix: 'dup' });
-    const input = await writeLines(world.home, 'dup.jsonl', lines);
+    const input = await writeLines(rig.world.home, 'dup.jsonl', lines);
     const args = ['submit', input, '--id', 'dup-1', '--poll-interval', '0.1'];
     const [a, b] = await Promise.all([
       spawnCli([...args, '--max-requests-per-batch', '20'], cliEnv()).exited,
@@ -203,14 +184,14 @@ scenario(
     const refused = [a, b].filter((r) => /already exists/.test(r.stderr)).length;
     assert.deepEqual([started, refused], [1, 1]);
     const executions = [];
-    for await (const wf of env.client.workflow.list({ query: `WorkflowId = 'dup-1'` })) {
+    for await (const wf of rig.env.client.workflow.list({ query: `WorkflowId = 'dup-1'` })) {
       executions.push(wf.runId);
     }
     assert.equal(executions.length, 1, 'one workflow execution');
-    const run = world.nightshift.run('dup-1');
+    const run = rig.world.nightshift.run('dup-1');
     const { counts } = await settled(run, lines);
     assert.deepEqual(counts, { succeeded: 60 });
-    const parts = batchesOf(world.emulator.stats(), 'dup-1').length;
+    const parts = batchesOf(rig.world.emulator.stats(), 'dup-1').length;
     assert.ok(parts === 3 || parts === 2, `one set of batches (${parts})`);
     return { runs: 1, note: `1 started, 1 "already exists"; ${parts} batches` };
   },

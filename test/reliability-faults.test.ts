@@ -1,12 +1,10 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before } from 'node:test';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { ResultLine } from '../src/client.js';
 import type { FaultRule } from '../src/emulator/index.js';
 import type { RunSummary } from '../workflows/types.js';
-import { type CliProcess, runCli } from './helpers/cli.js';
+import { runCli } from './helpers/cli.js';
 import {
   activityRetries,
   assertRunIntegrity,
@@ -14,50 +12,34 @@ import {
   chatLines,
   countStatuses,
   idsOf,
-  killHard,
   recordHistories,
   resultsOf,
   scenarios,
   startWorkerProcess,
-  startWorld,
   untilDone,
-  type World,
+  useRig,
   workerSetup,
   writeLines,
 } from './helpers/reliability.js';
 import { FAST } from './helpers/stack.js';
-import { startDevServer } from './helpers/temporal.js';
 
 // Provider faults and expiry against the production worker (a `nightshift worker` process, whose
 // SDK client retries twice on its own before the activity's Temporal retry policy takes over).
 
 const scenario = scenarios('provider faults and expiry');
 
-let env: TestWorkflowEnvironment;
-let world: World;
-let worker: CliProcess;
-
-before(async () => {
-  env = await startDevServer();
-  world = await startWorld(env.client, 'reliability-faults');
-  worker = await startWorkerProcess(workerSetup(world, env.address));
-});
-after(async () => {
-  if (worker) await killHard(worker);
-  await world?.close();
-  await env?.teardown();
-});
+const rig = useRig('reliability-faults');
 
 /** A scenario that crashed the worker must not take the following ones down with it. */
 async function workerUp(): Promise<void> {
-  if (worker.child.exitCode === null && worker.child.signalCode === null) return;
-  worker = await startWorkerProcess(workerSetup(world, env.address));
+  if (rig.worker.child.exitCode === null && rig.worker.child.signalCode === null) return;
+  rig.worker = await startWorkerProcess(workerSetup(rig.world, rig.env.address));
 }
 
 async function withFaults(rules: FaultRule[]) {
   await workerUp();
-  world.emulator.clearFaults();
-  for (const rule of rules) world.emulator.addFault(rule);
+  rig.world.emulator.clearFaults();
+  for (const rule of rules) rig.world.emulator.addFault(rule);
 }
 
 /**
@@ -83,12 +65,12 @@ scenario(
   async () => {
     await withFaults([{ endpoint: 'files.content', kind: 'truncate', fraction: 0.5, times: 3 }]);
     const lines = chatLines(200, { prefix: 'cut' });
-    const input = await writeLines(world.home, 'cut.jsonl', lines);
-    const { run } = await world.nightshift.submit(input, { ...FAST, id: 'truncated' });
-    const summary = await untilDone(run, worker);
+    const input = await writeLines(rig.world.home, 'cut.jsonl', lines);
+    const { run } = await rig.world.nightshift.submit(input, { ...FAST, id: 'truncated' });
+    const summary = await untilDone(run, rig.worker);
     assert.equal(summary.status, 'completed');
-    const results = await resultsOf(world.nightshift, run.id);
-    assertRunIntegrity(world.emulator.stats(), run.id, idsOf(lines), results);
+    const results = await resultsOf(rig.world.nightshift, run.id);
+    assertRunIntegrity(rig.world.emulator.stats(), run.id, idsOf(lines), results);
     assert.deepEqual(countStatuses(results), { succeeded: 200 });
     return { runs: 1 };
   },
@@ -104,8 +86,8 @@ scenario(
     const runs = await Promise.all(
       ['a', 'b', 'c'].map(async (prefix) => {
         const lines = chatLines(120, { prefix: `faults-${prefix}` });
-        const input = await writeLines(world.home, `faults-${prefix}.jsonl`, lines);
-        const { run } = await world.nightshift.submit(input, {
+        const input = await writeLines(rig.world.home, `faults-${prefix}.jsonl`, lines);
+        const { run } = await rig.world.nightshift.submit(input, {
           ...FAST,
           id: `faults-${prefix}`,
           maxRequestsPerBatch: 40,
@@ -115,23 +97,23 @@ scenario(
     );
     let retries = 0;
     for (const { run, lines } of runs) {
-      const summary = await untilDone(run, worker);
+      const summary = await untilDone(run, rig.worker);
       assert.equal(summary.status, 'completed');
-      const results = await resultsOf(world.nightshift, run.id);
-      assertRunIntegrity(world.emulator.stats(), run.id, idsOf(lines), results);
+      const results = await resultsOf(rig.world.nightshift, run.id);
+      assertRunIntegrity(rig.world.emulator.stats(), run.id, idsOf(lines), results);
       assert.deepEqual(countStatuses(results), { succeeded: 120 });
-      assert.equal(batchesOf(world.emulator.stats(), run.id).length, 3, 'one batch per part');
-      retries += await activityRetries(env.client, run.id);
+      assert.equal(batchesOf(rig.world.emulator.stats(), run.id).length, 3, 'one batch per part');
+      retries += await activityRetries(rig.env.client, run.id);
     }
-    await recordHistories(env.client, 'faults-20pct', 'faults-a');
-    const stats = world.emulator.stats();
+    await recordHistories(rig.env.client, 'faults-20pct', 'faults-a');
+    const stats = rig.world.emulator.stats();
     const fired = stats.faults.map((f) => `${f.rule.kind}×${f.fired}`).join(', ');
     const calls = Object.values(stats.calls).reduce((n, c) => n + c.total, 0);
     assert.ok(
       stats.faults.every((f) => f.fired > 0 || f.rule.kind === 'slow'),
       fired,
     );
-    world.emulator.clearFaults();
+    rig.world.emulator.clearFaults();
     return {
       runs: runs.length,
       note: `${calls} calls, faults fired: ${fired}; ${retries} activity retries by Temporal`,
@@ -148,7 +130,7 @@ const EXPIRE_ATTEMPTS_1_2: FaultRule = {
 
 /** custom_id → times submitted, grouped: how many requests were submitted once, twice, … */
 function submissionHistogram(results: ResultLine[]): Record<number, number> {
-  const submissions = world.emulator.stats().submissions;
+  const submissions = rig.world.emulator.stats().submissions;
   const histogram: Record<number, number> = {};
   for (const r of results) {
     const n = submissions[r.custom_id] ?? 0;
@@ -163,15 +145,15 @@ scenario(
   async () => {
     await withFaults([EXPIRE_ATTEMPTS_1_2]);
     const lines = chatLines(100, { prefix: 'expiry' });
-    const input = await writeLines(world.home, 'expiry.jsonl', lines);
-    const { run } = await world.nightshift.submit(input, { ...FAST, id: 'expiry-3' });
+    const input = await writeLines(rig.world.home, 'expiry.jsonl', lines);
+    const { run } = await rig.world.nightshift.submit(input, { ...FAST, id: 'expiry-3' });
     const summary = await run.wait();
-    await recordHistories(env.client, run.id, run.id);
+    await recordHistories(rig.env.client, run.id, run.id);
     assert.equal(summary.status, 'completed');
-    const results = await resultsOf(world.nightshift, run.id);
-    assertRunIntegrity(world.emulator.stats(), run.id, idsOf(lines), results);
+    const results = await resultsOf(rig.world.nightshift, run.id);
+    assertRunIntegrity(rig.world.emulator.stats(), run.id, idsOf(lines), results);
     assert.deepEqual(
-      batchesOf(world.emulator.stats(), run.id).map((b) => [b.status, b.request_counts.total]),
+      batchesOf(rig.world.emulator.stats(), run.id).map((b) => [b.status, b.request_counts.total]),
       [
         ['expired', 100],
         ['expired', 40],
@@ -192,8 +174,8 @@ scenario(
   async () => {
     await withFaults([EXPIRE_ATTEMPTS_1_2]);
     const lines = chatLines(100, { prefix: 'exhaust' });
-    const input = await writeLines(world.home, 'exhaust.jsonl', lines);
-    const out = join(world.home, 'out-exhaust');
+    const input = await writeLines(rig.world.home, 'exhaust.jsonl', lines);
+    const out = join(rig.world.home, 'out-exhaust');
     const cli = await runCli(
       [
         'submit',
@@ -209,9 +191,9 @@ scenario(
         out,
       ],
       {
-        TEMPORAL_ADDRESS: env.address,
-        NIGHTSHIFT_TASK_QUEUE: world.taskQueue,
-        NIGHTSHIFT_HOME: world.home,
+        TEMPORAL_ADDRESS: rig.env.address,
+        NIGHTSHIFT_TASK_QUEUE: rig.world.taskQueue,
+        NIGHTSHIFT_HOME: rig.world.home,
       },
     );
     assert.equal(cli.code, 1, cli.stderr);
@@ -221,12 +203,12 @@ scenario(
       .trimEnd()
       .split('\n')
       .map((l) => JSON.parse(l) as ResultLine);
-    assertRunIntegrity(world.emulator.stats(), 'expiry-exhausted', idsOf(lines), results);
+    assertRunIntegrity(rig.world.emulator.stats(), 'expiry-exhausted', idsOf(lines), results);
     assert.deepEqual(countStatuses(results), { succeeded: 84, expired: 16 });
     const expired = results.filter((r) => r.status === 'expired');
     assert.ok(expired.every((r) => r.attempts === 2 && r.error?.code === 'batch_expired'));
     assert.deepEqual(submissionHistogram(results), { 1: 60, 2: 40 });
-    world.emulator.clearFaults();
+    rig.world.emulator.clearFaults();
     return { runs: 1, note: '84 succeeded, 16 expired after 2 attempts; exit code 1' };
   },
 );

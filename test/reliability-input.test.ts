@@ -2,51 +2,30 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before } from 'node:test';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { before } from 'node:test';
 import fc from 'fast-check';
 import type { ResultLine } from '../src/client.js';
 import { validateRequestsFile } from '../src/requests.js';
-import { type CliProcess, runCli } from './helpers/cli.js';
-import {
-  chatLines,
-  countStatuses,
-  killHard,
-  scenarios,
-  startWorkerProcess,
-  startWorld,
-  type World,
-  workerSetup,
-} from './helpers/reliability.js';
-import { startDevServer } from './helpers/temporal.js';
+import { runCli } from './helpers/cli.js';
+import { chatLines, countStatuses, scenarios, useRig } from './helpers/reliability.js';
 
 // Broken input files through `nightshift submit`, with a real worker and provider (emulator)
 // behind it, so that anything that slipped through would show up as a call or a run.
 
 const scenario = scenarios('bad input');
 
-let env: TestWorkflowEnvironment;
-let world: World;
-let worker: CliProcess;
+const rig = useRig('reliability-input');
 let dir: string;
 
 before(async () => {
-  env = await startDevServer();
-  world = await startWorld(env.client, 'reliability-input');
-  worker = await startWorkerProcess(workerSetup(world, env.address));
   dir = await mkdtemp(join(tmpdir(), 'nightshift-bad-inputs-'));
-});
-after(async () => {
-  if (worker) await killHard(worker);
-  await world?.close();
-  await env?.teardown();
 });
 
 const submit = (args: string[]) =>
   runCli(['submit', ...args], {
-    TEMPORAL_ADDRESS: env.address,
-    NIGHTSHIFT_TASK_QUEUE: world.taskQueue,
-    NIGHTSHIFT_HOME: world.home,
+    TEMPORAL_ADDRESS: rig.env.address,
+    NIGHTSHIFT_TASK_QUEUE: rig.world.taskQueue,
+    NIGHTSHIFT_HOME: rig.world.home,
   });
 
 const [GOOD = '', OTHER = ''] = chatLines(2, { prefix: 'ok' });
@@ -132,7 +111,7 @@ for (const [i, bad] of BAD.entries()) {
       if (bad.content !== null && bad.content !== 'dir') {
         await writeFile(path, bad.content);
       }
-      const calls = JSON.stringify(world.emulator.stats().calls);
+      const calls = JSON.stringify(rig.world.emulator.stats().calls);
       const cli = await submit([path, '--id', `bad-${i + 1}`, ...(bad.args ?? [])]);
       const where = bad.line === null ? `${path}: ` : `${path}:${bad.line}: `;
       assert.ok(
@@ -141,9 +120,11 @@ for (const [i, bad] of BAD.entries()) {
       );
       assert.equal(cli.code, 2, cli.stderr);
       assert.equal(cli.stdout, '', 'no run id printed: nothing submitted');
-      assert.equal(JSON.stringify(world.emulator.stats().calls), calls, 'no provider call');
+      assert.equal(JSON.stringify(rig.world.emulator.stats().calls), calls, 'no provider call');
       const started = [];
-      for await (const wf of env.client.workflow.list({ query: `WorkflowId = 'bad-${i + 1}'` })) {
+      for await (const wf of rig.env.client.workflow.list({
+        query: `WorkflowId = 'bad-${i + 1}'`,
+      })) {
         started.push(wf.workflowId);
       }
       assert.deepEqual(started, [], 'no run started');

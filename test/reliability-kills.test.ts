@@ -2,11 +2,8 @@ import assert from 'node:assert/strict';
 import { watch } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before } from 'node:test';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { SubmitOptions } from '../src/client.js';
 import type { FaultRule } from '../src/emulator/index.js';
-import type { CliProcess } from './helpers/cli.js';
 import {
   assertRunIntegrity,
   batchesOf,
@@ -21,14 +18,12 @@ import {
   resultsOf,
   scenarios,
   startWorkerProcess,
-  startWorld,
   summaryFile,
-  type World,
+  useRig,
   workerSetup,
   writeLines,
 } from './helpers/reliability.js';
 import { FAST } from './helpers/stack.js';
-import { startDevServer } from './helpers/temporal.js';
 
 // The real `nightshift worker` process is SIGKILLed at each step of a run in turn and a new one
 // takes over. The moment is found from the emulator (a `slow` fault that has fired means the
@@ -36,20 +31,7 @@ import { startDevServer } from './helpers/temporal.js';
 
 const scenario = scenarios('worker process killed (SIGKILL) and replaced');
 
-let env: TestWorkflowEnvironment;
-let world: World;
-let worker: CliProcess;
-
-before(async () => {
-  env = await startDevServer();
-  world = await startWorld(env.client, 'reliability-kills');
-  worker = await startWorkerProcess(workerSetup(world, env.address));
-});
-after(async () => {
-  if (worker) await killHard(worker);
-  await world?.close();
-  await env?.teardown();
-});
+const rig = useRig('reliability-kills');
 
 const LINES = chatLines(200);
 let baseline: ReturnType<typeof comparable> | undefined;
@@ -64,27 +46,27 @@ async function submit(
   options: SubmitOptions = {},
   faults: FaultRule[] = [],
 ) {
-  world.emulator.clearFaults();
-  const faultIds = faults.map((rule) => world.emulator.addFault(rule));
-  earlier = { ...world.emulator.stats().submissions };
-  const input = await writeLines(world.home, `${runId}.jsonl`, lines);
-  const { run } = await world.nightshift.submit(input, { ...FAST, id: runId, ...options });
+  rig.world.emulator.clearFaults();
+  const faultIds = faults.map((rule) => rig.world.emulator.addFault(rule));
+  earlier = { ...rig.world.emulator.stats().submissions };
+  const input = await writeLines(rig.world.home, `${runId}.jsonl`, lines);
+  const { run } = await rig.world.nightshift.submit(input, { ...FAST, id: runId, ...options });
   return Object.assign(run, { faultIds });
 }
 
 async function killAndReplace(runId: string): Promise<void> {
-  await killHard(worker);
-  await expireDeadWorker(env.client, runId);
-  worker = await startWorkerProcess(workerSetup(world, env.address));
+  await killHard(rig.worker);
+  await expireDeadWorker(rig.env.client, runId);
+  rig.worker = await startWorkerProcess(workerSetup(rig.world, rig.env.address));
 }
 
 /** The run finishes with exactly the results of the uninterrupted one. */
 async function finishLikeBaseline(run: Awaited<ReturnType<typeof submit>>, lines = LINES) {
   const summary = await run.wait();
-  await recordHistories(env.client, run.id, run.id);
+  await recordHistories(rig.env.client, run.id, run.id);
   assert.equal(summary.status, 'completed');
-  const results = await resultsOf(world.nightshift, run.id);
-  assertRunIntegrity(world.emulator.stats(), run.id, idsOf(lines), results, earlier);
+  const results = await resultsOf(rig.world.nightshift, run.id);
+  assertRunIntegrity(rig.world.emulator.stats(), run.id, idsOf(lines), results, earlier);
   assert.ok(baseline, 'the uninterrupted run ran first');
   assert.deepEqual(comparable(results).slice(0, baseline.length), baseline);
   assert.ok(results.every((r) => r.status === 'succeeded' && r.attempts === 1));
@@ -94,8 +76,8 @@ async function finishLikeBaseline(run: Awaited<ReturnType<typeof submit>>, lines
 scenario('uninterrupted run (the reference)', 'nothing', async () => {
   const run = await submit('kill-baseline');
   assert.equal((await run.wait()).status, 'completed');
-  const results = await resultsOf(world.nightshift, run.id);
-  assertRunIntegrity(world.emulator.stats(), run.id, idsOf(LINES), results);
+  const results = await resultsOf(rig.world.nightshift, run.id);
+  assertRunIntegrity(rig.world.emulator.stats(), run.id, idsOf(LINES), results);
   baseline = comparable(results);
   return { runs: 1 };
 });
@@ -104,9 +86,9 @@ scenario('uninterrupted run (the reference)', 'nothing', async () => {
 async function killDuringSlowCall(runId: string, rule: Omit<FaultRule, 'kind'>) {
   const run = await submit(runId, LINES, {}, [{ ...rule, kind: 'slow', delayMs: 3_000, times: 1 }]);
   await eventually(`${rule.endpoint} in flight`, () =>
-    faultFired(world.emulator, run.faultIds[0] ?? '') > 0 ? true : undefined,
+    faultFired(rig.world.emulator, run.faultIds[0] ?? '') > 0 ? true : undefined,
   );
-  const before = batchesOf(world.emulator.stats(), runId);
+  const before = batchesOf(rig.world.emulator.stats(), runId);
   await killAndReplace(runId);
   await finishLikeBaseline(run);
   return { run, before };
@@ -130,7 +112,7 @@ scenario(
       endpoint: 'batches.retrieve',
     });
     assert.equal(before.length, 1, 'the batch existed when the worker died');
-    assert.equal(batchesOf(world.emulator.stats(), run.id).length, 1, 'and no second was made');
+    assert.equal(batchesOf(rig.world.emulator.stats(), run.id).length, 1, 'and no second was made');
     return { runs: 1 };
   },
 );
@@ -141,7 +123,7 @@ scenario(
   async () => {
     const run = await submit('kill-waiting');
     await eventually('a batch in progress', () =>
-      batchesOf(world.emulator.stats(), run.id).some(
+      batchesOf(rig.world.emulator.stats(), run.id).some(
         (b) => b.status === 'in_progress' && b.request_counts.completed > 0,
       )
         ? true
@@ -149,7 +131,7 @@ scenario(
     );
     await killAndReplace(run.id);
     await finishLikeBaseline(run);
-    assert.equal(batchesOf(world.emulator.stats(), run.id).length, 1);
+    assert.equal(batchesOf(rig.world.emulator.stats(), run.id).length, 1);
     return { runs: 1 };
   },
 );
@@ -172,24 +154,24 @@ scenario(
     const runId = 'kill-merge';
     // Merge writes results.jsonl through a temp file in the run folder: its creation is the
     // moment merge has started and cannot have finished (the rename comes after every line).
-    const runDir = join(world.home, 'runs', runId);
+    const runDir = join(rig.world.home, 'runs', runId);
     await mkdir(runDir, { recursive: true, mode: 0o700 });
     let killedAt: string | null = null;
     const watcher = watch(runDir, (_event, name) => {
       if (killedAt === null && name?.startsWith('.results.jsonl.')) {
         killedAt = name;
-        worker.child.kill('SIGKILL');
+        rig.worker.child.kill('SIGKILL');
       }
     });
     try {
       const run = await submit(runId, lines, { maxRequestsPerBatch: 1_000 });
       await eventually('merge started', () => killedAt ?? undefined, 60_000);
       watcher.close();
-      await worker.exited;
-      assert.equal(await summaryFile(world.home, runId), null, 'killed before merge finished');
+      await rig.worker.exited;
+      assert.equal(await summaryFile(rig.world.home, runId), null, 'killed before merge finished');
       await killAndReplace(runId);
       await finishLikeBaseline(run, lines);
-      assert.equal(batchesOf(world.emulator.stats(), run.id).length, 4);
+      assert.equal(batchesOf(rig.world.emulator.stats(), run.id).length, 4);
     } finally {
       watcher.close();
     }

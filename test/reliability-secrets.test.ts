@@ -1,87 +1,63 @@
 import assert from 'node:assert/strict';
 import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before } from 'node:test';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { type CliProcess, runCli } from './helpers/cli.js';
+import { runCli } from './helpers/cli.js';
 import {
   chatLines,
   filesUnder,
   historyBytes,
-  killHard,
   randomKey,
   recordHistories,
   scenarios,
-  startWorkerProcess,
-  startWorld,
-  type World,
-  workerSetup,
+  useRig,
   writeLines,
 } from './helpers/reliability.js';
-import { startDevServer } from './helpers/temporal.js';
 
 // The OpenAI key must stay in the worker's memory: not in Temporal, logs, files or errors.
 
 const scenario = scenarios('secrets and artifact safety');
 
 const KEY = randomKey();
-let env: TestWorkflowEnvironment;
-let world: World;
-let worker: CliProcess;
+const rig = useRig('reliability-secrets', {
+  worker: { apiKey: KEY, args: ['--json-logs'], env: { NIGHTSHIFT_DEBUG: '1' } },
+});
 
 const cliEnv = () => ({
-  TEMPORAL_ADDRESS: env.address,
-  NIGHTSHIFT_TASK_QUEUE: world.taskQueue,
-  NIGHTSHIFT_HOME: world.home,
+  TEMPORAL_ADDRESS: rig.env.address,
+  NIGHTSHIFT_TASK_QUEUE: rig.world.taskQueue,
+  NIGHTSHIFT_HOME: rig.world.home,
   // As a user's shell would have it: the client must not pass it on either.
   OPENAI_API_KEY: KEY,
   NIGHTSHIFT_DEBUG: '1',
 });
-
-before(async () => {
-  env = await startDevServer();
-  world = await startWorld(env.client, 'reliability-secrets');
-  worker = await startWorkerProcess({
-    ...workerSetup(world, env.address),
-    apiKey: KEY,
-    args: ['--json-logs'],
-    env: { NIGHTSHIFT_DEBUG: '1' },
-  });
-});
-after(async () => {
-  if (worker) await killHard(worker);
-  await world?.close();
-  await env?.teardown();
-});
-
 scenario(
   'the API key appears in no history, log, artifact or error message',
   'OPENAI_API_KEY=sk-<random>; 429/500/reset faults and per-line 400s so that errors are logged',
   async () => {
-    world.emulator.addFault({ endpoint: 'files.create', kind: 'http_429', times: 3 });
-    world.emulator.addFault({ endpoint: 'batches.retrieve', kind: 'http_500', times: 4 });
-    world.emulator.addFault({ endpoint: 'files.content', kind: 'reset', times: 1 });
-    world.emulator.addFault({ kind: 'line_error', statusCode: 400, lineRate: 0.2, times: 1 });
-    const input = await writeLines(world.home, 'secrets.jsonl', chatLines(50));
-    const out = join(world.home, 'out');
+    rig.world.emulator.addFault({ endpoint: 'files.create', kind: 'http_429', times: 3 });
+    rig.world.emulator.addFault({ endpoint: 'batches.retrieve', kind: 'http_500', times: 4 });
+    rig.world.emulator.addFault({ endpoint: 'files.content', kind: 'reset', times: 1 });
+    rig.world.emulator.addFault({ kind: 'line_error', statusCode: 400, lineRate: 0.2, times: 1 });
+    const input = await writeLines(rig.world.home, 'secrets.jsonl', chatLines(50));
+    const out = join(rig.world.home, 'out');
     const args = ['submit', input, '--id', 'secrets-1', '--poll-interval', '0.1', '--out', out];
     const cli = await runCli(args, cliEnv());
     assert.equal(cli.code, 1, `per-line 400s make the run partial:\n${cli.stderr}`);
-    await recordHistories(env.client, 'secrets-1', 'secrets-1');
-    const fired = world.emulator.stats().faults.reduce((n, f) => n + f.fired, 0);
+    await recordHistories(rig.env.client, 'secrets-1', 'secrets-1');
+    const fired = rig.world.emulator.stats().faults.reduce((n, f) => n + f.fired, 0);
     assert.ok(fired >= 8, `faults fired: ${fired}`);
     const errorsLogged = /429|500|ECONNRESET|socket|terminated/i.test(
-      worker.stderr + worker.stdout,
+      rig.worker.stderr + rig.worker.stdout,
     );
 
     const places: [string, Buffer | string][] = [
-      ['worker output', worker.stdout + worker.stderr],
+      ['worker output', rig.worker.stdout + rig.worker.stderr],
       ['CLI output', cli.stdout + cli.stderr],
-      ...(await historyBytes(env.client, 'secrets-1')).map(
+      ...(await historyBytes(rig.env.client, 'secrets-1')).map(
         (bytes, i) => [`history ${i}`, bytes] as [string, Buffer],
       ),
     ];
-    const files = await filesUnder(world.home);
+    const files = await filesUnder(rig.world.home);
     for (const file of files.filter((f) => !f.isDirectory)) {
       places.push([file.path, await readFile(file.path)]);
     }
@@ -103,7 +79,7 @@ scenario(
   'artifacts are readable by their owner only',
   'the files of a run with faults and retries (above)',
   async () => {
-    const files = await filesUnder(join(world.home, 'runs'));
+    const files = await filesUnder(join(rig.world.home, 'runs'));
     assert.ok(files.length > 5);
     const loose = files.filter((f) => f.mode !== (f.isDirectory ? 0o700 : 0o600));
     assert.deepEqual(
@@ -121,15 +97,15 @@ scenario(
   'a run id cannot escape the artifact folder',
   `\`submit --id\` with ${BAD_IDS.map((id) => (id.length > 12 ? `${id.slice(0, 3)}…(${id.length})` : id)).join(', ')}`,
   async () => {
-    const input = await writeLines(world.home, 'ids.jsonl', chatLines(1));
+    const input = await writeLines(rig.world.home, 'ids.jsonl', chatLines(1));
     for (const id of BAD_IDS) {
       const cli = await runCli(['submit', input, '--id', id], cliEnv());
       assert.equal(cli.code, 2, `${id}: ${cli.stderr}`);
       assert.match(cli.stderr, /--id: use letters, digits/);
       assert.equal(cli.stdout, '');
     }
-    await assert.rejects(access(join(world.home, 'evil')));
-    await assert.rejects(access(join(world.home, 'runs', 'a')));
+    await assert.rejects(access(join(rig.world.home, 'evil')));
+    await assert.rejects(access(join(rig.world.home, 'runs', 'a')));
     return { runs: 0, note: `${BAD_IDS.length} ids refused with exit 2` };
   },
 );

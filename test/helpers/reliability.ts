@@ -3,9 +3,10 @@ import { randomBytes } from 'node:crypto';
 import { appendFile, mkdtemp, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { after, before, test } from 'node:test';
 import type { Client } from '@temporalio/client';
 import proto from '@temporalio/proto';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { LocalArtifactStore } from '../../src/artifacts.js';
 import { Nightshift, type ResultLine, type Run } from '../../src/client.js';
 import {
@@ -18,6 +19,7 @@ import { partWorkflowId } from '../../workflows/ids.js';
 import type { RunSummary } from '../../workflows/types.js';
 import { type CliProcess, eventually, spawnCli } from './cli.js';
 import { chatLines, Stack } from './stack.js';
+import { startDevServer } from './temporal.js';
 
 export { chatLines, eventually };
 
@@ -251,6 +253,38 @@ export async function untilDone(run: Run, worker: CliProcess): Promise<RunSummar
     throw new Error(`the worker process exited (code ${code}) mid-run: ${crash.trim()}`);
   });
   return Promise.race([run.wait(), crashed]);
+}
+
+/** What a reliability file runs its scenarios on; `worker` is replaced when one is restarted. */
+export interface Rig {
+  env: TestWorkflowEnvironment;
+  world: World;
+  worker: CliProcess;
+}
+
+/**
+ * Starts a dev server, a world and a worker process before the file's scenarios, and tears them
+ * down after them. The rig's fields are set once the file's `before` hook has run.
+ */
+export function useRig(
+  name: string,
+  options: { emulator?: EmulatorOptions; worker?: Partial<WorkerSetup> } = {},
+): Rig {
+  const rig = {} as Rig;
+  before(async () => {
+    rig.env = await startDevServer();
+    rig.world = await startWorld(rig.env.client, name, options.emulator);
+    rig.worker = await startWorkerProcess({
+      ...workerSetup(rig.world, rig.env.address),
+      ...options.worker,
+    });
+  });
+  after(async () => {
+    if (rig.worker) await killHard(rig.worker);
+    await rig.world?.close();
+    await rig.env?.teardown();
+  });
+  return rig;
 }
 
 /** SIGKILL: no shutdown, no flush, nothing handed back to the server. */
