@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { registerCancel } from './commands/cancel.js';
 import { registerCodecServer } from './commands/codec-server.js';
@@ -17,8 +18,13 @@ import {
   TEMPORAL_BINARIES,
 } from './temporal/binaries.js';
 
+const { version } = JSON.parse(
+  readFileSync(new URL('../../package.json', import.meta.url), 'utf8'),
+) as { version: string };
+
 const program = new Command()
   .name('nightshift')
+  .version(version)
   .description(
     'Run large LLM jobs through the OpenAI Batch API as durable Temporal workflows:\n' +
       'validated, split, uploaded, waited for, resubmitted when they expire, merged in input order.',

@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { promisify } from 'node:util';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { RunProgress, RunSummary } from '../workflows/types.js';
-import { eventually, runCli } from './helpers/cli.js';
+import { CLI, eventually, runCli } from './helpers/cli.js';
 import { chatLines, Stack } from './helpers/stack.js';
 import { startDevServer } from './helpers/temporal.js';
 
@@ -73,6 +75,12 @@ test('--help exits 0 and lists every command; each command has examples', async 
   assert.equal(submit.code, 0);
   assert.match(submit.stdout, /Examples:[\s\S]*--records/);
   assert.equal((await runCli(['submit', '--no-such-flag'])).code, 2);
+});
+
+test('the built CLI runs as the executable npx and the npm bin link start', async () => {
+  // `npx nightshift` in a fresh clone executes dist/src/cli.js itself, through its shebang.
+  const { stdout } = await promisify(execFile)(CLI, ['--version']);
+  assert.match(stdout, /^\d+\.\d+\.\d+/);
 });
 
 test('submit --wait --out writes exact results; status, list, results and a duplicate id', async () => {
