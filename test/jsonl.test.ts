@@ -105,12 +105,17 @@ test('an oversized line is reported without being buffered, and later lines stil
   );
 });
 
-test('breaking out of a read early is fine', async () => {
+test('breaking out of a read early is fine, and closes the file', async () => {
   const path = await fileWith('a\nb\nc\n');
-  for await (const line of readJsonlLines(path)) {
-    assert.equal(line.text, 'a');
-    break;
+  const open = async () => (await readdir('/proc/self/fd').catch(() => [])).length;
+  const before = await open();
+  for (let i = 0; i < 20; i++) {
+    for await (const line of readJsonlLines(path)) {
+      assert.equal(line.text, 'a');
+      break;
+    }
   }
+  assert.ok((await open()) <= before, 'no file left open');
 });
 
 test('writeLines writes atomically with mode 0600 and reports stats', async () => {
@@ -145,6 +150,25 @@ test('large writes are flushed in slices and arrive whole', async () => {
     endsWithNewline: true,
   });
   assert.equal((await readFile(path, 'utf8')).split('\n').length, 3001);
+});
+
+test('lines longer than the buffer, multi-byte text and raw chunks keep their order', async () => {
+  const path = join(dir, 'mixed.jsonl');
+  const writer = await JsonlWriter.open(path);
+  const expected: string[] = [];
+  for (let i = 0; i < 40; i++) {
+    // Up to ~600 KB: past the writer's buffer, and past a third of it in UTF-16 units.
+    const line = `${i}:${'é✓'.repeat((i * 7919) % 300_000)}`;
+    await writer.write(line);
+    expected.push(`${line}\n`);
+    const raw = Buffer.from(`raw ${i} ${'x'.repeat((i * 104_729) % 400_000)}\n`);
+    await writer.writeRaw(raw);
+    expected.push(raw.toString());
+  }
+  const stats = await writer.commit();
+  const text = await readFile(path, 'utf8');
+  assert.equal(text, expected.join(''));
+  assert.deepEqual(stats, { bytes: Buffer.byteLength(text), lines: 80, endsWithNewline: true });
 });
 
 test('writeStream copies bytes and counts lines, noticing a missing final newline', async () => {
