@@ -1,6 +1,6 @@
 import { Buffer } from 'node:buffer';
-import { type FileHandle, mkdir, open, readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { type FileHandle, mkdir, open, readFile, rm, rmdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 
 /** Lines a block holds: a few MB of result lines in memory when it is read back. */
 const BLOCK_LINES = 4096;
@@ -77,10 +77,12 @@ export class PositionSpill {
     }
   }
 
-  /** Removes the scratch files. */
+  /** Removes the scratch files, and their parent folder when nothing else is left in it. */
   async remove(): Promise<void> {
     await Promise.all(this.blocks.map((b) => b.file?.close().catch(() => {})));
     await rm(this.dir, { recursive: true, force: true });
+    // Fails, as it should, while another spill still uses the folder.
+    await rmdir(dirname(this.dir)).catch(() => {});
   }
 
   private blockOf(position: number): Block {
