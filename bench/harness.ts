@@ -349,8 +349,8 @@ export async function benchSize(
   await mkdir(dir, { recursive: true });
   const inputPath = join(dir, 'requests.jsonl');
   const inputBytes = await generateRequests(inputPath, size);
+  // Not persisted: the provider does not write its records to this machine's disk.
   const emulator = await startEmulator({
-    dataDir: join(dir, 'emulator'),
     timing: {
       validatingMs: VALIDATING_MS,
       perRequestMs: options.perRequestMs,
@@ -532,7 +532,6 @@ export async function manyRuns(
   await generateRequests(inputPath, requestsPerRun);
   const expected = await inputDigest(inputPath);
   const emulator = await startEmulator({
-    dataDir: join(base, 'emulator'),
     timing: { validatingMs: 100, perRequestMs: 10, finalizingMs: 100 },
   });
   const home = join(base, 'nightshift');
