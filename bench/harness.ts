@@ -476,35 +476,45 @@ async function measureThroughput(
   const { size: resultsBytes } = await stat(resultsPath);
 
   const scratch = new LocalArtifactStore(join(dir, 'prepare-scratch'));
-  let started = process.hrtime.bigint();
-  await prepareParts(scratch, {
-    runId: 'throughput',
-    inputPath,
-    maxRequestsPerBatch: DEFAULT_RUN_OPTIONS.maxRequestsPerBatch,
-    maxBytesPerBatch: DEFAULT_RUN_OPTIONS.maxBytesPerBatch,
-  });
-  const prepareMBps = inputBytes / MB / seconds(started);
-  await rm(scratch.root, { recursive: true, force: true });
-
-  started = process.hrtime.bigint();
-  // Rewrites results.jsonl from the same attempt results: the same bytes again.
-  await mergeResults(store, {
-    runId,
-    parts: manifest.parts.map((part) => ({
-      part,
-      resultsPaths: [artifactNames.attemptResults(part.part, 1)],
-      usage: emptyUsage(),
-    })),
-  });
-  const mergeMBps = resultsBytes / MB / seconds(started);
-
-  return {
-    prepareMBps,
-    mergeMBps,
-    rawInputMBps: await rawParseMBps(inputPath),
-    rawResultsMBps: await rawParseMBps(resultsPath),
+  const prepare = async () => {
+    const started = process.hrtime.bigint();
+    await prepareParts(scratch, {
+      runId: 'throughput',
+      inputPath,
+      maxRequestsPerBatch: DEFAULT_RUN_OPTIONS.maxRequestsPerBatch,
+      maxBytesPerBatch: DEFAULT_RUN_OPTIONS.maxBytesPerBatch,
+    });
+    const mbps = inputBytes / MB / seconds(started);
+    await rm(scratch.root, { recursive: true, force: true });
+    return mbps;
   };
+  const merge = async () => {
+    const started = process.hrtime.bigint();
+    // Rewrites results.jsonl from the same attempt results: the same bytes again.
+    await mergeResults(store, {
+      runId,
+      parts: manifest.parts.map((part) => ({
+        part,
+        resultsPaths: [artifactNames.attemptResults(part.part, 1)],
+        usage: emptyUsage(),
+      })),
+    });
+    return resultsBytes / MB / seconds(started);
+  };
+
+  // Best of three, each activity next to its reference loop: one pass on this shared 2-core
+  // machine varied by 20% from run to run.
+  const best = { prepareMBps: 0, mergeMBps: 0, rawInputMBps: 0, rawResultsMBps: 0 };
+  for (let round = 0; round < THROUGHPUT_ROUNDS; round++) {
+    best.rawInputMBps = Math.max(best.rawInputMBps, await rawParseMBps(inputPath));
+    best.prepareMBps = Math.max(best.prepareMBps, await prepare());
+    best.rawResultsMBps = Math.max(best.rawResultsMBps, await rawParseMBps(resultsPath));
+    best.mergeMBps = Math.max(best.mergeMBps, await merge());
+  }
+  return best;
 }
+
+const THROUGHPUT_ROUNDS = 3;
 
 export interface ManyRunsResult {
   runs: number;
