@@ -25,16 +25,16 @@ export async function mergeResults(
   try {
     for (const { part, resultsPaths, usage: partUsage } of input.parts) {
       addUsage(usage, partUsage);
-      const attempts = resultsPaths.map((name) => new Cursor(store.readLines(input.runId, name)));
+      const attempts = resultsPaths.map(
+        (name) => new ResultCursor(store.readLines(input.runId, name)),
+      );
       try {
         for await (const line of store.readLines(input.runId, part.path)) {
           const custom_id = customIdOf(line.text);
           let last: { text: string; status: RequestStatus } | null = null;
           for (const attempt of attempts) {
-            const next = await attempt.peek();
-            const head = next && resultHead(next.text);
-            if (head?.custom_id !== custom_id) break;
-            last = { text: attempt.take().text, status: head.status };
+            if ((await attempt.peek())?.custom_id !== custom_id) break;
+            last = attempt.take();
           }
           last ??= neverFinished(
             custom_id,
@@ -58,21 +58,28 @@ export async function mergeResults(
   return { resultsPath: artifactNames.results, counts, usage };
 }
 
-/** Reads lines one ahead, so that a line can be looked at before it is taken. */
-class Cursor {
+/** A result line with its head read: once, however often the cursor is peeked at. */
+interface Result {
+  text: string;
+  custom_id: string;
+  status: RequestStatus;
+}
+
+/** Reads result lines one ahead, so that a line can be looked at before it is taken. */
+class ResultCursor {
   private readonly lines: AsyncIterator<JsonlLine>;
-  private next: JsonlLine | undefined;
+  private next: Result | undefined;
   private done = false;
 
   constructor(lines: AsyncIterable<JsonlLine>) {
     this.lines = lines[Symbol.asyncIterator]();
   }
 
-  async peek(): Promise<JsonlLine | undefined> {
+  async peek(): Promise<Result | undefined> {
     if (this.next === undefined && !this.done) {
       const result = await this.lines.next();
       if (result.done) this.done = true;
-      else this.next = result.value;
+      else this.next = { text: result.value.text, ...resultHead(result.value.text) };
     }
     return this.next;
   }
@@ -84,9 +91,9 @@ class Cursor {
   }
 
   /** The line `peek()` returned. */
-  take(): JsonlLine {
+  take(): Result {
     const line = this.next;
-    if (line === undefined) throw new Error('Cursor.take() without a line peeked');
+    if (line === undefined) throw new Error('ResultCursor.take() without a line peeked');
     this.next = undefined;
     return line;
   }
@@ -98,7 +105,7 @@ const STATUS_KEY = '","status":"';
  * custom_id and status of a result line. Classify writes them first, so they are sliced from the
  * start of the line instead of parsing the ~1 KB response; anything else takes JSON.parse.
  */
-export function resultHead(text: string): { custom_id: string; status: RequestStatus } {
+function resultHead(text: string): { custom_id: string; status: RequestStatus } {
   const custom_id = customIdOf(text);
   // Right after the id's closing quote only when the id needed no escapes.
   const at = ID_PREFIX.length + custom_id.length;
@@ -107,7 +114,8 @@ export function resultHead(text: string): { custom_id: string; status: RequestSt
     const status = text.slice(from, text.indexOf('"', from));
     if (isStatus(status)) return { custom_id, status };
   }
-  return JSON.parse(text) as ResultLine;
+  const line = JSON.parse(text) as ResultLine;
+  return { custom_id: line.custom_id, status: line.status };
 }
 
 const STATUSES: ReadonlySet<string> = new Set(['succeeded', 'failed', 'expired', 'cancelled']);

@@ -9,8 +9,6 @@ import { createNightshiftWorker } from '../src/worker.js';
 export interface WorkerReport {
   maxRssBytes: number;
   cpuSeconds: number;
-  /** process.memoryUsage() sampled at the highest RSS seen, to tell the JS heap from the rest. */
-  atPeak: NodeJS.MemoryUsage;
 }
 
 const { TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, NIGHTSHIFT_TASK_QUEUE, NIGHTSHIFT_HOME } =
@@ -38,21 +36,13 @@ const worker = await createNightshiftWorker({
 process.on('message', (message) => {
   if (message === 'stop') worker.shutdown();
 });
-// Sampled often enough to catch a part's classify or merge, cheap enough not to show in CPU.
-let atPeak = process.memoryUsage();
-const sampler = setInterval(() => {
-  const now = process.memoryUsage();
-  if (now.rss > atPeak.rss) atPeak = now;
-}, 100);
 const running = worker.run();
 process.send?.('ready');
 await running;
 await connection.close();
-clearInterval(sampler);
 const usage = process.resourceUsage();
 const report: WorkerReport = {
   maxRssBytes: usage.maxRSS * 1024,
   cpuSeconds: (usage.userCPUTime + usage.systemCPUTime) / 1e6,
-  atPeak,
 };
 process.send?.(report, () => process.disconnect());
