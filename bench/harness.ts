@@ -127,10 +127,7 @@ export async function startWorker(
       OPENAI_BASE_URL: `${emulatorUrl}/v1`,
       BENCH_WORKFLOW_BUNDLE: bundlePath,
     },
-    execArgv: [
-      ...(profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []),
-      ...(process.env.BENCH_WORKER_FLAGS?.split(' ').filter(Boolean) ?? []),
-    ],
+    execArgv: profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [],
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
   const report = new Promise<WorkerReport>((resolve, reject) => {

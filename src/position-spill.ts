@@ -4,13 +4,13 @@ import { dirname, join } from 'node:path';
 
 /** Lines a block holds: a few MB of result lines in memory when it is read back. */
 const BLOCK_LINES = 4096;
-/** Lines wait in memory up to this many bytes per block before they are appended to its file. */
-const FLUSH_BYTES = 64 * 1024;
+/** Lines wait in memory up to this many characters a block before they are appended to its file. */
+const FLUSH_CHARS = 64 * 1024;
 
 interface Block {
   file: FileHandle | null;
   pending: string[];
-  pendingBytes: number;
+  pendingChars: number;
 }
 
 /**
@@ -22,7 +22,7 @@ interface Block {
 export class PositionSpill {
   private readonly blocks: Block[];
   /** Where a block's lines are encoded before they are written, reused by every flush. */
-  private readonly encoded = Buffer.allocUnsafe(FLUSH_BYTES * 4);
+  private readonly encoded = Buffer.allocUnsafe(FLUSH_CHARS * 4);
 
   private constructor(
     private readonly dir: string,
@@ -31,7 +31,7 @@ export class PositionSpill {
     this.blocks = Array.from({ length: Math.ceil(count / BLOCK_LINES) }, () => ({
       file: null,
       pending: [],
-      pendingBytes: 0,
+      pendingChars: 0,
     }));
   }
 
@@ -50,8 +50,8 @@ export class PositionSpill {
     const block = this.blockOf(position);
     const line = `${position}\t${text}\n`;
     block.pending.push(line);
-    block.pendingBytes += line.length;
-    if (block.pendingBytes >= FLUSH_BYTES) await this.flush(position);
+    block.pendingChars += line.length;
+    if (block.pendingChars >= FLUSH_CHARS) await this.flush(position);
   }
 
   /** Yields, per position in order, the line put there or undefined. */
@@ -98,7 +98,7 @@ export class PositionSpill {
     if (block.pending.length === 0) return;
     const text = block.pending.join('');
     block.pending = [];
-    block.pendingBytes = 0;
+    block.pendingChars = 0;
     block.file ??= await open(this.pathOf(Math.floor(position / BLOCK_LINES)), 'w', 0o600);
     // A UTF-16 code unit takes at most 3 bytes of UTF-8.
     if (text.length * 3 <= this.encoded.length) {

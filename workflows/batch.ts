@@ -11,7 +11,7 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import { usageCostUsd } from '../src/pricing.js';
+import { emptyUsage, usageCostUsd } from '../src/pricing.js';
 import { bulk, provider } from './activity-proxies.js';
 import {
   budgetReplySignal,
@@ -21,7 +21,7 @@ import {
   pollNowSignal,
 } from './messages.js';
 import { nextPollInterval } from './poll-interval.js';
-import { noCounts, noUsage, pendingPart } from './progress.js';
+import { noCounts, pendingPart } from './progress.js';
 import { NightshiftBatchIds } from './search-attributes.js';
 import type {
   BatchEndpoint,
@@ -90,7 +90,7 @@ function initialState(input: BatchWorkflowInput): BatchState {
       resultsPaths: [],
       batches: [],
       counts: noCounts(),
-      usage: noUsage(),
+      usage: emptyUsage(),
       cancelled: false,
     },
     progress: pendingPart(input.part, 1),

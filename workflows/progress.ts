@@ -1,8 +1,6 @@
-import type { PartProgress, PartRef, StatusCounts, Usage } from './types.js';
+import type { PartProgress, PartRef, StatusCounts } from './types.js';
 
 export const noCounts = (): StatusCounts => ({ succeeded: 0, failed: 0, expired: 0, cancelled: 0 });
-
-export const noUsage = (): Usage => ({ input_tokens: 0, output_tokens: 0, total_tokens: 0 });
 
 /** A part's progress before anything happened to it. */
 export function pendingPart(

@@ -9,6 +9,7 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
+import { emptyUsage } from '../src/pricing.js';
 import { bulk } from './activity-proxies.js';
 import { batchWorkflow } from './batch.js';
 import { partWorkflowId } from './ids.js';
@@ -18,7 +19,7 @@ import {
   cancelSignal,
   runProgressQuery,
 } from './messages.js';
-import { noUsage, pendingPart } from './progress.js';
+import { pendingPart } from './progress.js';
 import {
   NightshiftEndpoint,
   NightshiftModel,
@@ -176,7 +177,7 @@ export async function runWorkflow(input: RunInput): Promise<RunSummary> {
             parts: prepared.parts.map((part) => ({
               part,
               resultsPaths: outcomes.get(part.part)?.resultsPaths ?? [],
-              usage: outcomes.get(part.part)?.usage ?? noUsage(),
+              usage: outcomes.get(part.part)?.usage ?? emptyUsage(),
             })),
           },
           batches: [...outcomes.values()].flatMap((o) => o.batches),
