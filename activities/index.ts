@@ -1,3 +1,4 @@
+import { ApplicationFailure } from '@temporalio/common';
 import type OpenAI from 'openai';
 import type { ArtifactStore } from '../src/artifacts.js';
 import type { ClassifyInput, FinalizeInput, PrepareInput, RunSummary } from '../workflows/types.js';
@@ -26,7 +27,7 @@ export function createActivities(deps: ActivityDeps) {
     heartbeatLines(lines);
     collectGarbage();
   };
-  return {
+  return missingArtifactsFailForGood({
     ...providerActivities(deps),
     prepare: (input: PrepareInput) => prepareParts(store, input, progress),
     async classify(input: ClassifyInput) {
@@ -43,7 +44,30 @@ export function createActivities(deps: ActivityDeps) {
       if (summary.cost_usd) countCost(summary.cost_usd.batch);
       return summary;
     },
-  };
+  });
+}
+
+/**
+ * An artifact that an earlier step wrote and this one cannot find stays missing however often
+ * the activity is retried with the same input (it was removed, or this worker does not share
+ * the store): fail the activity for good, naming the file, rather than retry it forever.
+ */
+function missingArtifactsFailForGood<T extends Record<string, (input: never) => Promise<unknown>>>(
+  activities: T,
+): T {
+  const wrapped = Object.entries(activities).map(([name, activity]) => [
+    name,
+    (input: never) =>
+      activity(input).catch((err: unknown) => {
+        const { code, path } = err as NodeJS.ErrnoException;
+        if (code !== 'ENOENT') throw err;
+        throw ApplicationFailure.nonRetryable(
+          `${name}: ${path} does not exist (do all workers share NIGHTSHIFT_HOME?)`,
+          'ArtifactMissing',
+        );
+      }),
+  ]);
+  return Object.fromEntries(wrapped) as T;
 }
 
 export type NightshiftActivities = ReturnType<typeof createActivities>;

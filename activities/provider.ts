@@ -1,9 +1,11 @@
 import { openAsBlob } from 'node:fs';
-import { log } from '@temporalio/activity';
+import { access } from 'node:fs/promises';
+import { activityInfo, log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type OpenAI from 'openai';
 import type { Batch } from 'openai/resources/batches';
 import { type ArtifactStore, artifactNames } from '../src/artifacts.js';
+import { resultFilesPending } from '../workflows/result-files.js';
 import type { BatchEndpoint, BatchSnapshot } from '../workflows/types.js';
 import { collectingGarbage } from './garbage.js';
 import { whileHeartbeating } from './heartbeat.js';
@@ -36,7 +38,7 @@ export interface CreateBatchInput extends AttemptRef {
 }
 
 export interface DownloadInput extends AttemptRef {
-  batch: BatchSnapshot;
+  batchId: string;
 }
 
 export interface DownloadResult {
@@ -55,6 +57,16 @@ const transfers = new Limiter(2);
 
 /** Runs a transfer in its turn, collecting the buffers it goes through. */
 const transfer = <T>(task: () => Promise<T>) => transfers.run(() => collectingGarbage(task));
+
+/**
+ * Temporal attempts after which a download whose output holds fewer lines than the batch's
+ * completed count is taken as it is: a provider whose count and file disagree would otherwise
+ * hold the part forever. Classify resubmits the requests the file lacks.
+ */
+const SHORT_OUTPUT_ATTEMPTS = 5;
+
+/** Statuses from which a batch can still be cancelled. */
+const CANCELLABLE = ['validating', 'in_progress', 'finalizing'];
 
 /** How far back to look for a batch or file an earlier try of the same activity made. */
 const LOOKBACK_ITEMS = 1_000;
@@ -151,7 +163,10 @@ export function providerActivities({ openai, store }: ProviderDeps) {
       const known = await store.readJson<{ fileId: string }>(input.runId, record);
       if (known) return known.fileId;
       const filename = artifactNames.uploadFilename(input.runId, input.part, input.attempt);
-      const blob = await openAsBlob(store.path(input.runId, input.path));
+      const path = store.path(input.runId, input.path);
+      // openAsBlob reports a missing file without an ENOENT code; access() reports it with one.
+      await access(path);
+      const blob = await openAsBlob(path);
       const fileId =
         (await callProvider('find an earlier upload', () => findFile(filename, blob.size))) ??
         (
@@ -205,22 +220,43 @@ export function providerActivities({ openai, store }: ProviderDeps) {
       );
     },
 
-    /** Cancels a batch; one that already ended (or is ending) is left as it is. */
+    /**
+     * Cancels a batch; one that already ended (or is ending) is left as it is, also when it ends
+     * between the read and the cancel (the provider then refuses the cancel with a 400, which a
+     * retry with the same batch would only meet again).
+     */
     async cancelBatch(batchId: string): Promise<BatchSnapshot> {
-      const current = await callProvider(`retrieve ${batchId}`, () =>
-        openai.batches.retrieve(batchId),
+      const retrieve = () => openai.batches.retrieve(batchId);
+      const current = await callProvider(`retrieve ${batchId}`, retrieve);
+      if (!CANCELLABLE.includes(current.status)) return snapshotOf(current);
+      return snapshotOf(
+        await callProvider(`cancel ${batchId}`, () =>
+          openai.batches.cancel(batchId).catch(async (err: unknown) => {
+            const now = await retrieve();
+            if (CANCELLABLE.includes(now.status)) throw err;
+            return now;
+          }),
+        ),
       );
-      if (['validating', 'in_progress', 'finalizing'].includes(current.status)) {
-        return snapshotOf(
-          await callProvider(`cancel ${batchId}`, () => openai.batches.cancel(batchId)),
-        );
-      }
-      return snapshotOf(current);
     },
 
-    /** Streams a finished batch's output and error files into the artifact store. */
+    /**
+     * Streams a finished batch's output and error files into the artifact store. The batch is
+     * read afresh, not taken from the workflow's last poll, so that a retry sees file ids and
+     * counts as the provider has them now.
+     */
     async download(input: DownloadInput): Promise<DownloadResult> {
-      const { batch } = input;
+      const batch = snapshotOf(
+        await callProvider(`retrieve ${input.batchId}`, () =>
+          openai.batches.retrieve(input.batchId),
+        ),
+      );
+      if (resultFilesPending(batch)) {
+        throw ApplicationFailure.create({
+          message: `batch ${batch.id} ended ${batch.status}, but its result files are not published yet`,
+          type: 'ResultFilesNotReady',
+        });
+      }
       return whileHeartbeating(() =>
         transfer(async () => {
           const output = batch.outputFileId
@@ -229,13 +265,15 @@ export function providerActivities({ openai, store }: ProviderDeps) {
           const error = batch.errorFileId
             ? await downloadFile(input, batch.errorFileId, 'error')
             : null;
-          if (
-            batch.status === 'completed' &&
-            (output?.lines ?? 0) < batch.requestCounts.completed
-          ) {
-            throw ApplicationFailure.create({
-              message: `batch ${batch.id}: output has ${output?.lines ?? 0} lines, expected ${batch.requestCounts.completed}`,
-              type: 'TruncatedDownload',
+          const lines = output?.lines ?? 0;
+          if (batch.status === 'completed' && lines < batch.requestCounts.completed) {
+            const message = `batch ${batch.id}: output has ${lines} lines, expected ${batch.requestCounts.completed}`;
+            if (activityInfo().attempt < SHORT_OUTPUT_ATTEMPTS) {
+              throw ApplicationFailure.create({ message, type: 'TruncatedDownload' });
+            }
+            log.warn(`${message}; taken as it is, the missing requests go to the next attempt`, {
+              ...ids(input),
+              batch_id: batch.id,
             });
           }
           return { outputPath: output?.path ?? null, errorPath: error?.path ?? null };

@@ -130,3 +130,60 @@ test('a long wait continues as new with its state and still creates one batch', 
   const latest = await handle.describe();
   assert.notEqual(latest.runId, handle.firstExecutionRunId);
 });
+
+/** A batch that ends at its first poll, whose output file id shows from read `filesAtRead` on. */
+function lateFilesActivities(filesAtRead: number) {
+  const { calls, activities } = fakeActivities(0);
+  activities.pollBatch = async () => {
+    calls.polls++;
+    return {
+      id: 'batch_1',
+      status: 'completed',
+      requestCounts: { total: 10, completed: 10, failed: 0 },
+      outputFileId: calls.polls >= filesAtRead ? 'file_out' : null,
+      errorFileId: null,
+      errors: [],
+    };
+  };
+  return { calls, activities };
+}
+
+test('an ended batch without its result files is read again until they appear', async () => {
+  const { calls, activities } = lateFilesActivities(4);
+  const outcome = await withWorker('ts-late-files', activities, () =>
+    env.client.workflow.execute<typeof batchWorkflow>('batchWorkflow', {
+      taskQueue: 'ts-late-files',
+      workflowId: 'ts-late-files',
+      args: [input()],
+    }),
+  );
+  assert.equal(calls.polls, 4, 'three reads without files, then the one with them');
+  assert.equal(calls.classify.length, 1);
+  assert.equal(calls.classify[0]?.batchStatus, 'completed');
+  assert.deepEqual(outcome.counts, { succeeded: 10, failed: 0, expired: 0, cancelled: 0 });
+});
+
+test('result files that never appear fail the part after an hour of backed-off reads', async () => {
+  const { calls, activities } = lateFilesActivities(Number.POSITIVE_INFINITY);
+  const started = await env.currentTimeMs();
+  const failure = await withWorker('ts-no-files', activities, () =>
+    env.client.workflow
+      .execute<typeof batchWorkflow>('batchWorkflow', {
+        taskQueue: 'ts-no-files',
+        workflowId: 'ts-no-files',
+        args: [input()],
+      })
+      .then(
+        () => assert.fail('the part must fail'),
+        (err: Error) => err,
+      ),
+  );
+  const elapsedS = ((await env.currentTimeMs()) - started) / 1000;
+  const cause = (failure as { cause?: { message?: string; type?: string } }).cause;
+  assert.equal(cause?.type, 'ResultFilesMissing');
+  assert.match(cause?.message ?? '', /batch_1 ended completed with 10 results.*no result file/);
+  assert.ok(elapsedS >= 3600, `failed after ${elapsedS}s, expected the 1-hour bound`);
+  // 60 s doubling to the 600 s cap: 60+120+240+480+600×4 ≥ 3,600 s in 9 reads.
+  assert.equal(calls.polls, 10);
+  assert.equal(calls.classify.length, 0, 'nothing collected from a batch without its files');
+});

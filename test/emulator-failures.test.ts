@@ -114,6 +114,28 @@ test('expire_at_fraction expires exactly that share; attempts filter picks the b
     assert.equal(retry.status, 'completed');
   }));
 
+test("late_file_ids hides an ended batch's file ids from its first reads only", () =>
+  withEmulator({}, async ({ client, emu }) => {
+    emu.addFault({ kind: 'late_file_ids', reads: 2, attempts: [1] });
+    const ended = await waitFor(
+      client,
+      (await createBatch(client, chatLines(5), { metadata: { attempt: '1' } })).id,
+    );
+    // Reads while the batch ran did not count: the first read of it ended is the first hidden.
+    assert.equal(ended.status, 'completed');
+    assert.deepEqual(ended.request_counts, { total: 5, completed: 5, failed: 0 });
+    assert.equal(ended.output_file_id, null);
+    assert.equal((await client.batches.retrieve(ended.id)).output_file_id, null);
+    const third = await client.batches.retrieve(ended.id);
+    assert.equal((await readLines(client, third.output_file_id)).length, 5);
+    const other = await waitFor(
+      client,
+      (await createBatch(client, chatLines(5), { metadata: { attempt: '2' } })).id,
+    );
+    assert.ok(other.output_file_id, 'batches the rule does not pick show their files at once');
+    assert.equal(emu.stats().faults[0]?.fired, 1);
+  }));
+
 test('cancel keeps partial results and marks the rest batch_cancelled', () =>
   withEmulator({ timing: { perRequestMs: 15, cancellingMs: 30 } }, async ({ client }) => {
     const lines = chatLines(60);

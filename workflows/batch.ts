@@ -8,6 +8,7 @@ import {
   patched,
   setCurrentDetails,
   setHandler,
+  sleep,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -22,6 +23,7 @@ import {
 } from './messages.js';
 import { nextPollInterval } from './poll-interval.js';
 import { noCounts, pendingPart } from './progress.js';
+import { resultFilesPending } from './result-files.js';
 import { NightshiftBatchIds } from './search-attributes.js';
 import type {
   BatchEndpoint,
@@ -38,7 +40,12 @@ import type {
 
 export type BatchWorkflowOptions = Pick<
   RunOptions,
-  'maxAttempts' | 'pollIntervalSeconds' | 'maxPollIntervalSeconds' | 'metadata' | 'budget'
+  | 'maxAttempts'
+  | 'pollIntervalSeconds'
+  | 'maxPollIntervalSeconds'
+  | 'maxFilesWaitSeconds'
+  | 'metadata'
+  | 'budget'
 >;
 
 /** Everything a part needs to resume, carried across continue-as-new. */
@@ -54,6 +61,8 @@ export interface BatchState {
   cancelRequested: boolean;
   cancelSent: boolean;
   pollSeconds: number | null;
+  /** Workflow time the ended batch was first seen without its result files (absent: not yet). */
+  filesWaitSince?: number | null;
   outcome: PartOutcome;
   progress: PartProgress;
 }
@@ -72,6 +81,7 @@ const TERMINAL = new Set(['completed', 'failed', 'expired', 'cancelled']);
 const MAX_TOKEN_LIMIT_RETRIES = 8;
 /** Keeps each run of the chain small even where the server suggests continue-as-new late. */
 const DEFAULT_MAX_HISTORY_EVENTS = 2_000;
+const DEFAULT_MAX_FILES_WAIT_SECONDS = 3_600;
 
 function initialState(input: BatchWorkflowInput): BatchState {
   const { part } = input.part;
@@ -287,25 +297,31 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<PartOutc
         ]);
         state.progress.providerStatus = batch.status;
         state.progress.requestCounts = batch.requestCounts;
-        if (TERMINAL.has(batch.status)) return batch;
-        phase(state.cancelSent ? 'cancelling' : 'waiting');
-
-        const done = batch.requestCounts.completed + batch.requestCounts.failed;
-        state.pollSeconds = nextPollInterval(
-          state.pollSeconds,
-          batch.status,
-          { done, total: batch.requestCounts.total, changed: done !== lastDone },
-          { minSeconds: options.pollIntervalSeconds, maxSeconds: options.maxPollIntervalSeconds },
-        );
-        lastDone = done;
-        pollNow = false;
-        await condition(
-          () => pollNow || (state.cancelRequested && !state.cancelSent),
-          state.pollSeconds * 1000,
-          {
-            summary: `${batch.status} ${done}/${batch.requestCounts.total}: next poll in ${state.pollSeconds}s`,
-          },
-        );
+        if (TERMINAL.has(batch.status)) {
+          if (!resultFilesPending(batch)) {
+            state.filesWaitSince = null;
+            return batch;
+          }
+          await waitForResultFiles(batch);
+        } else {
+          phase(state.cancelSent ? 'cancelling' : 'waiting');
+          const done = batch.requestCounts.completed + batch.requestCounts.failed;
+          state.pollSeconds = nextPollInterval(
+            state.pollSeconds,
+            batch.status,
+            { done, total: batch.requestCounts.total, changed: done !== lastDone },
+            { minSeconds: options.pollIntervalSeconds, maxSeconds: options.maxPollIntervalSeconds },
+          );
+          lastDone = done;
+          pollNow = false;
+          await condition(
+            () => pollNow || (state.cancelRequested && !state.cancelSent),
+            state.pollSeconds * 1000,
+            {
+              summary: `${batch.status} ${done}/${batch.requestCounts.total}: next poll in ${state.pollSeconds}s`,
+            },
+          );
+        }
 
         const info = workflowInfo();
         if (
@@ -318,13 +334,42 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<PartOutc
       }
     }
 
+    /**
+     * The batch ended, but its result files are not published yet: read it again, backing off
+     * from the shortest poll interval to the longest, and fail the part once the wait passes its
+     * bound. Collecting now would resubmit (and pay again for) what the provider finished. A
+     * cancel does not cut this short: the results are already paid for.
+     */
+    async function waitForResultFiles(batch: BatchSnapshot): Promise<void> {
+      const now = Date.now();
+      const first = state.filesWaitSince == null;
+      state.filesWaitSince ??= now;
+      const waitedSeconds = (now - state.filesWaitSince) / 1000;
+      const limit = options.maxFilesWaitSeconds ?? DEFAULT_MAX_FILES_WAIT_SECONDS;
+      const { completed, failed } = batch.requestCounts;
+      if (waitedSeconds >= limit) {
+        throw ApplicationFailure.nonRetryable(
+          `part ${part}: batch ${batch.id} ended ${batch.status} with ${completed + failed} ` +
+            `results, but the provider has published no result file for them after ${Math.round(waitedSeconds)} s`,
+          'ResultFilesMissing',
+        );
+      }
+      phase('awaiting-files');
+      state.pollSeconds = first
+        ? options.pollIntervalSeconds
+        : Math.min(options.maxPollIntervalSeconds, (state.pollSeconds ?? 0) * 2);
+      await sleep(state.pollSeconds * 1000, {
+        summary: `${batch.status}, result files not published yet: read again in ${state.pollSeconds}s`,
+      });
+    }
+
     /** Downloads and classifies a finished batch (or, with null, the never-submitted rest). */
     async function collect(batch: BatchSnapshot | null) {
       phase('downloading');
       const files = batch
         ? await bulk.download.executeWithOptions(
             { summary: `download the results of ${batch.id} (${batch.status})` },
-            [{ runId, part, attempt: state.attempt, batch }],
+            [{ runId, part, attempt: state.attempt, batchId: batch.id }],
           )
         : { outputPath: null, errorPath: null };
       const lastAttempt =

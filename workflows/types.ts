@@ -132,6 +132,11 @@ export interface RunOptions {
   pollIntervalSeconds: number;
   /** Longest wait between two polls; the interval grows toward it while nothing changes. */
   maxPollIntervalSeconds: number;
+  /**
+   * How long an ended batch may report results without their file ids before its part fails
+   * (default one hour; providers usually publish them within seconds).
+   */
+  maxFilesWaitSeconds?: number;
   maxRequestsPerBatch: number;
   maxBytesPerBatch: number;
   maxConcurrentBatches: number;
@@ -198,6 +203,8 @@ export type PartPhase =
   | 'creating'
   | 'waiting'
   | 'backing-off'
+  /** The batch ended but the provider has not published its result files yet. */
+  | 'awaiting-files'
   | 'downloading'
   | 'cancelling'
   | 'done';

@@ -4,12 +4,12 @@ import { badRequest, invalidValue, missingParameter } from './errors.js';
 import { detailedUsage, SUPPORTED_ENDPOINTS, type SupportedEndpoint } from './fake-responses.js';
 import { expirySeconds, intParam, readJson, sendJson } from './http.js';
 import { randomId } from './random.js';
-import { type BatchRecord, NO_PROGRESS, nowSeconds } from './store.js';
+import { type BatchRecord, ENDED_STATUSES, NO_PROGRESS, nowSeconds } from './store.js';
 
 /** Accepted by OpenAI but without fake bodies here, so refused rather than faked badly. */
 const UNEMULATED_ENDPOINTS = ['/v1/images/generations', '/v1/images/edits', '/v1/videos'];
 
-export function batchObject(batch: BatchRecord) {
+export function batchObject(batch: BatchRecord, { hideFiles = false } = {}) {
   const { request_counts, usage } = batch.progress();
   return {
     id: batch.id,
@@ -20,8 +20,8 @@ export function batchObject(batch: BatchRecord) {
     input_file_id: batch.input_file_id,
     completion_window: '24h',
     status: batch.status,
-    output_file_id: batch.output_file_id,
-    error_file_id: batch.error_file_id,
+    output_file_id: hideFiles ? null : batch.output_file_id,
+    error_file_id: hideFiles ? null : batch.error_file_id,
     created_at: batch.created_at,
     in_progress_at: batch.in_progress_at,
     expires_at: batch.expires_at,
@@ -103,15 +103,24 @@ export const createBatch: Handler = async ({ state, req, res, completionWindowMs
 };
 
 export const retrieveBatch: Handler = async ({ state, res, id }) => {
-  sendJson(res, 200, batchObject(state.store.getBatch(id)));
+  const batch = state.store.getBatch(id);
+  sendJson(res, 200, batchObject(batch, { hideFiles: takeHiddenFilesRead(batch) }));
 };
+
+/** The `late_file_ids` fault: an ended batch's first reads show its status but not its files. */
+function takeHiddenFilesRead(batch: BatchRecord): boolean {
+  const left = batch.faults.hiddenFileIdReads ?? 0;
+  if (!ENDED_STATUSES.has(batch.status) || left === 0) return false;
+  batch.faults.hiddenFileIdReads = left - 1;
+  return true;
+}
 
 export const listBatches: Handler = async ({ state, res, query }) => {
   const limit = intParam(query, 'limit', 20, 1, 100);
   const page = state.store.listBatches(query.get('after') ?? undefined, limit);
   sendJson(res, 200, {
     object: 'list',
-    data: page.data.map(batchObject),
+    data: page.data.map((batch) => batchObject(batch)),
     first_id: page.data[0]?.id ?? null,
     last_id: page.data.at(-1)?.id ?? null,
     has_more: page.has_more,

@@ -13,6 +13,7 @@ const BATCH_KINDS: ReadonlySet<FaultKind> = new Set([
   'batch_token_limit',
   'expire_at_fraction',
   'line_error',
+  'late_file_ids',
 ]);
 
 /** What a newly created batch has been dealt by the batch-level rules. */
@@ -20,6 +21,8 @@ export interface BatchFaults {
   tokenLimit: boolean;
   expireAtFraction: number | null;
   lineError: { statusCode: number; lineRate: number } | null;
+  /** Retrieves of the ended batch still to answer without file ids (absent in older state). */
+  hiddenFileIdReads?: number;
 }
 
 interface ActiveRule {
@@ -68,6 +71,7 @@ export class FaultSet {
       if (!this.fire(active)) continue;
       if (kind === 'batch_token_limit') faults.tokenLimit = true;
       if (kind === 'expire_at_fraction') faults.expireAtFraction = active.rule.fraction ?? 0.5;
+      if (kind === 'late_file_ids') faults.hiddenFileIdReads = active.rule.reads ?? 1;
       if (kind === 'line_error') {
         faults.lineError = {
           statusCode: active.rule.statusCode ?? 500,
@@ -103,6 +107,9 @@ function parseRule(input: unknown): FaultRule {
     !ENDPOINT_NAMES.includes(rule.endpoint)
   ) {
     throw badRequest(`Unknown endpoint; expected '*' or one of ${ENDPOINT_NAMES.join(', ')}.`);
+  }
+  if (rule.reads !== undefined && !(Number.isInteger(rule.reads) && rule.reads >= 0)) {
+    throw badRequest("'reads' must be a whole number of at least 0.", 'reads');
   }
   for (const key of ['rate', 'fraction', 'lineRate'] as const) {
     const value = rule[key];

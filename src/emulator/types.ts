@@ -24,6 +24,7 @@ export const FAULT_KINDS = [
   'batch_token_limit',
   'expire_at_fraction',
   'line_error',
+  'late_file_ids',
 ] as const;
 
 export type FaultKind = (typeof FAULT_KINDS)[number];
@@ -45,6 +46,11 @@ export interface FaultRule {
   statusCode?: number;
   /** line_error: share of the batch's lines that fail (default 0.1). */
   lineRate?: number;
+  /**
+   * late_file_ids: how many retrieves of the ended batch answer without its `output_file_id` and
+   * `error_file_id` (default 1), as providers do when the status is published before the files.
+   */
+  reads?: number;
   /** Batch faults only: hit only batches whose `metadata.nightshift_attempt` (or `attempt`) is one of these. */
   attempts?: number[];
 }

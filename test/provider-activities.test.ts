@@ -1,0 +1,96 @@
+import assert from 'node:assert/strict';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { ApplicationFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import OpenAI from 'openai';
+import { type DownloadResult, providerActivities } from '../activities/provider.js';
+import { LocalArtifactStore } from '../src/artifacts.js';
+
+// Retries that would meet the same stale input every time: each activity reads the provider
+// afresh, and gives up on what cannot heal.
+
+const store = async () =>
+  new LocalArtifactStore(await mkdtemp(join(tmpdir(), 'nightshift-provider-')));
+
+/** A provider holding one batch, as `batches.retrieve` shows it. */
+function batchObject(status: string, completed: number, outputFileId: string | null) {
+  return {
+    id: 'batch_1',
+    status,
+    request_counts: { total: 3, completed, failed: 0 },
+    output_file_id: outputFileId,
+    error_file_id: null,
+    errors: null,
+  };
+}
+
+test('a cancel refused because the batch just ended returns the ended batch', async () => {
+  let status = 'in_progress';
+  const openai = {
+    batches: {
+      retrieve: async () => batchObject(status, status === 'completed' ? 3 : 1, null),
+      cancel: async () => {
+        status = 'completed';
+        throw OpenAI.APIError.generate(
+          400,
+          { error: { message: "Cannot cancel a batch with status 'completed'." } },
+          undefined,
+          new Headers(),
+        );
+      },
+    },
+  } as unknown as OpenAI;
+  const { cancelBatch } = providerActivities({ openai, store: await store() });
+  const batch = await cancelBatch('batch_1');
+  assert.equal(batch.status, 'completed');
+});
+
+test('a download reads the batch afresh, and takes a short output after five attempts', async () => {
+  let reads = 0;
+  const openai = {
+    batches: {
+      // The workflow's last poll saw the ids; the provider is asked again anyway.
+      retrieve: async () => {
+        reads++;
+        return batchObject('completed', 3, 'file_out');
+      },
+    },
+    files: {
+      content: async () => new Response('{"custom_id":"a"}\n{"custom_id":"b"}\n'),
+    },
+  } as unknown as OpenAI;
+  const { download } = providerActivities({ openai, store: await store() });
+  const input = { runId: 'run-1', part: 1, attempt: 1, batchId: 'batch_1' };
+  const early = await new MockActivityEnvironment({ attempt: 1 }).run(download, input).then(
+    () => assert.fail('a short output is fetched again first'),
+    (err: unknown) => err,
+  );
+  assert.ok(early instanceof ApplicationFailure);
+  assert.equal(early.type, 'TruncatedDownload');
+  assert.equal(early.nonRetryable, false);
+  const late = (await new MockActivityEnvironment({ attempt: 5 }).run(
+    download,
+    input,
+  )) as DownloadResult;
+  assert.match(late.outputPath ?? '', /output/);
+  assert.equal(reads, 2, 'each attempt read the batch itself');
+});
+
+test('a download of an ended batch whose files are not published yet is retried', async () => {
+  const openai = {
+    batches: { retrieve: async () => batchObject('expired', 2, null) },
+  } as unknown as OpenAI;
+  const { download } = providerActivities({ openai, store: await store() });
+  const failure = await new MockActivityEnvironment()
+    .run(download, { runId: 'run-1', part: 1, attempt: 1, batchId: 'batch_1' })
+    .then(
+      () => assert.fail('nothing to download yet'),
+      (err: unknown) => err,
+    );
+  assert.ok(failure instanceof ApplicationFailure);
+  assert.equal(failure.type, 'ResultFilesNotReady');
+  assert.equal(failure.nonRetryable, false);
+});
