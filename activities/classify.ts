@@ -1,17 +1,21 @@
 import { Buffer } from 'node:buffer';
 import { availableParallelism } from 'node:os';
-import { ApplicationFailure } from '@temporalio/common';
 import { type ArtifactStore, artifactNames } from '../src/artifacts.js';
 import type { JsonlWriter } from '../src/jsonl.js';
 import { PositionSpill } from '../src/position-spill.js';
 import { addUsage, emptyUsage, usageOfBody } from '../src/pricing.js';
 import { customIdOf } from '../src/requests.js';
+import {
+  type BatchStatus,
+  failures,
+  type RequestStatus,
+  zeroCounts,
+} from '../workflows/contract.js';
 import type {
+  ArtifactName,
   ClassifyInput,
   ClassifyResult,
-  RequestStatus,
   ResultLine,
-  StatusCounts,
   Usage,
 } from '../workflows/types.js';
 import { type OnProgress, PROGRESS_EVERY_LINES, whileHeartbeating } from './heartbeat.js';
@@ -56,7 +60,10 @@ function isTransientCode(code: string): boolean {
  * Decides one request from its provider line (undefined when it is in neither file) and the
  * status its batch ended in.
  */
-export function classifyRequest(entry: ProviderLine | undefined, batchStatus: string): Verdict {
+export function classifyRequest(
+  entry: ProviderLine | undefined,
+  batchStatus: BatchStatus,
+): Verdict {
   const response = entry?.response
     ? {
         status_code: entry.response.status_code,
@@ -150,7 +157,7 @@ async function classifyOne(
   input: ClassifyInput,
   onProgress?: OnProgress,
 ): Promise<ClassifyResult> {
-  const positions = await positionsOf(store, input.runId, input.inputPath);
+  const positions = await positionsOf(store, input.runId, input.requests);
   // The provider answers in any order; its verdicts are spilled to disk by submission position
   // and read back in order, so a part's worth of responses is never held in memory.
   const spill = await PositionSpill.create(
@@ -169,7 +176,7 @@ async function classifyOne(
 async function positionsOf(
   store: ArtifactStore,
   runId: string,
-  name: string,
+  name: ArtifactName,
 ): Promise<Map<string, number>> {
   const positions = new Map<string, number>();
   for await (const line of store.readLines(runId, name)) {
@@ -199,7 +206,7 @@ async function spillVerdicts(
 ): Promise<{ answered: (Answer | undefined)[]; usage: Usage }> {
   const answered: (Answer | undefined)[] = new Array(positions.size);
   const usage = emptyUsage();
-  for (const name of [input.outputPath, input.errorPath]) {
+  for (const name of [input.output, input.errors]) {
     if (!name) continue;
     for await (const line of store.readLines(input.runId, name)) {
       if (line.text.trim() === '') continue;
@@ -230,15 +237,15 @@ async function writeInOrder(
   // Cancellation is the user's will: nothing of a cancelled batch is resubmitted.
   const final = input.lastAttempt || input.batchStatus === 'cancelled';
   const unanswered = classifyRequest(undefined, input.batchStatus);
-  const counts: StatusCounts = { succeeded: 0, failed: 0, expired: 0, cancelled: 0 };
-  const resultsPath = artifactNames.attemptResults(input.part, input.attempt);
+  const counts = zeroCounts();
+  const resultsName = artifactNames.attemptResults(input.part, input.attempt);
   const retryName = artifactNames.part(input.part, input.attempt + 1);
-  const results = await store.writer(input.runId, resultsPath);
+  const results = await store.writer(input.runId, resultsName);
   let retry: JsonlWriter | null = null;
 
   try {
     const spilled = spill.inOrder();
-    for await (const line of store.readLines(input.runId, input.inputPath)) {
+    for await (const line of store.readLines(input.runId, input.requests)) {
       const position = line.lineNo - 1;
       const text = (await spilled.next()).value;
       const answer = answered[position] ?? unanswered;
@@ -261,10 +268,10 @@ async function writeInOrder(
   const retried = retry ? (await retry.commit()).lines : 0;
   await results.commit();
   return {
-    resultsPath,
+    results: resultsName,
     counts,
     retry: retried,
-    retryPath: retried > 0 ? retryName : null,
+    retryRequests: retried > 0 ? retryName : null,
   };
 }
 
@@ -291,6 +298,6 @@ function parseProviderLine(name: string, lineNo: number, text: string): Provider
 }
 
 /** A download that passed its checks yet does not parse will not parse on a retry either. */
-function invalidProviderLine(name: string, lineNo: number, problem: string): ApplicationFailure {
-  return ApplicationFailure.nonRetryable(`${name}:${lineNo}: ${problem}`, 'InvalidProviderOutput');
+function invalidProviderLine(name: string, lineNo: number, problem: string) {
+  return failures.InvalidProviderOutput(`${name}:${lineNo}: ${problem}`);
 }

@@ -1,4 +1,4 @@
-import type { ArtifactStore } from '../src/artifacts.js';
+import { type ArtifactStore, artifactNames } from '../src/artifacts.js';
 import { costOf } from '../src/pricing.js';
 import type { FinalizeInput, MergeResult, RunSummary } from '../workflows/types.js';
 
@@ -35,8 +35,8 @@ export async function writeSummary(
     started_at: input.startedAt,
     finished_at: finished.toISOString(),
     duration_s: Math.round((finished.getTime() - started.getTime()) / 100) / 10,
-    results_path: merged.resultsPath,
+    results_path: merged.results,
   };
-  await store.writeJson(input.runId, 'summary.json', summary);
+  await store.writeJson(input.runId, artifactNames.summary, summary);
   return summary;
 }

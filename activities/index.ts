@@ -1,34 +1,43 @@
 import { ApplicationFailure } from '@temporalio/common';
-import type OpenAI from 'openai';
 import type { ArtifactStore } from '../src/artifacts.js';
+import type { Providers } from '../src/providers/provider.js';
+import { failures } from '../workflows/contract.js';
 import type { ClassifyInput, FinalizeInput, PrepareInput, RunSummary } from '../workflows/types.js';
+import { batchActivities } from './batches.js';
 import { classifyAttempt } from './classify.js';
 import { writeSummary } from './finalize.js';
 import { collectGarbage } from './garbage.js';
 import { heartbeatLines, type OnProgress } from './heartbeat.js';
 import { mergeResults } from './merge.js';
-import { countBatch, countCost, countFinalRequests, countResubmitted } from './metrics.js';
+import {
+  countBatch,
+  countCost,
+  countFinalRequests,
+  countProviderError,
+  countResubmitted,
+} from './metrics.js';
 import { prepareParts } from './prepare.js';
-import { providerActivities } from './provider.js';
+import { transferActivities } from './transfers.js';
 
 export interface ActivityDeps {
-  openai: OpenAI;
+  /** The providers this worker has credentials for; a run names the one it uses. */
+  providers: Providers;
   store: ArtifactStore;
 }
 
 /**
- * Every activity of Nightshift, bound to one OpenAI client and one artifact store, so a worker
- * (or a test) decides where requests go and where files live.
+ * Every activity of Nightshift, bound to the worker's providers and one artifact store, so a
+ * worker (or a test) decides where requests go and where files live.
  */
-export function createActivities(deps: ActivityDeps) {
-  const { store } = deps;
+export function createActivities({ providers, store }: ActivityDeps) {
   // Every few thousand lines: a heartbeat, and a look at how much garbage the lines left.
   const progress: OnProgress = (lines) => {
     heartbeatLines(lines);
     collectGarbage();
   };
-  return missingArtifactsFailForGood({
-    ...providerActivities(deps),
+  return atTheBoundary({
+    ...batchActivities(providers),
+    ...transferActivities(providers, store),
     prepare: (input: PrepareInput) => prepareParts(store, input, progress),
     async classify(input: ClassifyInput) {
       const result = await classifyAttempt(store, input, progress);
@@ -48,22 +57,26 @@ export function createActivities(deps: ActivityDeps) {
 }
 
 /**
- * An artifact that an earlier step wrote and this one cannot find stays missing however often
- * the activity is retried with the same input (it was removed, or this worker does not share
- * the store): fail the activity for good, naming the file, rather than retry it forever.
+ * What every activity does with its failures on the way out: provider failures are counted for
+ * the metrics; an artifact that an earlier step wrote and this one cannot find stays missing
+ * however often the activity is retried with the same input (it was removed, or this worker
+ * does not share the store), so it fails the activity for good, naming the file.
  */
-function missingArtifactsFailForGood<T extends Record<string, (input: never) => Promise<unknown>>>(
+function atTheBoundary<T extends Record<string, (input: never) => Promise<unknown>>>(
   activities: T,
 ): T {
   const wrapped = Object.entries(activities).map(([name, activity]) => [
     name,
     (input: never) =>
       activity(input).catch((err: unknown) => {
+        if (err instanceof ApplicationFailure && err.type?.startsWith('Provider')) {
+          const [detail] = (err.details ?? []) as { status?: number | string }[];
+          countProviderError(detail?.status ?? 'other');
+        }
         const { code, path } = err as NodeJS.ErrnoException;
         if (code !== 'ENOENT') throw err;
-        throw ApplicationFailure.nonRetryable(
+        throw failures.ArtifactMissing(
           `${name}: ${path} does not exist (do all workers share NIGHTSHIFT_HOME?)`,
-          'ArtifactMissing',
         );
       }),
   ]);

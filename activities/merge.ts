@@ -2,7 +2,8 @@ import { type ArtifactStore, artifactNames } from '../src/artifacts.js';
 import type { JsonlLine } from '../src/jsonl.js';
 import { addUsage, emptyUsage } from '../src/pricing.js';
 import { customIdOf, ID_PREFIX } from '../src/requests.js';
-import type { MergeInput, MergeResult, RequestStatus, ResultLine } from '../workflows/types.js';
+import { REQUEST_STATUSES, type RequestStatus, zeroCounts } from '../workflows/contract.js';
+import type { MergeInput, MergeResult, ResultLine } from '../workflows/types.js';
 import { type OnProgress, PROGRESS_EVERY_LINES } from './heartbeat.js';
 
 /**
@@ -19,28 +20,22 @@ export async function mergeResults(
   input: MergeInput,
   onProgress?: OnProgress,
 ): Promise<MergeResult> {
-  const counts = { total: 0, succeeded: 0, failed: 0, expired: 0, cancelled: 0 };
+  const counts = { total: 0, ...zeroCounts() };
   const usage = emptyUsage();
   const writer = await store.writer(input.runId, artifactNames.results);
   try {
-    for (const { part, resultsPaths, usage: partUsage } of input.parts) {
+    for (const { part, results, usage: partUsage } of input.parts) {
       addUsage(usage, partUsage);
-      const attempts = resultsPaths.map(
-        (name) => new ResultCursor(store.readLines(input.runId, name)),
-      );
+      const attempts = results.map((name) => new ResultCursor(store.readLines(input.runId, name)));
       try {
-        for await (const line of store.readLines(input.runId, part.path)) {
+        for await (const line of store.readLines(input.runId, part.artifact)) {
           const custom_id = customIdOf(line.text);
           let last: { text: string; status: RequestStatus } | null = null;
           for (const attempt of attempts) {
             if ((await attempt.peek())?.custom_id !== custom_id) break;
             last = attempt.take();
           }
-          last ??= neverFinished(
-            custom_id,
-            resultsPaths.length,
-            input.unfinishedStatus ?? 'expired',
-          );
+          last ??= neverFinished(custom_id, results.length, input.unfinishedStatus ?? 'expired');
           await writer.write(last.text);
           counts.total += 1;
           counts[last.status] += 1;
@@ -55,7 +50,7 @@ export async function mergeResults(
     throw err;
   }
   await writer.commit();
-  return { resultsPath: artifactNames.results, counts, usage };
+  return { results: artifactNames.results, counts, usage };
 }
 
 /** A result line with its head read: once, however often the cursor is peeked at. */
@@ -118,7 +113,7 @@ function resultHead(text: string): { custom_id: string; status: RequestStatus } 
   return { custom_id: line.custom_id, status: line.status };
 }
 
-const STATUSES: ReadonlySet<string> = new Set(['succeeded', 'failed', 'expired', 'cancelled']);
+const STATUSES: ReadonlySet<string> = new Set(REQUEST_STATUSES);
 
 function isStatus(value: string): value is RequestStatus {
   return STATUSES.has(value);

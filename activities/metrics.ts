@@ -1,5 +1,5 @@
 import type { MetricTags } from '@temporalio/common';
-import type { StatusCounts } from '../workflows/types.js';
+import { REQUEST_STATUSES, type StatusCounts } from '../workflows/contract.js';
 import { currentContext } from './heartbeat.js';
 
 // Nightshift's own Prometheus metrics, next to the Temporal SDK's (enabled with the worker's
@@ -11,7 +11,7 @@ function count(name: string, description: string, value: number, tags: MetricTag
 }
 
 export function countFinalRequests(counts: StatusCounts): void {
-  for (const status of ['succeeded', 'failed', 'expired', 'cancelled'] as const) {
+  for (const status of REQUEST_STATUSES) {
     count('nightshift_requests', 'requests by final status', counts[status], { status });
   }
 }

@@ -1,9 +1,9 @@
 import { Buffer } from 'node:buffer';
 import { stat } from 'node:fs/promises';
-import { ApplicationFailure } from '@temporalio/common';
 import { type ArtifactStore, artifactNames } from '../src/artifacts.js';
 import { type JsonlWriter, scanJsonlLines } from '../src/jsonl.js';
 import { RequestsValidator, summarizeValidation } from '../src/requests.js';
+import { failures } from '../workflows/contract.js';
 import type { ClientValidation, PartRef, PrepareInput, PrepareResult } from '../workflows/types.js';
 import { type OnProgress, PROGRESS_EVERY_LINES } from './heartbeat.js';
 
@@ -25,13 +25,12 @@ export async function prepareParts(
   if (done) return done;
   const { maxRequestsPerBatch: maxRequests, maxBytesPerBatch: maxBytes } = input;
   if (!(maxRequests >= 1 && maxBytes >= 1)) {
-    throw ApplicationFailure.nonRetryable(
+    throw failures.InvalidInput(
       `batch limits must be positive: ${maxRequests} requests, ${maxBytes} bytes`,
-      'InvalidInput',
     );
   }
 
-  const trusted = await unchangedSince(input.inputPath, input.validated);
+  const trusted = await unchangedSince(input.inputFile, input.validated);
   const validator = new RequestsValidator({ endpoint: input.endpoint });
   let lines = 0;
   const parts: PartRef[] = [];
@@ -40,16 +39,16 @@ export async function prepareParts(
   const closePart = async (open: JsonlWriter) => {
     const { lines, bytes } = await open.commit();
     const part = parts.length + 1;
-    parts.push({ part, path: artifactNames.part(part), requests: lines, bytes });
+    parts.push({ index: part, artifact: artifactNames.part(part), requests: lines, bytes });
   };
 
   try {
     // A line longer than a whole part fits in no part: the scan reports it as an error.
-    for await (const line of scanJsonlLines(input.inputPath, { maxLineBytes: maxBytes })) {
+    for await (const line of scanJsonlLines(input.inputFile, { maxLineBytes: maxBytes })) {
       bytesRead += line.bytes;
       lines = line.lineNo;
       if (line.lineNo % PROGRESS_EVERY_LINES === 0) onProgress?.(line.lineNo);
-      if (trusted && line.text === null) throw changedSinceValidated(input.inputPath);
+      if (trusted && line.text === null) throw changedSinceValidated(input.inputFile);
       // Past the first error the run fails, so the rest is only read for the error report.
       if (!trusted && (!validator.check(line) || !validator.ok)) continue;
       if (line.text === null) continue;
@@ -67,7 +66,7 @@ export async function prepareParts(
   } catch (err) {
     await writer?.abort();
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw ApplicationFailure.nonRetryable(`${input.inputPath}: no such file`, 'InvalidInput');
+      throw failures.InvalidInput(`${input.inputFile}: no such file`);
     }
     throw err;
   }
@@ -76,18 +75,16 @@ export async function prepareParts(
   if (trusted) {
     if (lines !== trusted.total) {
       await writer?.abort();
-      throw changedSinceValidated(input.inputPath);
+      throw changedSinceValidated(input.inputFile);
     }
     found = trusted;
   } else {
     const report = validator.report(bytesRead);
     if (!report.ok || !report.endpoint) {
       await writer?.abort();
-      throw ApplicationFailure.nonRetryable(
-        summarizeValidation(input.inputPath, report),
-        'InvalidInput',
-        report.errors,
-      );
+      throw failures.InvalidInput(summarizeValidation(input.inputFile, report), {
+        details: [report.errors],
+      });
     }
     found = { endpoint: report.endpoint, model: report.model, total: report.total };
   }
@@ -113,9 +110,6 @@ async function unchangedSince(
   return now?.size === validated.bytes && now.mtimeMs === validated.mtimeMs ? validated : null;
 }
 
-function changedSinceValidated(path: string): ApplicationFailure {
-  return ApplicationFailure.nonRetryable(
-    `${path}: changed since it was validated; submit it again`,
-    'InvalidInput',
-  );
+function changedSinceValidated(path: string) {
+  return failures.InvalidInput(`${path}: changed since it was validated; submit it again`);
 }

@@ -477,7 +477,7 @@ async function measureThroughput(
     const started = process.hrtime.bigint();
     await prepareParts(scratch, {
       runId: 'throughput',
-      inputPath,
+      inputFile: inputPath,
       maxRequestsPerBatch: DEFAULT_RUN_OPTIONS.maxRequestsPerBatch,
       maxBytesPerBatch: DEFAULT_RUN_OPTIONS.maxBytesPerBatch,
     });
@@ -492,7 +492,7 @@ async function measureThroughput(
       runId,
       parts: manifest.parts.map((part) => ({
         part,
-        resultsPaths: [artifactNames.attemptResults(part.part, 1)],
+        results: [artifactNames.attemptResults(part.index, 1)],
         usage: emptyUsage(),
       })),
     });

@@ -3,7 +3,7 @@
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
 import { LocalArtifactStore } from '../src/artifacts.js';
-import { createOpenAIClient } from '../src/openai-client.js';
+import { createProviders } from '../src/providers/registry.js';
 import { createNightshiftWorker } from '../src/worker.js';
 
 export interface WorkerReport {
@@ -27,7 +27,9 @@ const worker = await createNightshiftWorker({
   namespace: TEMPORAL_NAMESPACE ?? 'default',
   taskQueue: NIGHTSHIFT_TASK_QUEUE,
   activities: createActivities({
-    openai: createOpenAIClient({ apiKey: 'sk-emulator', baseURL: OPENAI_BASE_URL }),
+    providers: createProviders({
+      openai: { apiKey: 'sk-emulator', baseURL: OPENAI_BASE_URL },
+    }),
     store: new LocalArtifactStore(NIGHTSHIFT_HOME),
   }),
   // Bundled once by the harness, as a deployment would at build time.

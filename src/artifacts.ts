@@ -2,6 +2,7 @@ import { createReadStream } from 'node:fs';
 import { access, mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
+import type { ArtifactName, FilePath } from '../workflows/types.js';
 import { nightshiftHome } from './config.js';
 import {
   type JsonlLine,
@@ -19,25 +20,33 @@ import {
  */
 export interface ArtifactStore {
   /** Where the artifact lives on this machine's file system. */
-  path(runId: string, name: string): string;
-  exists(runId: string, name: string): Promise<boolean>;
+  path(runId: string, name: ArtifactName): FilePath;
+  exists(runId: string, name: ArtifactName): Promise<boolean>;
   /** Writes each string as one line. */
   writeAtomic(
     runId: string,
-    name: string,
+    name: ArtifactName,
     lines: AsyncIterable<string> | Iterable<string>,
   ): Promise<WriteStats>;
   /** Copies bytes as they come (a download). */
-  writeStream(runId: string, name: string, chunks: AsyncIterable<Uint8Array>): Promise<WriteStats>;
+  writeStream(
+    runId: string,
+    name: ArtifactName,
+    chunks: AsyncIterable<Uint8Array>,
+  ): Promise<WriteStats>;
   /** For writing line by line; nothing appears until `commit()`. */
-  writer(runId: string, name: string): Promise<JsonlWriter>;
-  writeJson(runId: string, name: string, value: unknown): Promise<void>;
+  writer(runId: string, name: ArtifactName): Promise<JsonlWriter>;
+  writeJson(runId: string, name: ArtifactName, value: unknown): Promise<void>;
   /** The parsed JSON, or null when the artifact does not exist. */
-  readJson<T>(runId: string, name: string): Promise<T | null>;
-  readLines(runId: string, name: string, options?: ReadJsonlOptions): AsyncIterable<JsonlLine>;
-  read(runId: string, name: string): Readable;
+  readJson<T>(runId: string, name: ArtifactName): Promise<T | null>;
+  readLines(
+    runId: string,
+    name: ArtifactName,
+    options?: ReadJsonlOptions,
+  ): AsyncIterable<JsonlLine>;
+  read(runId: string, name: ArtifactName): Readable;
   /** Removes a file or a folder of artifacts; a missing one is not an error. */
-  remove(runId: string, name: string): Promise<void>;
+  remove(runId: string, name: ArtifactName): Promise<void>;
 }
 
 export class InvalidArtifactPathError extends Error {
@@ -64,7 +73,7 @@ export class LocalArtifactStore implements ArtifactStore {
     return join(this.root, 'runs', runId);
   }
 
-  path(runId: string, name: string): string {
+  path(runId: string, name: ArtifactName): FilePath {
     const runDir = this.runDir(runId);
     const segments = name.split('/');
     if (!segments.every((s) => NAME_SEGMENT.test(s) && s !== '.' && s !== '..')) {
@@ -78,7 +87,7 @@ export class LocalArtifactStore implements ArtifactStore {
     return path;
   }
 
-  async exists(runId: string, name: string): Promise<boolean> {
+  async exists(runId: string, name: ArtifactName): Promise<boolean> {
     try {
       await access(this.path(runId, name));
       return true;
@@ -90,7 +99,7 @@ export class LocalArtifactStore implements ArtifactStore {
 
   async writeAtomic(
     runId: string,
-    name: string,
+    name: ArtifactName,
     lines: AsyncIterable<string> | Iterable<string>,
   ): Promise<WriteStats> {
     return writeLines(await this.prepareFile(runId, name), lines);
@@ -98,22 +107,22 @@ export class LocalArtifactStore implements ArtifactStore {
 
   async writeStream(
     runId: string,
-    name: string,
+    name: ArtifactName,
     chunks: AsyncIterable<Uint8Array>,
   ): Promise<WriteStats> {
     return writeStream(await this.prepareFile(runId, name), chunks);
   }
 
-  async writer(runId: string, name: string): Promise<JsonlWriter> {
+  async writer(runId: string, name: ArtifactName): Promise<JsonlWriter> {
     return JsonlWriter.open(await this.prepareFile(runId, name));
   }
 
-  async writeJson(runId: string, name: string, value: unknown): Promise<void> {
+  async writeJson(runId: string, name: ArtifactName, value: unknown): Promise<void> {
     // Pretty-printed: these are small and people read them (summary.json, manifests).
     await this.writeAtomic(runId, name, [JSON.stringify(value, null, 2)]);
   }
 
-  async readJson<T>(runId: string, name: string): Promise<T | null> {
+  async readJson<T>(runId: string, name: ArtifactName): Promise<T | null> {
     let text: string;
     try {
       text = await readFile(this.path(runId, name), 'utf8');
@@ -124,19 +133,23 @@ export class LocalArtifactStore implements ArtifactStore {
     return JSON.parse(text) as T;
   }
 
-  readLines(runId: string, name: string, options?: ReadJsonlOptions): AsyncIterable<JsonlLine> {
+  readLines(
+    runId: string,
+    name: ArtifactName,
+    options?: ReadJsonlOptions,
+  ): AsyncIterable<JsonlLine> {
     return readJsonlLines(this.path(runId, name), options);
   }
 
-  read(runId: string, name: string): Readable {
+  read(runId: string, name: ArtifactName): Readable {
     return createReadStream(this.path(runId, name));
   }
 
-  async remove(runId: string, name: string): Promise<void> {
+  async remove(runId: string, name: ArtifactName): Promise<void> {
     await rm(this.path(runId, name), { recursive: true, force: true });
   }
 
-  private async prepareFile(runId: string, name: string): Promise<string> {
+  private async prepareFile(runId: string, name: ArtifactName): Promise<string> {
     const path = this.path(runId, name);
     await mkdir(dirname(path), { recursive: true, mode: 0o700 });
     return path;
@@ -156,21 +169,28 @@ const pad = (n: number) => String(n).padStart(4, '0');
 /** `part-0003.attempt-2`: the stem of every file of one attempt of one part. */
 const attemptStem = (part: number, attempt: number) => `part-${pad(part)}.attempt-${attempt}`;
 
-/** Artifact names shared by the activities that write and read them. */
+/** The one place artifact names are made. */
+const named = (name: string) => name as ArtifactName;
+
+/** Every artifact of a run, by name: shared by the activities and clients that use them. */
 export const artifactNames = {
   /** A part as prepare split it (attempt 1), or the resubmission file of a later attempt. */
   part: (part: number, attempt = 1) =>
-    attempt === 1 ? `parts/part-${pad(part)}.jsonl` : `parts/${attemptStem(part, attempt)}.jsonl`,
-  manifest: 'parts/manifest.json',
-  attemptResults: (part: number, attempt: number) => `results/${attemptStem(part, attempt)}.jsonl`,
+    named(
+      attempt === 1 ? `parts/part-${pad(part)}.jsonl` : `parts/${attemptStem(part, attempt)}.jsonl`,
+    ),
+  manifest: named('parts/manifest.json'),
+  attemptResults: (part: number, attempt: number) =>
+    named(`results/${attemptStem(part, attempt)}.jsonl`),
   /** The provider file id an upload made, so a retried upload reuses it. */
-  upload: (part: number, attempt: number) => `uploads/${attemptStem(part, attempt)}.json`,
+  upload: (part: number, attempt: number) => named(`uploads/${attemptStem(part, attempt)}.json`),
   download: (part: number, attempt: number, kind: 'output' | 'error') =>
-    `downloads/${attemptStem(part, attempt)}.${kind}.jsonl`,
+    named(`downloads/${attemptStem(part, attempt)}.${kind}.jsonl`),
   /** The file name the provider sees: it finds an upload an earlier try made. */
   uploadFilename: (runId: string, part: number, attempt: number) =>
     `nightshift-${runId}-${attemptStem(part, attempt)}.jsonl`,
   /** Temporary files of one attempt's classify, removed when it ends. */
-  scratch: (part: number, attempt: number) => `scratch/${attemptStem(part, attempt)}`,
-  results: 'results.jsonl',
+  scratch: (part: number, attempt: number) => named(`scratch/${attemptStem(part, attempt)}`),
+  results: named('results.jsonl'),
+  summary: named('summary.json'),
 } as const;

@@ -10,9 +10,10 @@ import { partWorkflowId } from '../workflows/ids.js';
 import { cancelSignal, partProgressQuery, runProgressQuery } from '../workflows/messages.js';
 import type { runWorkflow } from '../workflows/run.js';
 import { NightshiftRunId, NightshiftStatus } from '../workflows/search-attributes.js';
-import type { RunOptions, RunProgress, RunSummary } from '../workflows/types.js';
+import type { ResultLine, RunOptions, RunProgress, RunSummary } from '../workflows/types.js';
 import {
   type ArtifactStore,
+  artifactNames,
   defaultArtifactStore,
   InvalidArtifactPathError,
   isValidRunId,
@@ -39,15 +40,7 @@ export const DEFAULT_RUN_OPTIONS: RunOptions = {
   metadata: {},
 };
 
-/** One line of results.jsonl (DESIGN.md section 4). */
-export interface ResultLine {
-  custom_id: string;
-  status: 'succeeded' | 'failed' | 'expired' | 'cancelled';
-  response: { status_code: number; request_id: string; body: unknown } | null;
-  error: { code: string; message: string } | null;
-  attempts: number;
-  batch_id: string | null;
-}
+export type { ResultLine };
 
 export class InvalidInputError extends Error {
   constructor(
@@ -126,7 +119,7 @@ export class Run {
 
   /** summary.json of a finished run, or null while it runs. */
   summary(): Promise<RunSummary | null> {
-    return this.store.readJson<RunSummary>(this.id, 'summary.json');
+    return this.store.readJson<RunSummary>(this.id, artifactNames.summary);
   }
 
   /** Streams results.jsonl of a finished run. */
@@ -187,12 +180,12 @@ export class Nightshift {
     if (!check.ok || !check.endpoint) throw new InvalidInputError(file, check.errors);
     const { bytes, mtimeMs, total, endpoint, model } = check;
     try {
-      await this.temporal.workflow.start('runWorkflow', {
+      await this.temporal.workflow.start<typeof runWorkflow>('runWorkflow', {
         taskQueue: this.taskQueue,
         workflowId: id,
         args: [
           {
-            inputPath,
+            inputFile: inputPath,
             options: runOptions,
             submittedAt: new Date().toISOString(),
             validated: { bytes, mtimeMs, total, endpoint, model },

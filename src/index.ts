@@ -22,8 +22,12 @@ export {
 } from './client.js';
 export { nightshiftHome } from './config.js';
 export { type Emulator, type EmulatorOptions, startEmulator } from './emulator/index.js';
-export { createOpenAIClient, type OpenAIConfig, openAIConfigFromEnv } from './openai-client.js';
 export { costOf } from './pricing.js';
+export {
+  createOpenAIClient,
+  type OpenAIConfig,
+  openAIConfigFromEnv,
+} from './providers/openai/client.js';
 export { formatValidationError, validateRequestsFile } from './requests.js';
 export { chatRequest, renderTemplate, type TemplateOptions } from './templates.js';
 export {

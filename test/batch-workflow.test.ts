@@ -5,7 +5,9 @@ import { Worker } from '@temporalio/worker';
 import type { NightshiftActivities } from '../activities/index.js';
 import { workflowBundle } from '../src/worker.js';
 import type { BatchWorkflowInput, batchWorkflow } from '../workflows/batch.js';
+import type { BatchStatus } from '../workflows/contract.js';
 import type { BatchSnapshot, ClassifyInput } from '../workflows/types.js';
+import { artifact } from './helpers/names.js';
 import { startTimeSkippingServer } from './helpers/temporal.js';
 
 // The batch workflow's waiting, on the time-skipping server with stand-in activities: a
@@ -23,7 +25,7 @@ const DAY_S = 24 * 3600;
 
 function fakeActivities(pollsUntilDone: number) {
   const calls = { polls: 0, creates: 0, uploads: 0, classify: [] as ClassifyInput[] };
-  const snapshot = (status: string): BatchSnapshot => ({
+  const snapshot = (status: BatchStatus): BatchSnapshot => ({
     id: 'batch_1',
     status,
     requestCounts: { total: 10, completed: status === 'completed' ? 10 : 1, failed: 0 },
@@ -45,15 +47,15 @@ function fakeActivities(pollsUntilDone: number) {
       return snapshot(calls.polls > pollsUntilDone ? 'completed' : 'in_progress');
     },
     async download() {
-      return { outputPath: 'downloads/out.jsonl', errorPath: null };
+      return { output: artifact('downloads/out.jsonl'), errors: null };
     },
     async classify(input: ClassifyInput) {
       calls.classify.push(input);
       return {
-        resultsPath: 'results/part-0001.attempt-1.jsonl',
+        results: artifact('results/part-0001.attempt-1.jsonl'),
         counts: { succeeded: 10, failed: 0, expired: 0, cancelled: 0 },
         retry: 0,
-        retryPath: null,
+        retryRequests: null,
         usage: { input_tokens: 5, output_tokens: 7, total_tokens: 12 },
       };
     },
@@ -63,7 +65,7 @@ function fakeActivities(pollsUntilDone: number) {
 
 const input = (maxHistoryEvents?: number, maxPollIntervalSeconds = 600): BatchWorkflowInput => ({
   runId: 'run-ts',
-  part: { part: 1, path: 'parts/part-0001.jsonl', requests: 10, bytes: 100 },
+  part: { index: 1, artifact: artifact('parts/part-0001.jsonl'), requests: 10, bytes: 100 },
   endpoint: '/v1/chat/completions',
   options: {
     maxAttempts: 3,
@@ -121,7 +123,7 @@ test('a long wait continues as new with its state and still creates one batch', 
   const outcome = await withWorker('ts-can', activities, () => handle.result());
   assert.equal(calls.creates, 1, 'continue-as-new must not create the batch again');
   assert.equal(calls.uploads, 1);
-  assert.equal(outcome.resultsPaths.length, 1);
+  assert.equal(outcome.results.length, 1);
   const first = await env.client.workflow.getHandle('ts-can', handle.firstExecutionRunId);
   const history = await first.fetchHistory();
   const last = history.events?.at(-1);

@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { classifyAttempt, classifyRequest, type ProviderLine } from '../activities/classify.js';
 import { LocalArtifactStore } from '../src/artifacts.js';
-import type { ClassifyInput, ResultLine } from '../workflows/types.js';
+import type { BatchStatus } from '../workflows/contract.js';
+import type { ArtifactName, ClassifyInput, ResultLine } from '../workflows/types.js';
+import { artifact } from './helpers/names.js';
 
 const store = new LocalArtifactStore(await mkdtemp(join(tmpdir(), 'nightshift-classify-')));
 let runs = 0;
@@ -36,7 +38,7 @@ const failure = (id: string, code: string): ProviderLine => ({
 });
 
 test('each provider line and batch status is classified', () => {
-  const cases: [ProviderLine | undefined, string, string, boolean, string | null][] = [
+  const cases: [ProviderLine | undefined, BatchStatus, string, boolean, string | null][] = [
     [ok('a'), 'completed', 'succeeded', false, null],
     [http('a', 500), 'completed', 'failed', true, 'http_500'],
     [
@@ -86,23 +88,23 @@ async function attempt(
   overrides: Partial<ClassifyInput> = {},
 ): Promise<ClassifyInput> {
   const runId = `run-${++runs}`;
-  await store.writeAtomic(runId, 'parts/part-0001.jsonl', ids.map(request));
+  await store.writeAtomic(runId, artifact('parts/part-0001.jsonl'), ids.map(request));
   const write = async (name: string, lines: ProviderLine[]) => {
     if (lines.length === 0) return null;
     await store.writeAtomic(
       runId,
-      name,
+      artifact(name),
       lines.map((l) => JSON.stringify(l)),
     );
-    return name;
+    return artifact(name);
   };
   return {
     runId,
     part: 1,
     attempt: 1,
-    inputPath: 'parts/part-0001.jsonl',
-    outputPath: await write('downloads/out.jsonl', output),
-    errorPath: await write('downloads/err.jsonl', errors),
+    requests: artifact('parts/part-0001.jsonl'),
+    output: await write('downloads/out.jsonl', output),
+    errors: await write('downloads/err.jsonl', errors),
     batchId: 'batch_1',
     batchStatus: 'completed',
     lastAttempt: false,
@@ -110,7 +112,7 @@ async function attempt(
   };
 }
 
-async function results(input: ClassifyInput, name: string): Promise<ResultLine[]> {
+async function results(input: ClassifyInput, name: ArtifactName): Promise<ResultLine[]> {
   const lines: ResultLine[] = [];
   for await (const line of store.readLines(input.runId, name)) lines.push(JSON.parse(line.text));
   return lines;
@@ -128,13 +130,13 @@ test('one result per submitted request in order; retryables go to the next attem
   const input = await attempt(ids, output, errors, { batchStatus: 'expired' });
   const result = await classifyAttempt(store, input);
   assert.deepEqual(result, {
-    resultsPath: 'results/part-0001.attempt-1.jsonl',
+    results: 'results/part-0001.attempt-1.jsonl',
     counts: { succeeded: 2, failed: 1, expired: 0, cancelled: 0 },
     retry: 3,
-    retryPath: 'parts/part-0001.attempt-2.jsonl',
+    retryRequests: 'parts/part-0001.attempt-2.jsonl',
     usage: { input_tokens: 6, output_tokens: 8, total_tokens: 14 },
   });
-  const lines = await results(input, result.resultsPath);
+  const lines = await results(input, result.results);
   assert.deepEqual(
     lines.map((l) => [l.custom_id, l.status, l.attempts, l.batch_id]),
     [
@@ -154,7 +156,7 @@ test('one result per submitted request in order; retryables go to the next attem
   assert.equal(lines[0]?.error, null);
   assert.deepEqual(lines[3]?.error, { code: 'bad', message: 'no' });
   assert.equal(
-    await readFile(store.path(input.runId, 'parts/part-0001.attempt-2.jsonl'), 'utf8'),
+    await readFile(store.path(input.runId, artifact('parts/part-0001.attempt-2.jsonl')), 'utf8'),
     ['e500', 'exp', 'gone'].map((id) => `${request(id)}\n`).join(''),
   );
 });
@@ -168,10 +170,10 @@ test('on the last attempt leftovers become final', async () => {
   const result = await classifyAttempt(store, input);
   assert.deepEqual(result.counts, { succeeded: 2, failed: 2, expired: 2, cancelled: 0 });
   assert.equal(result.retry, 0);
-  assert.equal(result.retryPath, null);
-  assert.equal(result.resultsPath, 'results/part-0001.attempt-3.jsonl');
-  assert.equal(await store.exists(input.runId, 'parts/part-0001.attempt-4.jsonl'), false);
-  const lines = await results(input, result.resultsPath);
+  assert.equal(result.retryRequests, null);
+  assert.equal(result.results, 'results/part-0001.attempt-3.jsonl');
+  assert.equal(await store.exists(input.runId, artifact('parts/part-0001.attempt-4.jsonl')), false);
+  const lines = await results(input, result.results);
   assert.deepEqual(lines[2]?.error, { code: 'http_500', message: 'HTTP 500' });
   assert.ok(lines.every((l) => l.attempts === 3));
 });
@@ -180,7 +182,7 @@ test('a completed batch with nothing retryable schedules no retry', async () => 
   const input = await attempt(['a', 'b'], [ok('a'), ok('b')], []);
   const result = await classifyAttempt(store, input);
   assert.equal(result.retry, 0);
-  assert.equal(result.retryPath, null);
+  assert.equal(result.retryRequests, null);
   assert.deepEqual(result.counts, { succeeded: 2, failed: 0, expired: 0, cancelled: 0 });
 });
 
@@ -192,7 +194,7 @@ test('nothing of a cancelled batch is resubmitted', async () => {
     { batchStatus: 'cancelled' },
   );
   const result = await classifyAttempt(store, input);
-  assert.equal(result.retryPath, null);
+  assert.equal(result.retryRequests, null);
   assert.deepEqual(result.counts, { succeeded: 1, failed: 1, expired: 0, cancelled: 2 });
 });
 
@@ -200,22 +202,25 @@ test('requests never submitted (run cancelled first) are cancelled without a bat
   const input = await attempt(['a', 'b'], [], [], { batchId: '', batchStatus: 'cancelled' });
   const result = await classifyAttempt(store, input);
   assert.deepEqual(result.counts, { succeeded: 0, failed: 0, expired: 0, cancelled: 2 });
-  const lines = await results(input, result.resultsPath);
+  const lines = await results(input, result.results);
   assert.ok(lines.every((l) => l.batch_id === null && l.status === 'cancelled'));
 });
 
 test('a rerun writes the same files', async () => {
   const input = await attempt(ids, output, errors);
-  const read = (name: string) => readFile(store.path(input.runId, name), 'utf8');
+  const read = (name: ArtifactName) => readFile(store.path(input.runId, name), 'utf8');
   const first = await classifyAttempt(store, input);
-  const files = [await read(first.resultsPath), await read(first.retryPath as string)];
+  const files = [await read(first.results), await read(first.retryRequests as ArtifactName)];
   assert.deepEqual(await classifyAttempt(store, input), first);
-  assert.deepEqual([await read(first.resultsPath), await read(first.retryPath as string)], files);
+  assert.deepEqual(
+    [await read(first.results), await read(first.retryRequests as ArtifactName)],
+    files,
+  );
 });
 
 test('an unreadable provider line fails non-retryably', async () => {
   const input = await attempt(['a'], [ok('a')], []);
-  await store.writeAtomic(input.runId, 'downloads/out.jsonl', ['{"custom_id":']);
+  await store.writeAtomic(input.runId, artifact('downloads/out.jsonl'), ['{"custom_id":']);
   await assert.rejects(classifyAttempt(store, input), {
     type: 'InvalidProviderOutput',
     nonRetryable: true,
@@ -232,7 +237,7 @@ test('a part of many spill blocks comes back in order, shuffled and with gaps', 
   const shuffled = [...out.filter((_, i) => i % 2 === 0).reverse(), ...out.filter((_, i) => i % 2)];
   const input = await attempt(all, [...shuffled, ok('stranger')], [failure(all[2] as string, 'x')]);
   const result = await classifyAttempt(store, input);
-  const lines = await results(input, result.resultsPath);
+  const lines = await results(input, result.results);
   assert.deepEqual(
     lines.map((l) => l.custom_id),
     all,
@@ -249,5 +254,9 @@ test('a part of many spill blocks comes back in order, shuffled and with gaps', 
   const retried = expected.filter((s) => s !== 'succeeded').length;
   assert.equal(result.retry, retried);
   assert.equal(result.counts.succeeded, n - retried);
-  assert.equal(await store.exists(input.runId, 'scratch'), false, 'no scratch folder left');
+  assert.equal(
+    await store.exists(input.runId, artifact('scratch')),
+    false,
+    'no scratch folder left',
+  );
 });

@@ -3,6 +3,7 @@ import { after, before, test } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { artifactNames } from '../src/artifacts.js';
 import { DEFAULT_RUN_OPTIONS } from '../src/client.js';
 import { budgetFor, costOf } from '../src/pricing.js';
 import type { batchWorkflow } from '../workflows/batch.js';
@@ -257,14 +258,14 @@ test('a batch the provider rejects in validation fails the part with line and me
   await withStack('invalid', async (stack) => {
     // Bypasses prepare's own validation: the provider is the last line of defence.
     const line = chatLines(1)[0] ?? '';
-    await stack.store.writeAtomic('invalid-1', 'parts/part-0001.jsonl', [line, line]);
+    await stack.store.writeAtomic('invalid-1', artifactNames.part(1), [line, line]);
     const handle = await env.client.workflow.start<typeof batchWorkflow>('batchWorkflow', {
       taskQueue: stack.taskQueue,
       workflowId: 'invalid-1-part-1',
       args: [
         {
           runId: 'invalid-1',
-          part: { part: 1, path: 'parts/part-0001.jsonl', requests: 2, bytes: 0 },
+          part: { index: 1, artifact: artifactNames.part(1), requests: 2, bytes: 0 },
           endpoint: '/v1/chat/completions',
           options: {
             maxAttempts: 3,

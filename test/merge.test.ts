@@ -6,14 +6,15 @@ import { test } from 'node:test';
 import { classifyAttempt } from '../activities/classify.js';
 import { mergeResults } from '../activities/merge.js';
 import { prepareParts } from '../activities/prepare.js';
-import { LocalArtifactStore } from '../src/artifacts.js';
-import type { PartRef, ResultLine } from '../workflows/types.js';
+import { artifactNames, LocalArtifactStore } from '../src/artifacts.js';
+import type { ArtifactName, PartRef, ResultLine } from '../workflows/types.js';
+import { artifact } from './helpers/names.js';
 
 const store = new LocalArtifactStore(await mkdtemp(join(tmpdir(), 'nightshift-merge-')));
 const runId = 'merge-run';
 
 async function part(n: number, ids: string[]): Promise<PartRef> {
-  const path = `parts/part-000${n}.jsonl`;
+  const path = artifactNames.part(n);
   const { bytes } = await store.writeAtomic(
     runId,
     path,
@@ -21,7 +22,7 @@ async function part(n: number, ids: string[]): Promise<PartRef> {
       JSON.stringify({ custom_id: id, method: 'POST', url: '/v1/embeddings', body: {} }),
     ),
   );
-  return { part: n, path, requests: ids.length, bytes };
+  return { index: n, artifact: path, requests: ids.length, bytes };
 }
 
 const result = (id: string, status: ResultLine['status'], attempts: number): ResultLine => ({
@@ -46,13 +47,13 @@ const usage = (tokens: number) => ({
   total_tokens: tokens,
 });
 
-async function attemptFile(name: string, lines: ResultLine[]): Promise<string> {
+async function attemptFile(name: string, lines: ResultLine[]): Promise<ArtifactName> {
   await store.writeAtomic(
     runId,
-    name,
+    artifact(name),
     lines.map((l) => JSON.stringify(l)),
   );
-  return name;
+  return artifact(name);
 }
 
 test('merges parts and attempts into one line per input line, in input order', async () => {
@@ -82,19 +83,19 @@ test('merges parts and attempts into one line per input line, in input order', a
     {
       runId,
       parts: [
-        { part: part1, resultsPaths: [p1a1, p1a2, p1a3], usage: usage(6) },
-        { part: part2, resultsPaths: [p2a1], usage: usage(2) },
+        { part: part1, results: [p1a1, p1a2, p1a3], usage: usage(6) },
+        { part: part2, results: [p2a1], usage: usage(2) },
       ],
     },
     (n) => progress.push(n),
   );
   assert.deepEqual(merged, {
-    resultsPath: 'results.jsonl',
+    results: 'results.jsonl',
     counts: { total: 7, succeeded: 4, failed: 1, expired: 1, cancelled: 1 },
     usage: { input_tokens: 8, output_tokens: 0, total_tokens: 8 },
   });
   const lines: ResultLine[] = [];
-  for await (const line of store.readLines(runId, 'results.jsonl'))
+  for await (const line of store.readLines(runId, artifact('results.jsonl')))
     lines.push(JSON.parse(line.text));
   assert.deepEqual(
     lines.map((l) => [l.custom_id, l.status, l.attempts]),
@@ -116,8 +117,8 @@ test('merges parts and attempts into one line per input line, in input order', a
   const again = await mergeResults(store, {
     runId,
     parts: [
-      { part: part1, resultsPaths: [p1a1, p1a2, p1a3], usage: usage(6) },
-      { part: part2, resultsPaths: [p2a1], usage: usage(2) },
+      { part: part1, results: [p1a1, p1a2, p1a3], usage: usage(6) },
+      { part: part2, results: [p2a1], usage: usage(2) },
     ],
   });
   assert.deepEqual(again, merged);
@@ -143,7 +144,7 @@ test('prepare, classify and merge fit together', async () => {
   const run = 'pipeline';
   const prepared = await prepareParts(store, {
     runId: run,
-    inputPath,
+    inputFile: inputPath,
     maxRequestsPerBatch: 2,
     maxBytesPerBatch: 1 << 20,
   });
@@ -157,33 +158,38 @@ test('prepare, classify and merge fit together', async () => {
       },
       error: null,
     });
-  const base = { runId: run, batchStatus: 'expired', errorPath: null, lastAttempt: false };
+  const base = {
+    runId: run,
+    batchStatus: 'expired' as const,
+    errors: null,
+    lastAttempt: false,
+  };
   // Part 1: r2 expires in attempt 1 and succeeds in attempt 2; part 2 succeeds at once.
-  await store.writeAtomic(run, 'downloads/p1a1.jsonl', [answer('r1')]);
+  await store.writeAtomic(run, artifact('downloads/p1a1.jsonl'), [answer('r1')]);
   const p1a1 = await classifyAttempt(store, {
     ...base,
     part: 1,
     attempt: 1,
-    inputPath: 'parts/part-0001.jsonl',
-    outputPath: 'downloads/p1a1.jsonl',
+    requests: artifact('parts/part-0001.jsonl'),
+    output: artifact('downloads/p1a1.jsonl'),
     batchId: 'batch_a',
   });
-  await store.writeAtomic(run, 'downloads/p1a2.jsonl', [answer('r2')]);
+  await store.writeAtomic(run, artifact('downloads/p1a2.jsonl'), [answer('r2')]);
   const p1a2 = await classifyAttempt(store, {
     ...base,
     part: 1,
     attempt: 2,
-    inputPath: p1a1.retryPath as string,
-    outputPath: 'downloads/p1a2.jsonl',
+    requests: p1a1.retryRequests as ArtifactName,
+    output: artifact('downloads/p1a2.jsonl'),
     batchId: 'batch_b',
   });
-  await store.writeAtomic(run, 'downloads/p2a1.jsonl', [answer('r3')]);
+  await store.writeAtomic(run, artifact('downloads/p2a1.jsonl'), [answer('r3')]);
   const p2a1 = await classifyAttempt(store, {
     ...base,
     part: 2,
     attempt: 1,
-    inputPath: 'parts/part-0002.jsonl',
-    outputPath: 'downloads/p2a1.jsonl',
+    requests: artifact('parts/part-0002.jsonl'),
+    output: artifact('downloads/p2a1.jsonl'),
     batchId: 'batch_c',
   });
   const merged = await mergeResults(store, {
@@ -191,12 +197,12 @@ test('prepare, classify and merge fit together', async () => {
     parts: [
       {
         part: prepared.parts[0] as PartRef,
-        resultsPaths: [p1a1.resultsPath, p1a2.resultsPath],
+        results: [p1a1.results, p1a2.results],
         usage: usage(p1a1.usage.input_tokens + p1a2.usage.input_tokens),
       },
       {
         part: prepared.parts[1] as PartRef,
-        resultsPaths: [p2a1.resultsPath],
+        results: [p2a1.results],
         usage: p2a1.usage,
       },
     ],
@@ -204,7 +210,7 @@ test('prepare, classify and merge fit together', async () => {
   assert.deepEqual(merged.counts, { total: 3, succeeded: 3, failed: 0, expired: 0, cancelled: 0 });
   assert.deepEqual(merged.usage, { input_tokens: 3, output_tokens: 0, total_tokens: 3 });
   const batches: (string | null)[] = [];
-  for await (const line of store.readLines(run, 'results.jsonl')) {
+  for await (const line of store.readLines(run, artifact('results.jsonl'))) {
     batches.push((JSON.parse(line.text) as ResultLine).batch_id);
   }
   assert.deepEqual(batches, ['batch_a', 'batch_b', 'batch_c']);

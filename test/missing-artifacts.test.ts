@@ -4,22 +4,25 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
-import OpenAI from 'openai';
 import { createActivities } from '../activities/index.js';
-import { LocalArtifactStore } from '../src/artifacts.js';
+import { artifactNames, LocalArtifactStore } from '../src/artifacts.js';
+import { createProviders } from '../src/providers/registry.js';
 
 // An artifact an earlier step wrote, missing now, stays missing on every retry with the same
 // input: the activity fails for good instead of being retried forever.
 
 test('an activity whose artifact is missing fails for good, naming the file', async () => {
   const store = new LocalArtifactStore(await mkdtemp(join(tmpdir(), 'nightshift-missing-')));
-  const openai = new OpenAI({ apiKey: 'unused', baseURL: 'http://127.0.0.1:9/v1' });
-  const { upload } = createActivities({ openai, store });
+  const providers = createProviders({
+    openai: { apiKey: 'unused', baseURL: 'http://127.0.0.1:9/v1' },
+  });
+  const { upload } = createActivities({ providers, store });
   const failure = await upload({
     runId: 'run-1',
     part: 1,
     attempt: 1,
-    path: 'parts/part-0001.jsonl',
+    provider: 'openai',
+    requests: artifactNames.part(1),
   }).then(
     () => assert.fail('the upload must fail'),
     (err: unknown) => err,

@@ -5,9 +5,10 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import { prepareParts } from '../activities/prepare.js';
-import { LocalArtifactStore } from '../src/artifacts.js';
+import { artifactNames, LocalArtifactStore } from '../src/artifacts.js';
 import { validateRequestsFile } from '../src/requests.js';
-import type { PrepareInput } from '../workflows/types.js';
+import type { ArtifactName, PrepareInput } from '../workflows/types.js';
+import { artifact } from './helpers/names.js';
 
 const dir = await mkdtemp(join(tmpdir(), 'nightshift-prepare-'));
 const store = new LocalArtifactStore(join(dir, 'home'));
@@ -25,10 +26,16 @@ async function setUp(content: string, limits: Partial<PrepareInput> = {}): Promi
   const runId = `run-${++runs}`;
   const inputPath = join(dir, `${runId}.jsonl`);
   await writeFile(inputPath, content);
-  return { runId, inputPath, maxRequestsPerBatch: 50_000, maxBytesPerBatch: 1 << 20, ...limits };
+  return {
+    runId,
+    inputFile: inputPath,
+    maxRequestsPerBatch: 50_000,
+    maxBytesPerBatch: 1 << 20,
+    ...limits,
+  };
 }
 
-const partText = (runId: string, path: string) => readFile(store.path(runId, path), 'utf8');
+const partText = (runId: string, path: ArtifactName) => readFile(store.path(runId, path), 'utf8');
 
 test('splits by request count, in order, copying lines byte for byte', async () => {
   const lines = Array.from({ length: 5 }, (_, i) => request(i, i % 2 ? 'ünïcödé ✓' : 'plain'));
@@ -38,14 +45,14 @@ test('splits by request count, in order, copying lines byte for byte', async () 
   assert.equal(result.model, 'gpt-4o-mini');
   assert.equal(result.total, 5);
   assert.deepEqual(
-    result.parts.map((p) => [p.part, p.path, p.requests]),
+    result.parts.map((p) => [p.index, p.artifact, p.requests]),
     [
       [1, 'parts/part-0001.jsonl', 2],
       [2, 'parts/part-0002.jsonl', 2],
       [3, 'parts/part-0003.jsonl', 1],
     ],
   );
-  const texts = await Promise.all(result.parts.map((p) => partText(input.runId, p.path)));
+  const texts = await Promise.all(result.parts.map((p) => partText(input.runId, p.artifact)));
   assert.equal(texts.join(''), `${lines.join('\n')}\n`);
   for (const [i, part] of result.parts.entries()) {
     assert.equal(part.bytes, Buffer.byteLength(texts[i] as string));
@@ -63,7 +70,7 @@ test('splits by bytes: no part goes over the limit', async () => {
     result.parts.reduce((n, p) => n + p.requests, 0),
     10,
   );
-  const texts = await Promise.all(result.parts.map((p) => partText(input.runId, p.path)));
+  const texts = await Promise.all(result.parts.map((p) => partText(input.runId, p.artifact)));
   assert.equal(texts.join(''), `${lines.join('\n')}\n`);
 });
 
@@ -71,7 +78,7 @@ test('CRLF becomes LF and a BOM is dropped', async () => {
   const input = await setUp(`\uFEFF${request(1)}\r\n${request(2)}\r\n`);
   const result = await prepareParts(store, input);
   assert.equal(
-    await partText(input.runId, 'parts/part-0001.jsonl'),
+    await partText(input.runId, artifactNames.part(1)),
     `${request(1)}\n${request(2)}\n`,
   );
   assert.equal(result.parts[0]?.bytes, Buffer.byteLength(`${request(1)}\n${request(2)}\n`));
@@ -80,7 +87,7 @@ test('CRLF becomes LF and a BOM is dropped', async () => {
 test('a rerun returns the manifest of the earlier attempt without redoing the work', async () => {
   const input = await setUp(`${request(1)}\n${request(2)}\n`, { maxRequestsPerBatch: 1 });
   const first = await prepareParts(store, input);
-  await rm(input.inputPath);
+  await rm(input.inputFile);
   let progressed = false;
   const again = await prepareParts(store, input, () => {
     progressed = true;
@@ -97,7 +104,7 @@ test('invalid input fails non-retryably, naming file:line and how many more', as
     assert.equal(err.type, 'InvalidInput');
     assert.match(
       err.message,
-      new RegExp(`^${input.inputPath}:2: invalid JSON: .* \\(\\+2 more\\)$`),
+      new RegExp(`^${input.inputFile}:2: invalid JSON: .* \\(\\+2 more\\)$`),
     );
     assert.deepEqual(
       ((err.details ?? [])[0] as { line: number }[]).map((e) => e.line),
@@ -105,7 +112,7 @@ test('invalid input fails non-retryably, naming file:line and how many more', as
     );
     return true;
   });
-  assert.equal(await store.exists(input.runId, 'parts/manifest.json'), false);
+  assert.equal(await store.exists(input.runId, artifact('parts/manifest.json')), false);
 });
 
 test('a line larger than a whole part is an error', async () => {
@@ -114,13 +121,13 @@ test('a line larger than a whole part is an error', async () => {
   });
   await assert.rejects(prepareParts(store, input), {
     type: 'InvalidInput',
-    message: `${input.inputPath}:2: line is longer than 300 bytes`,
+    message: `${input.inputFile}:2: line is longer than 300 bytes`,
   });
 });
 
 test('a missing input file fails non-retryably', async () => {
   const input = await setUp('');
-  await rm(input.inputPath);
+  await rm(input.inputFile);
   await assert.rejects(prepareParts(store, input), { type: 'InvalidInput', nonRetryable: true });
 });
 
@@ -139,7 +146,7 @@ test('progress is reported every few thousand lines', async () => {
 test("the client's validation of the same file is trusted; of a changed file it is not", async () => {
   const lines = Array.from({ length: 3 }, (_, i) => request(i));
   const input = await setUp(`${lines.join('\n')}\n`, { maxRequestsPerBatch: 2 });
-  const report = await validateRequestsFile(input.inputPath);
+  const report = await validateRequestsFile(input.inputFile);
   assert.ok(report.ok && report.endpoint);
   const validated = { ...report, endpoint: report.endpoint };
   const trusted = await prepareParts(store, { ...input, validated });
@@ -159,7 +166,7 @@ test("the client's validation of the same file is trusted; of a changed file it 
   const short = await setUp(
     `${lines.slice(0, 2).join('\n')}\n${'x'.repeat(lines[2]?.length ?? 0)}\n`,
   );
-  const { size, mtimeMs } = await stat(short.inputPath);
+  const { size, mtimeMs } = await stat(short.inputFile);
   const claimed = { ...validated, bytes: size, mtimeMs, total: 4 };
   await assert.rejects(prepareParts(store, { ...short, validated: claimed }), {
     type: 'InvalidInput',

@@ -6,8 +6,13 @@ import { test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import OpenAI from 'openai';
-import { type DownloadResult, providerActivities } from '../activities/provider.js';
+import {
+  type DownloadInput,
+  type DownloadResult,
+  transferActivities,
+} from '../activities/transfers.js';
 import { LocalArtifactStore } from '../src/artifacts.js';
+import { OpenAIBatchProvider } from '../src/providers/openai/batches.js';
 
 // Retries that would meet the same stale input every time: each activity reads the provider
 // afresh, and gives up on what cannot heal.
@@ -27,6 +32,17 @@ function batchObject(status: string, completed: number, outputFileId: string | n
   };
 }
 
+const DOWNLOAD: DownloadInput = {
+  runId: 'run-1',
+  provider: 'openai',
+  part: 1,
+  attempt: 1,
+  batchId: 'batch_1',
+};
+
+const transfers = (openai: OpenAI, store: LocalArtifactStore) =>
+  transferActivities({ openai: new OpenAIBatchProvider(openai) }, store);
+
 test('a cancel refused because the batch just ended returns the ended batch', async () => {
   let status = 'in_progress';
   const openai = {
@@ -43,8 +59,7 @@ test('a cancel refused because the batch just ended returns the ended batch', as
       },
     },
   } as unknown as OpenAI;
-  const { cancelBatch } = providerActivities({ openai, store: await store() });
-  const batch = await cancelBatch('batch_1');
+  const batch = await new OpenAIBatchProvider(openai).cancelBatch('batch_1');
   assert.equal(batch.status, 'completed');
 });
 
@@ -62,8 +77,14 @@ test('a download reads the batch afresh, and takes a short output after five att
       content: async () => new Response('{"custom_id":"a"}\n{"custom_id":"b"}\n'),
     },
   } as unknown as OpenAI;
-  const { download } = providerActivities({ openai, store: await store() });
-  const input = { runId: 'run-1', part: 1, attempt: 1, batchId: 'batch_1' };
+  const { download } = transfers(openai, await store());
+  const input = {
+    runId: 'run-1',
+    provider: 'openai',
+    part: 1,
+    attempt: 1,
+    batchId: 'batch_1',
+  } as const;
   const early = await new MockActivityEnvironment({ attempt: 1 }).run(download, input).then(
     () => assert.fail('a short output is fetched again first'),
     (err: unknown) => err,
@@ -75,7 +96,7 @@ test('a download reads the batch afresh, and takes a short output after five att
     download,
     input,
   )) as DownloadResult;
-  assert.match(late.outputPath ?? '', /output/);
+  assert.match(late.output ?? '', /output/);
   assert.equal(reads, 2, 'each attempt read the batch itself');
 });
 
@@ -83,13 +104,11 @@ test('a download of an ended batch whose files are not published yet is retried'
   const openai = {
     batches: { retrieve: async () => batchObject('expired', 2, null) },
   } as unknown as OpenAI;
-  const { download } = providerActivities({ openai, store: await store() });
-  const failure = await new MockActivityEnvironment()
-    .run(download, { runId: 'run-1', part: 1, attempt: 1, batchId: 'batch_1' })
-    .then(
-      () => assert.fail('nothing to download yet'),
-      (err: unknown) => err,
-    );
+  const { download } = transfers(openai, await store());
+  const failure = await new MockActivityEnvironment().run(download, DOWNLOAD).then(
+    () => assert.fail('nothing to download yet'),
+    (err: unknown) => err,
+  );
   assert.ok(failure instanceof ApplicationFailure);
   assert.equal(failure.type, 'ResultFilesNotReady');
   assert.equal(failure.nonRetryable, false);

@@ -1,26 +1,32 @@
 import { proxyActivities } from '@temporalio/workflow';
 import type { NightshiftActivities } from '../activities/index.js';
 
-// Provider calls retry forever with capped backoff: a 24-hour run must ride out an outage.
-// Errors that cannot heal (bad input, auth) are thrown as non-retryable by the activities.
+// Each group of activities gets the timeouts its work needs, and only its own activities: a
+// 30-second proxy cannot call classify. Every group retries without end (1 s doubling to 1 min)
+// since a 24-hour run must ride out a provider or store outage; what cannot heal is thrown as a
+// non-retryable failure (workflows/contract.ts).
 const retry = {
   initialInterval: '1s',
   backoffCoefficient: 2,
   maximumInterval: '1m',
 } as const;
 
-/**
- * Quick provider calls: create, poll, cancel. A short timeout bounds what a lost completion
- * costs (a worker or server dying mid-call): the call is simply made again.
- */
-export const provider = proxyActivities<NightshiftActivities>({
-  startToCloseTimeout: '30s',
-  retry,
-});
+type Group<K extends keyof NightshiftActivities> = Pick<NightshiftActivities, K>;
 
-/** Work proportional to a part's size; heartbeats let a dead worker be noticed in a minute. */
-export const bulk = proxyActivities<NightshiftActivities>({
-  startToCloseTimeout: '2h',
-  heartbeatTimeout: '1m',
-  retry,
-});
+/**
+ * Quick calls on a provider's batches. 30 s bounds what a lost completion costs (a worker or
+ * server dying mid-call): the call is simply made again, and create finds its earlier batch.
+ */
+export const { createBatch, pollBatch, cancelBatch } = proxyActivities<
+  Group<'createBatch' | 'pollBatch' | 'cancelBatch'>
+>({ startToCloseTimeout: '30s', retry });
+
+/** Long work heartbeats (every 10 s, or every 5,000 lines): a dead worker is noticed in 1 min. */
+const long = { startToCloseTimeout: '2h', heartbeatTimeout: '1m', retry } as const;
+
+/** Moving a part to the provider and its results back: up to 200 MB each way. */
+export const { upload, download } = proxyActivities<Group<'upload' | 'download'>>(long);
+
+/** Reading and writing a part's or a run's files in the store: split, classify, merge. */
+export const { prepare, classify, finalize } =
+  proxyActivities<Group<'prepare' | 'classify' | 'finalize'>>(long);

@@ -1,5 +1,4 @@
 import {
-  ApplicationFailure,
   allHandlersFinished,
   CancellationScope,
   condition,
@@ -13,7 +12,16 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { emptyUsage, usageCostUsd } from '../src/pricing.js';
-import { bulk, provider } from './activity-proxies.js';
+import {
+  cancelBatch,
+  classify,
+  createBatch,
+  download,
+  pollBatch,
+  upload,
+} from './activity-proxies.js';
+import { addCounts, ENDED_BATCH_STATUSES, failures, zeroCounts } from './contract.js';
+import { batchStateOf, classifyResultOf, downloadResultOf, partRefOf } from './legacy.js';
 import {
   budgetReplySignal,
   budgetRequestSignal,
@@ -22,16 +30,18 @@ import {
   pollNowSignal,
 } from './messages.js';
 import { nextPollInterval } from './poll-interval.js';
-import { noCounts, pendingPart } from './progress.js';
+import { pendingPart } from './progress.js';
 import { resultFilesPending } from './result-files.js';
 import { NightshiftBatchIds } from './search-attributes.js';
 import type {
+  ArtifactName,
   BatchEndpoint,
   BatchSnapshot,
   Budget,
   BudgetReply,
   ClassifyResult,
   PartOutcome,
+  PartPhase,
   PartProgress,
   PartRef,
   RunOptions,
@@ -40,6 +50,7 @@ import type {
 
 export type BatchWorkflowOptions = Pick<
   RunOptions,
+  | 'provider'
   | 'maxAttempts'
   | 'pollIntervalSeconds'
   | 'maxPollIntervalSeconds'
@@ -50,9 +61,11 @@ export type BatchWorkflowOptions = Pick<
 
 /** Everything a part needs to resume, carried across continue-as-new. */
 export interface BatchState {
+  /** Nightshift's resubmission round: 1, then one more for each batch of leftovers. */
   attempt: number;
-  inputPath: string;
-  /** Requests submitted in this attempt: the whole part, then what is left to retry. */
+  /** The JSONL this attempt submits: the whole part, then what is left to retry. */
+  requests: ArtifactName;
+  /** Requests submitted in this attempt. */
   attemptRequests: number;
   /** Creations of this attempt so far; only a token-limit failure makes another. */
   tries: number;
@@ -77,34 +90,21 @@ export interface BatchWorkflowInput {
   maxHistoryEvents?: number;
 }
 
-const TERMINAL = new Set(['completed', 'failed', 'expired', 'cancelled']);
 const MAX_TOKEN_LIMIT_RETRIES = 8;
 /** Keeps each run of the chain small even where the server suggests continue-as-new late. */
 const DEFAULT_MAX_HISTORY_EVENTS = 2_000;
 const DEFAULT_MAX_FILES_WAIT_SECONDS = 3_600;
 
-function initialState(input: BatchWorkflowInput): BatchState {
-  const { part } = input.part;
-  return {
-    attempt: 1,
-    inputPath: input.part.path,
-    attemptRequests: input.part.requests,
-    tries: 0,
-    fileId: null,
-    batchId: null,
-    cancelRequested: false,
-    cancelSent: false,
-    pollSeconds: null,
-    outcome: {
-      part,
-      resultsPaths: [],
-      batches: [],
-      counts: noCounts(),
-      usage: emptyUsage(),
-      cancelled: false,
-    },
-    progress: pendingPart(input.part, 1),
-  };
+/**
+ * One part in flight: its input, its state, and what signals left for the steps to read.
+ * Every step below takes it explicitly; none closes over another's variables.
+ */
+interface Part {
+  input: BatchWorkflowInput & { part: PartRef };
+  state: BatchState;
+  /** Set by the pollNow signal (webhooks, impatient users); cleared by the next nap. */
+  pollNow: boolean;
+  budgetReply: BudgetReply | null;
 }
 
 /**
@@ -112,311 +112,384 @@ function initialState(input: BatchWorkflowInput): BatchState {
  * left, until everything is final or the attempts are spent.
  */
 export async function batchWorkflow(input: BatchWorkflowInput): Promise<PartOutcome> {
-  const state = input.state ?? initialState(input);
-  let pollNow = false;
-  let budgetReply: BudgetReply | null = null;
-  setHandler(budgetReplySignal, (reply) => {
-    budgetReply = reply;
-  });
-  setHandler(partProgressQuery, () => state.progress);
-  setHandler(pollNowSignal, () => {
-    pollNow = true;
-  });
-  setHandler(cancelSignal, () => {
-    state.cancelRequested = true;
-  });
+  const p = startPart(input);
   // Temporal's own cancel (UI, `handle.cancel()`) becomes the same request as the signal; the
   // work below runs non-cancellable so that clean-up can still call the provider.
   CancellationScope.current().cancelRequested.catch(() => {
-    state.cancelRequested = true;
+    p.state.cancelRequested = true;
   });
+  return CancellationScope.nonCancellable(() => runAttempts(p));
+}
 
-  return CancellationScope.nonCancellable(async () => {
-    const { runId, endpoint, options } = input;
-    const { part } = input.part;
-    const what = () =>
-      `part ${part} attempt ${state.attempt} (${state.attemptRequests.toLocaleString('en-US')} requests)`;
-    const phase = (p: PartProgress['phase']) => {
-      state.progress.phase = p;
-      state.progress.attempt = state.attempt;
-      setCurrentDetails(
-        `part ${part} · attempt ${state.attempt}/${options.maxAttempts} · ${p}` +
-          (state.batchId ? ` · ${state.batchId} (${state.progress.providerStatus ?? 'new'})` : ''),
-      );
-    };
+function startPart(workflowInput: BatchWorkflowInput): Part {
+  const input = { ...workflowInput, part: partRefOf(workflowInput.part) };
+  const state = input.state ? batchStateOf(input.state) : initialState(input.part);
+  const p: Part = { input, state, pollNow: false, budgetReply: null };
+  setHandler(budgetReplySignal, (reply) => {
+    p.budgetReply = reply;
+  });
+  setHandler(partProgressQuery, () => p.state.progress);
+  setHandler(pollNowSignal, () => {
+    p.pollNow = true;
+  });
+  setHandler(cancelSignal, () => {
+    p.state.cancelRequested = true;
+  });
+  return p;
+}
 
-    for (;;) {
-      if (state.cancelRequested && !state.batchId) {
-        // Nothing running at the provider: what was not submitted is cancelled as it stands.
-        await collect(null);
-        return finish();
-      }
-      const fileId = state.fileId ?? (await upload());
-      // A cancel that arrived during the upload must not create a batch: its requests would be
-      // processed, and billed, before the cancel reached the provider.
-      if (state.cancelRequested && !state.batchId && patched('no-batch-after-cancelled-upload')) {
-        continue;
-      }
-      const batch = await waitForTerminal(state.batchId ?? (await createBatch(fileId)));
+function initialState(part: PartRef): BatchState {
+  return {
+    attempt: 1,
+    requests: part.artifact,
+    attemptRequests: part.requests,
+    tries: 0,
+    fileId: null,
+    batchId: null,
+    cancelRequested: false,
+    cancelSent: false,
+    pollSeconds: null,
+    outcome: {
+      part: part.index,
+      results: [],
+      batches: [],
+      counts: zeroCounts(),
+      usage: emptyUsage(),
+      cancelled: false,
+    },
+    progress: pendingPart(part, 1),
+  };
+}
 
-      if (batch.status === 'failed') {
-        if (batch.errors.some((e) => e.code === 'token_limit_exceeded')) {
-          if (state.tries > MAX_TOKEN_LIMIT_RETRIES) {
-            throw ApplicationFailure.nonRetryable(
-              `part ${part}: batch still over the enqueued-token limit after ${state.tries} tries`,
-              'TokenLimitExceeded',
-            );
-          }
-          recordBatch(batch);
-          phase('backing-off');
-          state.batchId = null;
-          // The queue drains as other batches finish; back off harder each time it is still
-          // full. A cancel ends the wait: the loop then records the part as cancelled.
-          const backoffSeconds = Math.min(
-            options.maxPollIntervalSeconds,
-            options.pollIntervalSeconds * 2 ** state.tries,
-          );
-          await condition(() => state.cancelRequested, backoffSeconds * 1000, {
-            summary: `token limit: create again in ${backoffSeconds}s`,
-          });
-          continue;
-        }
-        recordBatch(batch);
-        const lines = batch.errors
-          .slice(0, 10)
-          .map((e) => (e.line === null ? e.message : `line ${e.line}: ${e.message}`));
-        throw ApplicationFailure.nonRetryable(
-          `part ${part}: batch ${batch.id} failed validation: ${lines.join('; ')}`,
-          'BatchValidationFailed',
-          batch.errors,
-        );
-      }
-
-      // A cancel that lands after classify scheduled a retry still loops once: the next pass
-      // records the leftovers as cancelled instead of submitting them.
-      const { retryPath, retry } = await collect(batch);
-      if (retryPath) {
-        state.attempt += 1;
-        state.inputPath = retryPath;
-        state.attemptRequests = retry;
-        state.tries = 0;
-        state.fileId = null;
-        state.batchId = null;
-        state.cancelSent = false;
-        state.pollSeconds = null;
-        continue;
-      }
-      return finish();
+async function runAttempts(p: Part): Promise<PartOutcome> {
+  const { state } = p;
+  for (;;) {
+    if (state.cancelRequested && !state.batchId) {
+      // Nothing running at the provider: what was not submitted is cancelled as it stands.
+      await collectAttempt(p, null);
+      return finish(p);
     }
+    const fileId = state.fileId ?? (await submitAttempt(p));
+    // A cancel that arrived during the upload must not create a batch: its requests would be
+    // processed, and billed, before the cancel reached the provider.
+    if (state.cancelRequested && !state.batchId && patched('no-batch-after-cancelled-upload')) {
+      continue;
+    }
+    const batch = await waitForBatch(p, state.batchId ?? (await createAttemptBatch(p, fileId)));
+    if (batch.status === 'failed') {
+      await backOffTokenLimit(p, batch);
+      continue;
+    }
+    // A cancel that lands after classify scheduled a retry still loops once: the next pass
+    // records the leftovers as cancelled instead of submitting them.
+    const leftovers = await collectAttempt(p, batch);
+    if (!leftovers) return finish(p);
+    Object.assign(state, {
+      attempt: state.attempt + 1,
+      requests: leftovers.requests,
+      attemptRequests: leftovers.count,
+      tries: 0,
+      fileId: null,
+      batchId: null,
+      cancelSent: false,
+      pollSeconds: null,
+    });
+  }
+}
 
-    async function upload(): Promise<string> {
-      phase('uploading');
-      const fileId = await bulk.upload.executeWithOptions({ summary: `upload ${what()}` }, [
-        { runId, part, attempt: state.attempt, path: state.inputPath },
+/** Marks the part's phase for queries (`nightshift status`) and the UI's current details. */
+function phase(p: Part, next: PartPhase): void {
+  const { state, input } = p;
+  state.progress.phase = next;
+  state.progress.attempt = state.attempt;
+  setCurrentDetails(
+    `part ${input.part.index} · attempt ${state.attempt}/${input.options.maxAttempts} · ${next}` +
+      (state.batchId ? ` · ${state.batchId} (${state.progress.providerStatus ?? 'new'})` : ''),
+  );
+}
+
+/** "part 2 attempt 1 (50,000 requests)": how steps name themselves in the UI. */
+function what({ input, state }: Part): string {
+  const requests = state.attemptRequests.toLocaleString('en-US');
+  return `part ${input.part.index} attempt ${state.attempt} (${requests} requests)`;
+}
+
+/** Uploads the attempt's requests; returns the provider's file id. */
+async function submitAttempt(p: Part): Promise<string> {
+  const { input, state } = p;
+  phase(p, 'uploading');
+  state.fileId = await upload.executeWithOptions({ summary: `upload ${what(p)}` }, [
+    {
+      runId: input.runId,
+      provider: input.options.provider ?? 'openai',
+      part: input.part.index,
+      attempt: state.attempt,
+      requests: state.requests,
+    },
+  ]);
+  return state.fileId;
+}
+
+async function createAttemptBatch(p: Part, fileId: string): Promise<string> {
+  const { input, state } = p;
+  phase(p, 'creating');
+  const batchId = await createBatch.executeWithOptions(
+    { summary: `create the batch of ${what(p)}` },
+    [
+      {
+        provider: input.options.provider ?? 'openai',
+        runId: input.runId,
+        part: input.part.index,
+        attempt: state.attempt,
+        try: state.tries,
+        fileId,
+        endpoint: input.endpoint,
+        metadata: input.options.metadata,
+      },
+    ],
+  );
+  state.batchId = batchId;
+  state.tries += 1;
+  state.progress.batchId = batchId;
+  upsertSearchAttributes([
+    {
+      key: NightshiftBatchIds,
+      value: [...state.outcome.batches.map((b) => b.batch_id), batchId],
+    },
+  ]);
+  return batchId;
+}
+
+/**
+ * Polls the batch until it has ended with its result files published, napping between polls
+ * (adaptive interval; a cancel or a pollNow signal cuts the nap short), and continues as new
+ * when the history grows long.
+ */
+async function waitForBatch(p: Part, batchId: string): Promise<BatchSnapshot> {
+  const { input, state } = p;
+  const provider = input.options.provider ?? 'openai';
+  phase(p, 'waiting');
+  let lastDone = -1;
+  for (;;) {
+    if (state.cancelRequested && !state.cancelSent) {
+      phase(p, 'cancelling');
+      await cancelBatch.executeWithOptions({ summary: `cancel ${batchId}` }, [
+        { provider, batchId },
       ]);
-      state.fileId = fileId;
-      return fileId;
+      state.cancelSent = true;
+    }
+    const batch = await pollBatch.executeWithOptions({ summary: `poll ${batchId}` }, [
+      { provider, batchId },
+    ]);
+    state.progress.providerStatus = batch.status;
+    state.progress.requestCounts = batch.requestCounts;
+    if (ENDED_BATCH_STATUSES.includes(batch.status)) {
+      if (!resultFilesPending(batch)) {
+        state.filesWaitSince = null;
+        return batch;
+      }
+      await waitForResultFiles(p, batch);
+    } else {
+      phase(p, state.cancelSent ? 'cancelling' : 'waiting');
+      lastDone = await napUntilNextPoll(p, batch, lastDone);
     }
 
-    async function createBatch(fileId: string): Promise<string> {
-      phase('creating');
-      const batchId = await provider.createBatch.executeWithOptions(
-        { summary: `create the batch of ${what()}` },
-        [
-          {
-            runId,
-            part,
-            attempt: state.attempt,
-            try: state.tries,
-            fileId,
-            endpoint,
-            metadata: options.metadata,
-          },
-        ],
-      );
-      state.batchId = batchId;
-      state.tries += 1;
-      state.progress.batchId = batchId;
-      upsertSearchAttributes([
+    const info = workflowInfo();
+    if (
+      info.continueAsNewSuggested ||
+      info.historyLength > (input.maxHistoryEvents ?? DEFAULT_MAX_HISTORY_EVENTS)
+    ) {
+      await condition(allHandlersFinished);
+      await continueAsNew<typeof batchWorkflow>({ ...input, state });
+    }
+  }
+}
+
+/** Sleeps the adaptive poll interval, or less if a cancel or a pollNow signal comes. */
+async function napUntilNextPoll(p: Part, batch: BatchSnapshot, lastDone: number) {
+  const { state, input } = p;
+  const done = batch.requestCounts.completed + batch.requestCounts.failed;
+  state.pollSeconds = nextPollInterval(
+    state.pollSeconds,
+    batch.status,
+    { done, total: batch.requestCounts.total, changed: done !== lastDone },
+    {
+      minSeconds: input.options.pollIntervalSeconds,
+      maxSeconds: input.options.maxPollIntervalSeconds,
+    },
+  );
+  p.pollNow = false;
+  await condition(
+    () => p.pollNow || (state.cancelRequested && !state.cancelSent),
+    state.pollSeconds * 1000,
+    {
+      summary: `${batch.status} ${done}/${batch.requestCounts.total}: next poll in ${state.pollSeconds}s`,
+    },
+  );
+  return done;
+}
+
+/**
+ * The batch ended, but its result files are not published yet: read it again, backing off
+ * from the shortest poll interval to the longest, and fail the part once the wait passes its
+ * bound. Collecting now would resubmit (and pay again for) what the provider finished. A
+ * cancel does not cut this short: the results are already paid for.
+ */
+async function waitForResultFiles(p: Part, batch: BatchSnapshot): Promise<void> {
+  const { state, input } = p;
+  const { options } = input;
+  const now = Date.now();
+  const first = state.filesWaitSince == null;
+  state.filesWaitSince ??= now;
+  const waitedSeconds = (now - state.filesWaitSince) / 1000;
+  if (waitedSeconds >= (options.maxFilesWaitSeconds ?? DEFAULT_MAX_FILES_WAIT_SECONDS)) {
+    const results = batch.requestCounts.completed + batch.requestCounts.failed;
+    throw failures.ResultFilesMissing(
+      `part ${input.part.index}: batch ${batch.id} ended ${batch.status} with ${results} ` +
+        `results, but the provider has published no result file for them after ${Math.round(waitedSeconds)} s`,
+    );
+  }
+  phase(p, 'awaiting-files');
+  state.pollSeconds = first
+    ? options.pollIntervalSeconds
+    : Math.min(options.maxPollIntervalSeconds, (state.pollSeconds ?? 0) * 2);
+  await sleep(state.pollSeconds * 1000, {
+    summary: `${batch.status}, result files not published yet: read again in ${state.pollSeconds}s`,
+  });
+}
+
+/**
+ * A batch the provider failed: over the model's enqueued-token limit, it is created again once
+ * the queue has had time to drain (backing off harder each time); any other failure is the
+ * provider rejecting the file, final for the part.
+ */
+async function backOffTokenLimit(p: Part, batch: BatchSnapshot): Promise<void> {
+  const { state, input } = p;
+  const { options } = input;
+  recordBatch(p, batch);
+  if (!batch.errors.some((e) => e.code === 'token_limit_exceeded')) {
+    const lines = batch.errors
+      .slice(0, 10)
+      .map((e) => (e.line === null ? e.message : `line ${e.line}: ${e.message}`));
+    throw failures.BatchValidationFailed(
+      `part ${input.part.index}: batch ${batch.id} failed validation: ${lines.join('; ')}`,
+      { details: [batch.errors] },
+    );
+  }
+  if (state.tries > MAX_TOKEN_LIMIT_RETRIES) {
+    throw failures.TokenLimitExceeded(
+      `part ${input.part.index}: batch still over the enqueued-token limit after ${state.tries} tries`,
+    );
+  }
+  phase(p, 'backing-off');
+  state.batchId = null;
+  const backoffSeconds = Math.min(
+    options.maxPollIntervalSeconds,
+    options.pollIntervalSeconds * 2 ** state.tries,
+  );
+  // A cancel ends the wait: the next pass records the part as cancelled.
+  await condition(() => state.cancelRequested, backoffSeconds * 1000, {
+    summary: `token limit: create again in ${backoffSeconds}s`,
+  });
+}
+
+/**
+ * Downloads and classifies an ended batch (or, with null, the never-submitted rest), adds what
+ * is final to the part's outcome, and returns the leftovers worth another attempt, if any.
+ */
+async function collectAttempt(p: Part, batch: BatchSnapshot | null) {
+  const { state, input } = p;
+  const { runId, options } = input;
+  const ref = { runId, part: input.part.index, attempt: state.attempt };
+  phase(p, 'downloading');
+  const files = batch
+    ? downloadResultOf(
+        await download.executeWithOptions(
+          { summary: `download the results of ${batch.id} (${batch.status})` },
+          [{ ...ref, provider: options.provider ?? 'openai', batchId: batch.id }],
+        ),
+      )
+    : { output: null, errors: null };
+  phase(p, 'classifying');
+  const classifyAs = async (lastAttempt: boolean) =>
+    classifyResultOf(
+      await classify.executeWithOptions({ summary: `classify ${what(p)}` }, [
         {
-          key: NightshiftBatchIds,
-          value: [...state.outcome.batches.map((b) => b.batch_id), batchId],
+          ...ref,
+          requests: state.requests,
+          ...files,
+          batchId: batch?.id ?? '',
+          batchStatus: batch?.status ?? 'cancelled',
+          lastAttempt,
         },
-      ]);
-      return batchId;
+      ]),
+    );
+  let result = await classifyAs(
+    state.attempt >= options.maxAttempts || state.cancelRequested || batch?.status === 'cancelled',
+  );
+  if (options.budget && batch) {
+    const reply = await askBudget(p, options.budget, result);
+    if (reply && !reply.granted) {
+      // Classifying again as the last attempt makes the leftovers final; it rewrites the
+      // same results file, so nothing is counted twice.
+      result = await classifyAs(true);
+      state.outcome.budgetStop = reply.reason ?? 'the budget would be passed';
     }
+  }
+  if (batch) recordBatch(p, batch);
+  const { outcome } = state;
+  outcome.results.push(result.results);
+  addCounts(outcome.counts, result.counts);
+  for (const k of ['input_tokens', 'output_tokens', 'total_tokens'] as const) {
+    outcome.usage[k] += result.usage[k];
+  }
+  state.progress.counts = { ...outcome.counts };
+  return result.retry > 0 && result.retryRequests
+    ? { requests: result.retryRequests, count: result.retry }
+    : null;
+}
 
-    /**
-     * Reports what the attempt cost to the run and, when there is something to resubmit, waits
-     * for the run to say whether that fits the budget (the run sees every part's spending).
-     */
-    async function askBudget(budget: Budget, result: ClassifyResult): Promise<BudgetReply | null> {
-      const parent = workflowInfo().parent;
-      if (!parent) return null;
-      const costOf = (u: Usage) =>
-        usageCostUsd(u, budget.inputUsdPerToken, budget.outputUsdPerToken);
-      const spentUsd = costOf(result.usage);
-      const succeeded = state.outcome.counts.succeeded + result.counts.succeeded;
-      const partCost = costOf(state.outcome.usage) + spentUsd;
-      const retryUsd = succeeded > 0 ? (partCost / succeeded) * result.retry : 0;
-      budgetReply = null;
-      await getExternalWorkflowHandle(parent.workflowId).signal(budgetRequestSignal, {
-        part,
-        attempt: state.attempt,
-        spentUsd,
-        retryUsd: result.retry > 0 ? retryUsd : 0,
-      });
-      if (result.retry === 0) return null;
-      await condition(() => budgetReply?.attempt === state.attempt);
-      return budgetReply;
-    }
-
-    function recordBatch(batch: BatchSnapshot) {
-      state.outcome.batches.push({
-        batch_id: batch.id,
-        part,
-        attempt: state.attempt,
-        status: batch.status,
-        request_counts: batch.requestCounts,
-      });
-    }
-
-    async function waitForTerminal(batchId: string): Promise<BatchSnapshot> {
-      phase('waiting');
-      let lastDone = -1;
-      for (;;) {
-        if (state.cancelRequested && !state.cancelSent) {
-          phase('cancelling');
-          await provider.cancelBatch.executeWithOptions({ summary: `cancel ${batchId}` }, [
-            batchId,
-          ]);
-          state.cancelSent = true;
-        }
-        const batch = await provider.pollBatch.executeWithOptions({ summary: `poll ${batchId}` }, [
-          batchId,
-        ]);
-        state.progress.providerStatus = batch.status;
-        state.progress.requestCounts = batch.requestCounts;
-        if (TERMINAL.has(batch.status)) {
-          if (!resultFilesPending(batch)) {
-            state.filesWaitSince = null;
-            return batch;
-          }
-          await waitForResultFiles(batch);
-        } else {
-          phase(state.cancelSent ? 'cancelling' : 'waiting');
-          const done = batch.requestCounts.completed + batch.requestCounts.failed;
-          state.pollSeconds = nextPollInterval(
-            state.pollSeconds,
-            batch.status,
-            { done, total: batch.requestCounts.total, changed: done !== lastDone },
-            { minSeconds: options.pollIntervalSeconds, maxSeconds: options.maxPollIntervalSeconds },
-          );
-          lastDone = done;
-          pollNow = false;
-          await condition(
-            () => pollNow || (state.cancelRequested && !state.cancelSent),
-            state.pollSeconds * 1000,
-            {
-              summary: `${batch.status} ${done}/${batch.requestCounts.total}: next poll in ${state.pollSeconds}s`,
-            },
-          );
-        }
-
-        const info = workflowInfo();
-        if (
-          info.continueAsNewSuggested ||
-          info.historyLength > (input.maxHistoryEvents ?? DEFAULT_MAX_HISTORY_EVENTS)
-        ) {
-          await condition(allHandlersFinished);
-          await continueAsNew<typeof batchWorkflow>({ ...input, state });
-        }
-      }
-    }
-
-    /**
-     * The batch ended, but its result files are not published yet: read it again, backing off
-     * from the shortest poll interval to the longest, and fail the part once the wait passes its
-     * bound. Collecting now would resubmit (and pay again for) what the provider finished. A
-     * cancel does not cut this short: the results are already paid for.
-     */
-    async function waitForResultFiles(batch: BatchSnapshot): Promise<void> {
-      const now = Date.now();
-      const first = state.filesWaitSince == null;
-      state.filesWaitSince ??= now;
-      const waitedSeconds = (now - state.filesWaitSince) / 1000;
-      const limit = options.maxFilesWaitSeconds ?? DEFAULT_MAX_FILES_WAIT_SECONDS;
-      const { completed, failed } = batch.requestCounts;
-      if (waitedSeconds >= limit) {
-        throw ApplicationFailure.nonRetryable(
-          `part ${part}: batch ${batch.id} ended ${batch.status} with ${completed + failed} ` +
-            `results, but the provider has published no result file for them after ${Math.round(waitedSeconds)} s`,
-          'ResultFilesMissing',
-        );
-      }
-      phase('awaiting-files');
-      state.pollSeconds = first
-        ? options.pollIntervalSeconds
-        : Math.min(options.maxPollIntervalSeconds, (state.pollSeconds ?? 0) * 2);
-      await sleep(state.pollSeconds * 1000, {
-        summary: `${batch.status}, result files not published yet: read again in ${state.pollSeconds}s`,
-      });
-    }
-
-    /** Downloads and classifies a finished batch (or, with null, the never-submitted rest). */
-    async function collect(batch: BatchSnapshot | null) {
-      phase('downloading');
-      const files = batch
-        ? await bulk.download.executeWithOptions(
-            { summary: `download the results of ${batch.id} (${batch.status})` },
-            [{ runId, part, attempt: state.attempt, batchId: batch.id }],
-          )
-        : { outputPath: null, errorPath: null };
-      const lastAttempt =
-        state.attempt >= options.maxAttempts ||
-        state.cancelRequested ||
-        batch?.status === 'cancelled';
-      const classify = (last: boolean) =>
-        bulk.classify.executeWithOptions({ summary: `classify ${what()}` }, [
-          {
-            runId,
-            part,
-            attempt: state.attempt,
-            inputPath: state.inputPath,
-            outputPath: files.outputPath,
-            errorPath: files.errorPath,
-            batchId: batch?.id ?? '',
-            batchStatus: batch?.status ?? 'cancelled',
-            lastAttempt: last,
-          },
-        ]);
-      let result = await classify(lastAttempt);
-      if (input.options.budget && batch) {
-        const reply = await askBudget(input.options.budget, result);
-        if (reply && !reply.granted) {
-          // Classifying again as the last attempt makes the leftovers final; it rewrites the
-          // same results file, so nothing is counted twice.
-          result = await classify(true);
-          state.outcome.budgetStop = reply.reason ?? 'the budget would be passed';
-        }
-      }
-      if (batch) recordBatch(batch);
-      const o = state.outcome;
-      o.resultsPaths.push(result.resultsPath);
-      for (const k of ['succeeded', 'failed', 'expired', 'cancelled'] as const) {
-        o.counts[k] += result.counts[k];
-      }
-      for (const k of ['input_tokens', 'output_tokens', 'total_tokens'] as const) {
-        o.usage[k] += result.usage[k];
-      }
-      state.progress.counts = { ...o.counts };
-      return { retryPath: result.retry > 0 ? result.retryPath : null, retry: result.retry };
-    }
-
-    function finish(): PartOutcome {
-      state.outcome.cancelled = state.cancelRequested;
-      phase('done');
-      return state.outcome;
-    }
+/**
+ * Reports what the attempt cost to the run and, when there is something to resubmit, waits
+ * for the run to say whether that fits the budget (the run sees every part's spending).
+ */
+async function askBudget(
+  p: Part,
+  budget: Budget,
+  result: ClassifyResult,
+): Promise<BudgetReply | null> {
+  const parent = workflowInfo().parent;
+  if (!parent) return null;
+  const { state } = p;
+  const costOf = (u: Usage) => usageCostUsd(u, budget.inputUsdPerToken, budget.outputUsdPerToken);
+  const spentUsd = costOf(result.usage);
+  const succeeded = state.outcome.counts.succeeded + result.counts.succeeded;
+  const partCost = costOf(state.outcome.usage) + spentUsd;
+  const retryUsd = succeeded > 0 ? (partCost / succeeded) * result.retry : 0;
+  p.budgetReply = null;
+  await getExternalWorkflowHandle(parent.workflowId).signal(budgetRequestSignal, {
+    part: p.input.part.index,
+    attempt: state.attempt,
+    spentUsd,
+    retryUsd: result.retry > 0 ? retryUsd : 0,
   });
+  if (result.retry === 0) return null;
+  await condition(() => p.budgetReply?.attempt === state.attempt);
+  return p.budgetReply;
+}
+
+function recordBatch({ input, state }: Part, batch: BatchSnapshot): void {
+  state.outcome.batches.push({
+    batch_id: batch.id,
+    part: input.part.index,
+    attempt: state.attempt,
+    status: batch.status,
+    request_counts: batch.requestCounts,
+  });
+}
+
+function finish(p: Part): PartOutcome {
+  p.state.outcome.cancelled = p.state.cancelRequested;
+  phase(p, 'done');
+  return p.state.outcome;
 }

@@ -1,20 +1,19 @@
-import type { PartProgress, PartRef, StatusCounts } from './types.js';
-
-export const noCounts = (): StatusCounts => ({ succeeded: 0, failed: 0, expired: 0, cancelled: 0 });
+import { zeroCounts } from './contract.js';
+import type { PartProgress, PartRef } from './types.js';
 
 /** A part's progress before anything happened to it. */
 export function pendingPart(
-  part: Pick<PartRef, 'part' | 'requests'>,
+  part: Pick<PartRef, 'index' | 'requests'>,
   attempt: number,
 ): PartProgress {
   return {
-    part: part.part,
+    part: part.index,
     requests: part.requests,
     phase: 'pending',
     attempt,
     batchId: null,
     providerStatus: null,
     requestCounts: { total: 0, completed: 0, failed: 0 },
-    counts: noCounts(),
+    counts: zeroCounts(),
   };
 }

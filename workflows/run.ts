@@ -10,9 +10,10 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { emptyUsage } from '../src/pricing.js';
-import { bulk } from './activity-proxies.js';
+import { finalize, prepare } from './activity-proxies.js';
 import { batchWorkflow } from './batch.js';
 import { partWorkflowId } from './ids.js';
+import { partOutcomeOf, partRefOf, runInputOf } from './legacy.js';
 import {
   budgetReplySignal,
   budgetRequestSignal,
@@ -40,7 +41,8 @@ import type {
  * A whole run: prepare the input into parts, run one batch workflow per part with at most
  * `maxConcurrentBatches` in flight, then merge the results in input order.
  */
-export async function runWorkflow(input: RunInput): Promise<RunSummary> {
+export async function runWorkflow(workflowInput: RunInput): Promise<RunSummary> {
+  const input = runInputOf(workflowInput);
   const runId = workflowInfo().workflowId;
   const { options } = input;
   const progress: RunProgress = {
@@ -84,12 +86,12 @@ export async function runWorkflow(input: RunInput): Promise<RunSummary> {
 
   async function runParts(): Promise<RunSummary> {
     setStatus('preparing');
-    const prepared = await bulk.prepare.executeWithOptions(
-      { summary: `validate and split ${input.inputPath}` },
+    const prepared = await prepare.executeWithOptions(
+      { summary: `validate and split ${input.inputFile}` },
       [
         {
           runId,
-          inputPath: input.inputPath,
+          inputFile: input.inputFile,
           endpoint: options.endpoint,
           maxRequestsPerBatch: options.maxRequestsPerBatch,
           maxBytesPerBatch: options.maxBytesPerBatch,
@@ -97,10 +99,11 @@ export async function runWorkflow(input: RunInput): Promise<RunSummary> {
         },
       ],
     );
+    const parts = prepared.parts.map(partRefOf);
     progress.total = prepared.total;
     progress.endpoint = prepared.endpoint;
     progress.model = prepared.model;
-    progress.parts = prepared.parts.map((p) => pendingPart(p, 0));
+    progress.parts = parts.map((p) => pendingPart(p, 0));
     upsertSearchAttributes([
       { key: NightshiftEndpoint, value: prepared.endpoint },
       ...(prepared.model ? [{ key: NightshiftModel, value: prepared.model }] : []),
@@ -113,19 +116,19 @@ export async function runWorkflow(input: RunInput): Promise<RunSummary> {
     const stopping = () => progress.cancelRequested || failure !== null;
 
     const runPart = async (part: PartRef) => {
-      const entry = progress.parts[part.part - 1];
+      const entry = progress.parts[part.index - 1];
       if (entry) entry.phase = 'uploading';
       const handle = await startChild(batchWorkflow, {
-        workflowId: partWorkflowId(runId, part.part),
+        workflowId: partWorkflowId(runId, part.index),
         args: [{ runId, part, endpoint: prepared.endpoint, options }],
         typedSearchAttributes: [{ key: NightshiftRunId, value: runId }],
-        staticSummary: `Part ${part.part} of run ${runId}: ${part.requests} requests`,
+        staticSummary: `Part ${part.index} of run ${runId}: ${part.requests} requests`,
       });
-      running.set(part.part, handle);
+      running.set(part.index, handle);
       try {
         if (stopping()) await handle.signal(cancelSignal);
-        const outcome = await handle.result();
-        outcomes.set(part.part, outcome);
+        const outcome = partOutcomeOf(await handle.result());
+        outcomes.set(part.index, outcome);
         const last = outcome.batches.at(-1);
         if (entry) {
           Object.assign(entry, {
@@ -140,7 +143,7 @@ export async function runWorkflow(input: RunInput): Promise<RunSummary> {
       } catch (err) {
         failure ??= err;
       } finally {
-        running.delete(part.part);
+        running.delete(part.index);
         setStatus('running');
       }
     };
@@ -151,7 +154,7 @@ export async function runWorkflow(input: RunInput): Promise<RunSummary> {
     );
 
     const inFlight = new Set<Promise<void>>();
-    for (const part of prepared.parts) {
+    for (const part of parts) {
       await condition(() => inFlight.size < options.maxConcurrentBatches || stopping());
       if (stopping()) break;
       const task: Promise<void> = runPart(part).finally(() => inFlight.delete(task));
@@ -160,7 +163,7 @@ export async function runWorkflow(input: RunInput): Promise<RunSummary> {
     await condition(() => inFlight.size === 0);
 
     setStatus('merging');
-    const summary = await bulk.finalize.executeWithOptions(
+    const summary = await finalize.executeWithOptions(
       { summary: `merge ${prepared.total} results in input order, write summary.json` },
       [
         {
@@ -174,10 +177,10 @@ export async function runWorkflow(input: RunInput): Promise<RunSummary> {
             runId,
             // Parts never started because the run stopped: their requests were never sent.
             unfinishedStatus: 'cancelled',
-            parts: prepared.parts.map((part) => ({
+            parts: parts.map((part) => ({
               part,
-              resultsPaths: outcomes.get(part.part)?.resultsPaths ?? [],
-              usage: outcomes.get(part.part)?.usage ?? emptyUsage(),
+              results: outcomes.get(part.index)?.results ?? [],
+              usage: outcomes.get(part.index)?.usage ?? emptyUsage(),
             })),
           },
           batches: [...outcomes.values()].flatMap((o) => o.batches),

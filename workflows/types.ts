@@ -1,4 +1,15 @@
 // Types shared by workflows, activities and clients. Workflow-safe: no Node imports.
+import type { BatchStatus, ProviderName, RequestStatus, StatusCounts } from './contract.js';
+
+/**
+ * A file in the artifact store, named relative to its run's folder (`parts/part-0001.jsonl`).
+ * Branded, so that a path on some machine's disk cannot be passed where one is expected: only
+ * `artifactNames` (src/artifacts.ts) makes them.
+ */
+export type ArtifactName = string & { readonly __artifact: true };
+
+/** An absolute path on the disk of the machine that reads it (the client's, or a worker's). */
+export type FilePath = string;
 
 /** Endpoints the Batch API accepts. */
 export type BatchEndpoint =
@@ -7,9 +18,6 @@ export type BatchEndpoint =
   | '/v1/embeddings'
   | '/v1/completions'
   | '/v1/moderations';
-
-/** Final status of one request, as written to results.jsonl. */
-export type RequestStatus = 'succeeded' | 'failed' | 'expired' | 'cancelled';
 
 /** One line of results.jsonl (and of each attempt's results file). */
 export interface ResultLine {
@@ -25,9 +33,9 @@ export interface ResultLine {
 /** A part of the input: a contiguous slice of input lines stored in the artifact store. */
 export interface PartRef {
   /** 1-based part number. */
-  part: number;
-  /** Artifact name (relative to the run folder) of the part's JSONL. */
-  path: string;
+  index: number;
+  /** The part's JSONL. */
+  artifact: ArtifactName;
   /** Number of request lines. */
   requests: number;
   /** Size in bytes. */
@@ -36,8 +44,8 @@ export interface PartRef {
 
 export interface PrepareInput {
   runId: string;
-  /** Absolute path of the requests JSONL on the worker's file system. */
-  inputPath: string;
+  /** The requests JSONL on the worker's disk. */
+  inputFile: FilePath;
   /** Expected endpoint; when absent the first line's url decides. */
   endpoint?: BatchEndpoint;
   maxRequestsPerBatch: number;
@@ -72,37 +80,31 @@ export interface Usage {
   total_tokens: number;
 }
 
-export interface StatusCounts {
-  succeeded: number;
-  failed: number;
-  expired: number;
-  cancelled: number;
-}
-
 export interface ClassifyInput {
   runId: string;
   part: number;
   attempt: number;
-  /** Artifact name of the JSONL that was submitted in this attempt. */
-  inputPath: string;
-  /** Artifact names of the downloaded output / error files (null when the batch had none). */
-  outputPath: string | null;
-  errorPath: string | null;
+  /** The JSONL submitted in this attempt. */
+  requests: ArtifactName;
+  /** The downloaded output and error files (null when the batch had none). */
+  output: ArtifactName | null;
+  errors: ArtifactName | null;
+  /** Empty for requests never submitted (a part cancelled before its batch). */
   batchId: string;
-  /** Provider status the batch ended in: completed | expired | cancelled | failed. */
-  batchStatus: string;
+  /** The status the batch ended in (cancelled for requests never submitted). */
+  batchStatus: BatchStatus;
   /** When true nothing is scheduled for resubmission: leftovers become final. */
   lastAttempt: boolean;
 }
 
 export interface ClassifyResult {
-  /** Artifact name of this attempt's per-request results (one line per submitted request). */
-  resultsPath: string;
+  /** This attempt's per-request results (one line per submitted request). */
+  results: ArtifactName;
   /** Final counts among the requests of this attempt (retry ones excluded). */
   counts: StatusCounts;
   /** Requests to resubmit, and the artifact holding their request lines (null when none). */
   retry: number;
-  retryPath: string | null;
+  retryRequests: ArtifactName | null;
   usage: Usage;
 }
 
@@ -112,19 +114,21 @@ export interface MergeInput {
    * Per part, its input slice, the results files of its attempts in order, and the usage of
    * its successes as classify counted it.
    */
-  parts: { part: PartRef; resultsPaths: string[]; usage: Usage }[];
+  parts: { part: PartRef; results: ArtifactName[]; usage: Usage }[];
   /** Status of requests with no result at all (parts never started because the run stopped). */
   unfinishedStatus?: 'cancelled' | 'expired';
 }
 
 export interface MergeResult {
-  resultsPath: string;
+  results: ArtifactName;
   counts: StatusCounts & { total: number };
   usage: Usage;
 }
 
 /** Options of a run, as the CLI and client library pass them. */
 export interface RunOptions {
+  /** The batch API the run goes through (default openai). */
+  provider?: ProviderName;
   /** Expected endpoint; when absent the first line's url decides. */
   endpoint?: BatchEndpoint;
   maxAttempts: number;
@@ -171,8 +175,8 @@ export interface BudgetReply {
 }
 
 export interface RunInput {
-  /** Absolute path of the requests JSONL, readable by the workers. */
-  inputPath: string;
+  /** The requests JSONL, on a disk the workers read. */
+  inputFile: FilePath;
   options: RunOptions;
   /** ISO time the client submitted the run, for the summary. */
   submittedAt: string;
@@ -182,7 +186,7 @@ export interface RunInput {
 /** Provider batch state, as the poll activity reports it (no bodies). */
 export interface BatchSnapshot {
   id: string;
-  status: string;
+  status: BatchStatus;
   requestCounts: { total: number; completed: number; failed: number };
   outputFileId: string | null;
   errorFileId: string | null;
@@ -193,7 +197,7 @@ export interface BatchRecord {
   batch_id: string;
   part: number;
   attempt: number;
-  status: string;
+  status: BatchStatus;
   request_counts: { total: number; completed: number; failed: number };
 }
 
@@ -206,6 +210,7 @@ export type PartPhase =
   /** The batch ended but the provider has not published its result files yet. */
   | 'awaiting-files'
   | 'downloading'
+  | 'classifying'
   | 'cancelling'
   | 'done';
 
@@ -215,7 +220,7 @@ export interface PartProgress {
   phase: PartPhase;
   attempt: number;
   batchId: string | null;
-  providerStatus: string | null;
+  providerStatus: BatchStatus | null;
   requestCounts: { total: number; completed: number; failed: number };
   counts: StatusCounts;
 }
@@ -242,7 +247,7 @@ export interface RunProgress {
 /** What a batch (child) workflow returns to the run: references and counts only. */
 export interface PartOutcome {
   part: number;
-  resultsPaths: string[];
+  results: ArtifactName[];
   batches: BatchRecord[];
   counts: StatusCounts;
   usage: Usage;
@@ -272,7 +277,7 @@ export interface RunSummary {
   started_at: string;
   finished_at: string;
   duration_s: number;
-  results_path: string;
+  results_path: ArtifactName;
 }
 
 export interface FinalizeInput {

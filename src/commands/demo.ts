@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { LocalArtifactStore } from '../artifacts.js';
+import { artifactNames, LocalArtifactStore } from '../artifacts.js';
 import { inputPathFor, Nightshift, newRunId } from '../client.js';
 import { nightshiftHome } from '../config.js';
 import { emulatorBanner } from '../dev/emulator.js';
@@ -77,7 +77,7 @@ async function runDemo(stack: DevStack, home: string): Promise<string> {
     const summary = await followRun(run, 200);
     console.log(`\n${formatSummary(summary)}`);
     console.log(`\nResults      ${nightshift.store.path(id, summary.results_path)}`);
-    console.log(`Summary      ${nightshift.store.path(id, 'summary.json')}`);
+    console.log(`Summary      ${nightshift.store.path(id, artifactNames.summary)}`);
     return `${stack.uiUrl}/namespaces/default/workflows/${id}`;
   } finally {
     await nightshift.close();

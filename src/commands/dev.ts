@@ -4,7 +4,7 @@ import { nightshiftHome } from '../config.js';
 import { emulatorBanner } from '../dev/emulator.js';
 import { untilStopSignal } from '../dev/signals.js';
 import { DEV_PORT, DEV_UI_PORT, type DevStack, startDevStack } from '../dev/stack.js';
-import { openAIConfigFromEnv } from '../openai-client.js';
+import { openAIConfigFromEnv } from '../providers/openai/client.js';
 import { DEFAULT_TASK_QUEUE } from '../worker.js';
 import { examples, port } from './common.js';
 

@@ -5,7 +5,7 @@ import { emulatorBanner, emulatorOpenAIConfig, startLocalEmulator } from '../dev
 import { untilStopSignal } from '../dev/signals.js';
 import { runWorker } from '../dev/worker.js';
 import type { Emulator } from '../emulator/index.js';
-import { type OpenAIConfig, openAIConfigFromEnv } from '../openai-client.js';
+import { type OpenAIConfig, openAIConfigFromEnv } from '../providers/openai/client.js';
 import { connectClient, temporalConfigFromEnv } from '../temporal/connection.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../webhooks/receiver.js';
 import { DEFAULT_TASK_QUEUE } from '../worker.js';

@@ -1,5 +1,5 @@
 import { type Emulator, type EmulatorTiming, startEmulator } from '../emulator/index.js';
-import type { OpenAIConfig } from '../openai-client.js';
+import type { OpenAIConfig } from '../providers/openai/client.js';
 
 export interface LocalEmulatorOptions {
   port?: number;

@@ -1,7 +1,8 @@
 import { createActivities } from '../../activities/index.js';
 import type { ArtifactStore } from '../artifacts.js';
 import { dataConverterFromEnv } from '../codec/encryption.js';
-import { createOpenAIClient, type OpenAIConfig } from '../openai-client.js';
+import type { OpenAIConfig } from '../providers/openai/client.js';
+import { createProviders } from '../providers/registry.js';
 import { connectWorker, type TemporalConfig } from '../temporal/connection.js';
 import { createNightshiftWorker } from '../worker.js';
 import { installWorkerRuntime, type WorkerRuntimeOptions } from './runtime.js';
@@ -30,7 +31,7 @@ export async function runWorker(options: WorkerOptions): Promise<RunningWorker> 
       namespace: options.temporal.namespace,
       taskQueue: options.taskQueue,
       activities: createActivities({
-        openai: createOpenAIClient(options.openai),
+        providers: createProviders({ openai: options.openai }),
         store: options.store,
       }),
       dataConverter: dataConverterFromEnv(),

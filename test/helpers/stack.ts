@@ -16,7 +16,7 @@ import {
   expectedUsage,
   startEmulator,
 } from '../../src/emulator/index.js';
-import { createOpenAIClient } from '../../src/openai-client.js';
+import { createProviders } from '../../src/providers/registry.js';
 import { createNightshiftWorker } from '../../src/worker.js';
 import type { Usage } from '../../workflows/types.js';
 
@@ -106,16 +106,14 @@ export class Stack {
   }
 
   async startWorker(): Promise<void> {
-    const openai = createOpenAIClient({
-      apiKey: 'sk-emulator',
-      baseURL: `${this.emulator.url}/v1`,
-      maxRetries: 0,
+    const providers = createProviders({
+      openai: { apiKey: 'sk-emulator', baseURL: `${this.emulator.url}/v1`, maxRetries: 0 },
     });
     this.worker = await createNightshiftWorker({
       connection: this.env.nativeConnection,
       namespace: this.env.namespace ?? 'default',
       taskQueue: this.taskQueue,
-      activities: createActivities({ openai, store: this.store }),
+      activities: createActivities({ providers, store: this.store }),
       dataConverter: this.dataConverter,
     });
     this.workerRun = this.worker.run();

@@ -1,6 +1,5 @@
-import { ApplicationFailure } from '@temporalio/common';
 import { APIError } from 'openai';
-import { countProviderError } from './metrics.js';
+import { failures } from '../../../workflows/contract.js';
 
 /** Statuses that heal by themselves: rate limits, timeouts, conflicts and server trouble. */
 export function isRetryableStatus(status: number | undefined): boolean {
@@ -22,28 +21,27 @@ function retryAfterMs(headers: Headers | undefined): number | undefined {
 /**
  * Turns an OpenAI SDK error into what Temporal should do with it: retry (after the provider's
  * `retry-after` when it sent one) or give up for good. Messages carry the provider's text and
- * never the request, so no key or body reaches workflow history.
+ * never the request, so no key or body reaches workflow history. The HTTP status (or
+ * `connection`) rides along in the details, for the metrics.
  */
 export function toActivityFailure(err: unknown, what: string): Error {
   if (!(err instanceof APIError)) return err instanceof Error ? err : new Error(String(err));
   const message = `${what}: ${err.status ?? 'connection error'} ${err.message}`;
+  const details = [{ status: err.status ?? 'connection' }];
   if (isRetryableStatus(err.status)) {
-    const delay = retryAfterMs(err.headers);
-    return ApplicationFailure.create({
-      message,
-      type: 'ProviderUnavailable',
-      ...(delay !== undefined ? { nextRetryDelay: delay } : {}),
+    return failures.ProviderUnavailable(message, {
+      nextRetryDelayMs: retryAfterMs(err.headers),
+      details,
     });
   }
-  return ApplicationFailure.nonRetryable(message, 'ProviderRejected', { status: err.status });
+  return failures.ProviderRejected(message, { details });
 }
 
-/** Runs a provider call and rethrows its failure as {@link toActivityFailure} says. */
-export async function callProvider<T>(what: string, call: () => Promise<T>): Promise<T> {
+/** Runs an OpenAI call and rethrows its failure as {@link toActivityFailure} says. */
+export async function callOpenAI<T>(what: string, call: () => Promise<T>): Promise<T> {
   try {
     return await call();
   } catch (err) {
-    countProviderError(err instanceof APIError ? (err.status ?? 'connection') : 'other');
     throw toActivityFailure(err, what);
   }
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import { APIConnectionError, APIError } from 'openai';
-import { toActivityFailure } from '../activities/provider-errors.js';
+import { toActivityFailure } from '../src/providers/openai/errors.js';
 
 const apiError = (status: number, headers: Record<string, string> = {}) =>
   APIError.generate(status, { error: { message: 'nope' } }, undefined, new Headers(headers));

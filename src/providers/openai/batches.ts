@@ -1,0 +1,153 @@
+import { openAsBlob } from 'node:fs';
+import type OpenAI from 'openai';
+import { NotFoundError } from 'openai';
+import type { Batch } from 'openai/resources/batches';
+import { CANCELLABLE_BATCH_STATUSES } from '../../../workflows/contract.js';
+import type { BatchSnapshot } from '../../../workflows/types.js';
+import type { BatchKey, BatchProvider, CreateBatchRequest } from '../provider.js';
+import { callOpenAI } from './errors.js';
+
+/** How far back to look for a batch or file an earlier try of the same activity made. */
+const LOOKBACK_ITEMS = 1_000;
+
+/** Batch metadata keys that carry a batch's {@link BatchKey}, so an earlier try finds it. */
+const KEY_FIELDS = {
+  nightshift_run: (k: BatchKey) => k.runId,
+  nightshift_part: (k: BatchKey) => String(k.part),
+  nightshift_attempt: (k: BatchKey) => String(k.attempt),
+  nightshift_try: (k: BatchKey) => String(k.try),
+} as const;
+
+/** The metadata a batch is created with: the user's pairs, then the key's. */
+export function batchMetadata(
+  key: BatchKey,
+  metadata: Record<string, string>,
+): Record<string, string> {
+  const fields = Object.entries(KEY_FIELDS).map(([name, of]) => [name, of(key)]);
+  return { ...metadata, ...Object.fromEntries(fields) };
+}
+
+function carriesKey(batch: Batch, key: BatchKey): boolean {
+  const meta = batch.metadata ?? {};
+  return Object.entries(KEY_FIELDS).every(([name, of]) => meta[name] === of(key));
+}
+
+/** OpenAI's statuses are Nightshift's; the API sends null for absent optional fields. */
+export function snapshotOf(batch: Batch): BatchSnapshot {
+  return {
+    id: batch.id,
+    status: batch.status,
+    requestCounts: {
+      total: batch.request_counts?.total ?? 0,
+      completed: batch.request_counts?.completed ?? 0,
+      failed: batch.request_counts?.failed ?? 0,
+    },
+    outputFileId: batch.output_file_id ?? null,
+    errorFileId: batch.error_file_id ?? null,
+    errors: (batch.errors?.data ?? []).map((e) => ({
+      code: e.code ?? '',
+      message: e.message ?? '',
+      line: e.line ?? null,
+    })),
+  };
+}
+
+/** The OpenAI Batch API (and any server that speaks it) through the official SDK. */
+export class OpenAIBatchProvider implements BatchProvider {
+  readonly name = 'openai';
+
+  constructor(private readonly openai: OpenAI) {}
+
+  findFile(filename: string, bytes: number): Promise<string | null> {
+    return callOpenAI('find an earlier upload', async () => {
+      let seen = 0;
+      for await (const file of this.openai.files.list({
+        purpose: 'batch',
+        order: 'desc',
+        limit: 100,
+      })) {
+        if (file.filename === filename && file.bytes === bytes) return file.id;
+        if (++seen >= LOOKBACK_ITEMS) break;
+      }
+      return null;
+    });
+  }
+
+  async uploadFile(path: string, filename: string): Promise<string> {
+    const blob = await openAsBlob(path);
+    const file = await callOpenAI(`upload ${filename}`, () =>
+      this.openai.files.create({
+        file: new File([blob], filename, { type: 'application/jsonl' }),
+        purpose: 'batch',
+      }),
+    );
+    return file.id;
+  }
+
+  findBatch(key: BatchKey): Promise<string | null> {
+    return callOpenAI('find an earlier batch', async () => {
+      let seen = 0;
+      for await (const batch of this.openai.batches.list({ limit: 100 })) {
+        if (carriesKey(batch, key)) return batch.id;
+        if (++seen >= LOOKBACK_ITEMS) break;
+      }
+      return null;
+    });
+  }
+
+  async createBatch({ key, fileId, endpoint, metadata }: CreateBatchRequest): Promise<string> {
+    const batch = await callOpenAI('create batch', () =>
+      this.openai.batches.create(
+        {
+          input_file_id: fileId,
+          endpoint,
+          completion_window: '24h',
+          metadata: batchMetadata(key, metadata),
+        },
+        { maxRetries: 0 },
+      ),
+    );
+    return batch.id;
+  }
+
+  async retrieveBatch(batchId: string): Promise<BatchSnapshot> {
+    return snapshotOf(await callOpenAI(`retrieve ${batchId}`, () => this.retrieve(batchId)));
+  }
+
+  async cancelBatch(batchId: string): Promise<BatchSnapshot> {
+    const current = await callOpenAI(`retrieve ${batchId}`, () => this.retrieve(batchId));
+    if (!CANCELLABLE_BATCH_STATUSES.includes(current.status)) return snapshotOf(current);
+    const cancelled = await callOpenAI(`cancel ${batchId}`, () =>
+      this.openai.batches.cancel(batchId).catch(async (err: unknown) => {
+        // Ended between the read and the cancel: OpenAI refuses with a 400, which a retry
+        // would only meet again.
+        const now = await this.retrieve(batchId);
+        if (CANCELLABLE_BATCH_STATUSES.includes(now.status)) throw err;
+        return now;
+      }),
+    );
+    return snapshotOf(cancelled);
+  }
+
+  async resultLines(fileId: string): Promise<AsyncIterable<Uint8Array>> {
+    const response = await callOpenAI(`download ${fileId}`, () =>
+      this.openai.files.content(fileId),
+    );
+    if (!response.body) throw new Error(`download ${fileId}: empty response body`);
+    // Iterated as the web stream it is: a Node stream made from it would sit unread while the
+    // file is opened, and a connection dying then emits an 'error' nobody listens to.
+    return response.body;
+  }
+
+  deleteFile(fileId: string): Promise<void> {
+    return callOpenAI(`delete ${fileId}`, async () => {
+      await this.openai.files.delete(fileId).catch((err: unknown) => {
+        if (!(err instanceof NotFoundError)) throw err;
+      });
+    });
+  }
+
+  private retrieve(batchId: string): Promise<Batch> {
+    return this.openai.batches.retrieve(batchId);
+  }
+}

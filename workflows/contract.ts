@@ -1,0 +1,104 @@
+// The vocabulary workflows, activities and clients share: request and batch statuses, and the
+// failures that cross the activity boundary. Workflow-safe: no Node imports.
+import { ApplicationFailure } from '@temporalio/common';
+
+/** Every final status of a request, in the order summaries and metrics list them. */
+export const REQUEST_STATUSES = ['succeeded', 'failed', 'expired', 'cancelled'] as const;
+
+/** Final status of one request, as written to results.jsonl. */
+export type RequestStatus = (typeof REQUEST_STATUSES)[number];
+
+/** How many requests ended in each status. */
+export type StatusCounts = Record<RequestStatus, number>;
+
+export const zeroCounts = (): StatusCounts =>
+  Object.fromEntries(REQUEST_STATUSES.map((s) => [s, 0])) as StatusCounts;
+
+/** Adds `more` into `into`, status by status. */
+export function addCounts(into: StatusCounts, more: StatusCounts): StatusCounts {
+  for (const s of REQUEST_STATUSES) into[s] += more[s];
+  return into;
+}
+
+/** The batch APIs a run can go through. */
+export const PROVIDER_NAMES = ['openai'] as const;
+
+export type ProviderName = (typeof PROVIDER_NAMES)[number];
+
+/** A provider batch's status in Nightshift's words; each provider maps its own onto these. */
+export type BatchStatus =
+  | 'validating'
+  | 'failed'
+  | 'in_progress'
+  | 'finalizing'
+  | 'completed'
+  | 'expired'
+  | 'cancelling'
+  | 'cancelled';
+
+/** Statuses a batch never leaves. */
+export const ENDED_BATCH_STATUSES: readonly BatchStatus[] = [
+  'completed',
+  'failed',
+  'expired',
+  'cancelled',
+];
+
+/** Statuses from which a batch can still be cancelled. */
+export const CANCELLABLE_BATCH_STATUSES: readonly BatchStatus[] = [
+  'validating',
+  'in_progress',
+  'finalizing',
+];
+
+/**
+ * The failure types an activity or workflow raises, each with its constructor: `retry` ones
+ * heal by themselves (Temporal retries them), `final` ones fail the step for good.
+ */
+export const failures = {
+  /** Bad input or options: nothing was spent. */
+  InvalidInput: final('InvalidInput'),
+  /** The provider could not be reached, rate-limited us or failed on its side. */
+  ProviderUnavailable: retry('ProviderUnavailable'),
+  /** The run names a provider this worker has no credentials for. */
+  ProviderNotConfigured: final('ProviderNotConfigured'),
+  /** The provider refused the call (bad request, auth, not found). */
+  ProviderRejected: final('ProviderRejected'),
+  /** A download was cut short, or holds fewer lines than the batch reports. */
+  TruncatedDownload: retry('TruncatedDownload'),
+  /** An ended batch whose result files the provider has not published yet. */
+  ResultFilesNotReady: retry('ResultFilesNotReady'),
+  /** An ended batch whose result files never appeared within the wait's bound. */
+  ResultFilesMissing: final('ResultFilesMissing'),
+  /** A line of a provider's output or error file that is not what the API documents. */
+  InvalidProviderOutput: final('InvalidProviderOutput'),
+  /** An artifact an earlier step wrote is gone. */
+  ArtifactMissing: final('ArtifactMissing'),
+  /** The provider failed the batch while validating its file. */
+  BatchValidationFailed: final('BatchValidationFailed'),
+  /** The model's enqueued-token limit stayed full through every try. */
+  TokenLimitExceeded: final('TokenLimitExceeded'),
+} as const;
+
+export type FailureType = keyof typeof failures;
+
+/** Details beyond the message: a retry delay the provider asked for, data for the caller. */
+interface FailureOptions {
+  nextRetryDelayMs?: number;
+  details?: unknown[];
+}
+
+function retry<T extends string>(type: T) {
+  return (message: string, { nextRetryDelayMs, details }: FailureOptions = {}) =>
+    ApplicationFailure.create({
+      message,
+      type,
+      details,
+      ...(nextRetryDelayMs !== undefined ? { nextRetryDelay: nextRetryDelayMs } : {}),
+    });
+}
+
+function final<T extends string>(type: T) {
+  return (message: string, { details }: FailureOptions = {}) =>
+    ApplicationFailure.create({ message, type, details, nonRetryable: true });
+}
