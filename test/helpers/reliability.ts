@@ -18,7 +18,8 @@ import {
 import { partWorkflowId } from '../../workflows/ids.js';
 import type { RunSummary } from '../../workflows/types.js';
 import { type CliProcess, eventually, spawnCli } from './cli.js';
-import { chatLines, Stack } from './stack.js';
+import { recordHistories as recordRunHistories } from './histories.js';
+import { chatLines } from './stack.js';
 import { startDevServer } from './temporal.js';
 
 export { chatLines, eventually };
@@ -363,12 +364,9 @@ export async function childPid(marker: string): Promise<number> {
 // ---------------------------------------------------------------------------------------------
 // Histories for the determinism guard (test/replay.test.ts).
 
-/**
- * Stack.recordHistories, for scenarios whose workers run in other processes: it needs only a
- * client, so it is borrowed rather than copied.
- */
+/** Saves the run's histories (see histories.ts) under `name`. */
 export function recordHistories(client: Client, name: string, runId: string): Promise<void> {
-  return Stack.prototype.recordHistories.call({ env: { client } } as unknown as Stack, name, runId);
+  return recordRunHistories(client, runId, name);
 }
 
 /** Activity attempts past the first across a run's workflows: how often Temporal retried. */

@@ -1,10 +1,8 @@
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Client } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
-import proto from '@temporalio/proto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import { createActivities } from '../../activities/index.js';
@@ -19,9 +17,7 @@ import {
 import { createOpenAIClient } from '../../src/openai-client.js';
 import { createNightshiftWorker } from '../../src/worker.js';
 import type { Usage } from '../../workflows/types.js';
-
-/** Saved histories live with the sources (this file runs from dist/test/helpers). */
-export const HISTORIES_DIR = fileURLToPath(new URL('../../../test/histories/', import.meta.url));
+import { recordHistories } from './histories.js';
 
 /** Options that keep a run on the emulator quick: sub-second polls, small parts. */
 export const FAST: SubmitOptions = {
@@ -146,23 +142,9 @@ export class Stack {
     return out;
   }
 
-  /**
-   * With NIGHTSHIFT_RECORD_HISTORIES=1, saves the histories of a run and its parts under
-   * test/histories/, where the replay test checks that workflow changes can still replay them.
-   */
-  async recordHistories(name: string, runId: string): Promise<void> {
-    if (process.env.NIGHTSHIFT_RECORD_HISTORIES !== '1') return;
-    const histories = [];
-    for await (const wf of this.env.client.workflow.list({
-      query: `NightshiftRunId = '${runId}'`,
-    })) {
-      const history = await this.env.client.workflow.getHandle(wf.workflowId).fetchHistory();
-      // Binary protobuf in base64: the SDK's proto-JSON helper trips over two protobufjs copies.
-      const bytes = proto.temporal.api.history.v1.History.encode(history).finish();
-      histories.push({ workflowId: wf.workflowId, history: Buffer.from(bytes).toString('base64') });
-    }
-    await mkdir(HISTORIES_DIR, { recursive: true });
-    await writeFile(join(HISTORIES_DIR, `${name}.json`), `${JSON.stringify(histories)}\n`);
+  /** Saves the run's histories (see recordHistories) under `name`. */
+  recordHistories(name: string, runId: string): Promise<void> {
+    return recordHistories(this.env.client, runId, name);
   }
 
   async close(): Promise<void> {
