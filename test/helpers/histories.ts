@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Client } from '@temporalio/client';
 import proto from '@temporalio/proto';
+import { partWorkflowId } from '../../workflows/ids.js';
 
 type History = proto.temporal.api.history.v1.History;
 type IHistory = proto.temporal.api.history.v1.IHistory;
@@ -31,6 +32,21 @@ export function historyToJSON(history: IHistory): string {
 /** Unknown fields (from a newer server) are ignored, as historyFromJSON ignores them. */
 export function historyFromJSON(json: unknown): History {
   return protojson.fromJson(History, json, { ignoreUnknownFields: true });
+}
+
+/** The run's workflow and its parts' that exist (found without a worker: no queries). */
+export async function workflowsOfRun(client: Client, runId: string): Promise<string[]> {
+  const ids = [runId];
+  for (let part = 1; part <= 100; part++) {
+    const id = partWorkflowId(runId, part);
+    try {
+      await client.workflow.getHandle(id).describe();
+    } catch {
+      break;
+    }
+    ids.push(id);
+  }
+  return ids;
 }
 
 /**
@@ -78,4 +94,27 @@ export async function savedHistories(scenario: string): Promise<SavedHistory[]> 
       return { workflowId, history };
     }),
   );
+}
+
+/** Activity attempts past the first across a run's workflows: how often Temporal retried. */
+export async function activityRetries(client: Client, runId: string): Promise<number> {
+  let retries = 0;
+  for (const workflowId of await workflowsOfRun(client, runId)) {
+    const history = await client.workflow.getHandle(workflowId).fetchHistory();
+    for (const event of history.events ?? []) {
+      const attempt = event.activityTaskStartedEventAttributes?.attempt ?? 1;
+      if (attempt > 1) retries += attempt - 1;
+    }
+  }
+  return retries;
+}
+
+/** Every history of a run (run and parts) as protobuf bytes, to search for leaked strings. */
+export async function historyBytes(client: Client, runId: string): Promise<Buffer[]> {
+  const out: Buffer[] = [];
+  for (const workflowId of await workflowsOfRun(client, runId)) {
+    const history = await client.workflow.getHandle(workflowId).fetchHistory();
+    out.push(Buffer.from(History.encode(history).finish()));
+  }
+  return out;
 }
