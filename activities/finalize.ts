@@ -1,8 +1,24 @@
 import { type ArtifactStore, artifactNames } from '../src/artifacts.js';
 import { costOf } from '../src/pricing.js';
 import type { FinalizeInput, MergeResult, RunSummary } from '../workflows/types.js';
+import type { OnProgress } from './heartbeat.js';
+import { mergeResults } from './merge.js';
+import { countCost, countFinalRequests } from './metrics.js';
 
-export function runStatus(
+/** The `finalize` activity: merges the results in input order, then writes summary.json. */
+export async function finalizeRun(
+  store: ArtifactStore,
+  input: FinalizeInput,
+  onProgress?: OnProgress,
+): Promise<RunSummary> {
+  const merged = await mergeResults(store, input.merge, onProgress);
+  const summary = await writeSummary(store, input, merged);
+  countFinalRequests(summary.counts);
+  if (summary.cost_usd) countCost(summary.cost_usd.batch);
+  return summary;
+}
+
+function runStatus(
   input: Pick<FinalizeInput, 'failed' | 'cancelled'>,
   counts: MergeResult['counts'],
 ): RunSummary['status'] {
@@ -12,7 +28,7 @@ export function runStatus(
 }
 
 /** Builds summary.json from the merged results, and writes it last: its presence means done. */
-export async function writeSummary(
+async function writeSummary(
   store: ArtifactStore,
   input: FinalizeInput,
   merged: MergeResult,

@@ -2,20 +2,13 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { ArtifactStore } from '../src/artifacts.js';
 import type { Providers } from '../src/providers/provider.js';
 import { failures } from '../workflows/contract.js';
-import type { ClassifyInput, FinalizeInput, PrepareInput, RunSummary } from '../workflows/types.js';
+import type { ClassifyInput, FinalizeInput, PrepareInput } from '../workflows/types.js';
 import { batchActivities } from './batches.js';
 import { classifyAttempt } from './classify.js';
-import { writeSummary } from './finalize.js';
+import { finalizeRun } from './finalize.js';
 import { collectGarbage } from './garbage.js';
 import { heartbeatLines, type OnProgress } from './heartbeat.js';
-import { mergeResults } from './merge.js';
-import {
-  countBatch,
-  countCost,
-  countFinalRequests,
-  countProviderError,
-  countResubmitted,
-} from './metrics.js';
+import { countBatch, countProviderError, countResubmitted } from './metrics.js';
 import { prepareParts } from './prepare.js';
 import { transferActivities } from './transfers.js';
 
@@ -45,14 +38,7 @@ export function createActivities({ providers, store }: ActivityDeps) {
       countResubmitted(result.retry);
       return result;
     },
-    /** Merges the results in input order, then writes summary.json. */
-    async finalize(input: FinalizeInput): Promise<RunSummary> {
-      const merged = await mergeResults(store, input.merge, progress);
-      const summary = await writeSummary(store, input, merged);
-      countFinalRequests(summary.counts);
-      if (summary.cost_usd) countCost(summary.cost_usd.batch);
-      return summary;
-    },
+    finalize: (input: FinalizeInput) => finalizeRun(store, input, progress),
   });
 }
 

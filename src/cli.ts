@@ -30,7 +30,7 @@ const program = new Command()
       'validated, split, uploaded, waited for, resubmitted when they expire, merged in input order.',
   )
   .showHelpAfterError()
-  // Usage errors must exit 2 (DESIGN.md section 3), not commander's 1.
+  // Usage errors must exit 2 (docs/DESIGN.md section 3), not commander's 1.
   .exitOverride();
 
 for (const register of [

@@ -7,7 +7,7 @@ import { freePort } from '../src/dev/ports.js';
 import type { EmulatorStats } from '../src/emulator/index.js';
 import type { RunProgress } from '../workflows/types.js';
 import { type CliProcess, eventually, runCli, spawnCli } from './helpers/cli.js';
-import { chatLines } from './helpers/stack.js';
+import { chatLines } from './helpers/requests.js';
 
 // `nightshift dev` and `nightshift emulator` as subprocesses, the way people run them.
 

@@ -7,40 +7,40 @@ import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { RunProgress, RunSummary } from '../workflows/types.js';
+import { batchesOf } from './helpers/assertions.js';
 import { CLI, eventually, runCli } from './helpers/cli.js';
-import { chatLines, Stack } from './helpers/stack.js';
+import { chatLines } from './helpers/requests.js';
+import { Rig } from './helpers/rig.js';
 import { startDevServer } from './helpers/temporal.js';
 
 // The built CLI as a subprocess, against a real Temporal dev server and a worker in this process
 // whose activities reach the emulator over HTTP.
 
 let env: TestWorkflowEnvironment;
-let stack: Stack;
-let slow: Stack;
+let rig: Rig;
+let slow: Rig;
 let tmp: string;
 
 before(async () => {
   env = await startDevServer();
-  [stack, slow] = await Promise.all([
-    Stack.start(env, 'cli'),
+  [rig, slow] = await Promise.all([
+    Rig.start(env, 'cli'),
     // Batches that stay in progress for seconds, to cancel one midway.
-    Stack.start(env, 'cli-slow', {
-      timing: { validatingMs: 20, perRequestMs: 100, finalizingMs: 20, cancellingMs: 20 },
+    Rig.start(env, 'cli-slow', {
+      emulator: {
+        timing: { validatingMs: 20, perRequestMs: 100, finalizingMs: 20, cancellingMs: 20 },
+      },
     }),
   ]);
   tmp = await mkdtemp(join(tmpdir(), 'nightshift-cli-'));
 });
 after(async () => {
-  await Promise.all([stack?.close(), slow?.close()]);
+  await Promise.all([rig?.close(), slow?.close()]);
   await env?.teardown();
 });
 
-function cli(args: string[], on: Stack = stack) {
-  return runCli(args, {
-    TEMPORAL_ADDRESS: env.address,
-    NIGHTSHIFT_TASK_QUEUE: on.taskQueue,
-    NIGHTSHIFT_HOME: on.home,
-  });
+function cli(args: string[], on: Rig = rig) {
+  return runCli(args, on.cliEnv());
 }
 
 async function file(name: string, lines: string[]): Promise<string> {
@@ -59,10 +59,6 @@ async function readResults(dir: string) {
       .map((l) => JSON.parse(l)),
     summary,
   };
-}
-
-function batchesOf(on: Stack, runId: string) {
-  return on.emulator.stats().batches.filter((b) => b.metadata?.nightshift_run === runId);
 }
 
 test('--help exits 0 and lists every command; each command has examples', async () => {
@@ -144,7 +140,7 @@ test('submit --wait --out writes exact results; status, list, results and a dupl
   const duplicate = await cli([...args]);
   assert.equal(duplicate.code, 0, duplicate.stderr);
   assert.match(duplicate.stderr, /already exists/);
-  assert.equal(batchesOf(stack, 'cli-ok').length, 2, 'no second run, no new batch');
+  assert.equal(batchesOf(rig.emulator.stats(), 'cli-ok').length, 2, 'no second run, no new batch');
 });
 
 test('template mode: records in CSV through a template, ids from a field', async () => {
@@ -181,7 +177,7 @@ test('template mode: records in CSV through a template, ids from a field', async
 });
 
 test('bad input exits 2 with file:line: messages and makes no call at all', async () => {
-  const callsBefore = JSON.stringify(stack.emulator.stats().calls);
+  const callsBefore = JSON.stringify(rig.emulator.stats().calls);
   const good = chatLines(3);
   const bad = await file('bad.jsonl', [
     good[0] as string,
@@ -212,7 +208,7 @@ test('bad input exits 2 with file:line: messages and makes no call at all', asyn
   assert.equal(noPrice.code, 2);
   assert.match(noPrice.stderr, /no price known for model my-finetune/);
 
-  assert.equal(JSON.stringify(stack.emulator.stats().calls), callsBefore, 'no provider call');
+  assert.equal(JSON.stringify(rig.emulator.stats().calls), callsBefore, 'no provider call');
   const listed = await cli(['list', '--json']);
   assert.doesNotMatch(listed.stdout, /cli-bad/);
 });
@@ -226,7 +222,9 @@ test('cancel from the CLI ends the run cancelled, with partial results written',
   assert.equal(started.code, 0, started.stderr);
   assert.equal(started.stdout.trim(), 'cli-cancel');
   await eventually('some requests done', () =>
-    batchesOf(slow, 'cli-cancel').some((b) => b.request_counts.completed > 0) ? true : undefined,
+    batchesOf(slow.emulator.stats(), 'cli-cancel').some((b) => b.request_counts.completed > 0)
+      ? true
+      : undefined,
   );
 
   const cancel = await cli(['cancel', 'cli-cancel', '--wait'], slow);

@@ -1,22 +1,12 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import * as library from '../src/index.js';
 import { spawnNode } from './helpers/cli.js';
-import { chatLines, FAST, Stack } from './helpers/stack.js';
-import { startDevServer } from './helpers/temporal.js';
+import { chatLines } from './helpers/requests.js';
+import { FAST, useRig } from './helpers/rig.js';
 
-let env: TestWorkflowEnvironment;
-let stack: Stack;
-before(async () => {
-  env = await startDevServer();
-  stack = await Stack.start(env, 'library');
-});
-after(async () => {
-  await stack?.close();
-  await env?.teardown();
-});
+const rig = useRig('library');
 
 test('the package exports the client library', () => {
   for (const name of ['Nightshift', 'Run', 'startEmulator', 'createNightshiftWorker']) {
@@ -26,7 +16,7 @@ test('the package exports the client library', () => {
 
 test('a run from an in-memory list: submit, progress, wait, results, idempotent id', async () => {
   const requests = chatLines(12).map((l) => JSON.parse(l) as object);
-  const { run, started } = await stack.nightshift.submitRequests(requests, {
+  const { run, started } = await rig.nightshift.submitRequests(requests, {
     ...FAST,
     id: 'library-1',
   });
@@ -44,21 +34,16 @@ test('a run from an in-memory list: submit, progress, wait, results, idempotent 
     requests.map((r) => (r as { custom_id: string }).custom_id),
   );
 
-  const again = await stack.nightshift.submitRequests(requests, { ...FAST, id: 'library-1' });
+  const again = await rig.nightshift.submitRequests(requests, { ...FAST, id: 'library-1' });
   assert.equal(again.started, false);
   const ids = [];
-  for await (const r of stack.nightshift.list()) ids.push(r.id);
+  for await (const r of rig.nightshift.list()) ids.push(r.id);
   assert.equal(ids.filter((id) => id === 'library-1').length, 1);
 });
 
 test('examples/client-script.mjs runs against the stack with the built package', async () => {
   const script = fileURLToPath(new URL('../../examples/client-script.mjs', import.meta.url));
-  const run = await spawnNode([script], {
-    TEMPORAL_ADDRESS: env.address,
-    NIGHTSHIFT_TASK_QUEUE: stack.taskQueue,
-    NIGHTSHIFT_HOME: stack.home,
-    POLL_SECONDS: '0.1',
-  }).exited;
+  const run = await spawnNode([script], { ...rig.cliEnv(), POLL_SECONDS: '0.1' }).exited;
   assert.equal(run.code, 0, run.stderr);
   assert.match(run.stdout, /completed: 3\/3 succeeded/);
   assert.match(run.stdout, /review-3\tsucceeded\t/);

@@ -8,7 +8,7 @@ import { Nightshift } from '../src/client.js';
 import { freePort } from '../src/dev/ports.js';
 import { startDevStack } from '../src/dev/stack.js';
 import { connectClient } from '../src/temporal/connection.js';
-import { chatLines } from './helpers/stack.js';
+import { chatLines } from './helpers/requests.js';
 
 test('on the dev stack, a finished batch reaches its run through the emulator’s webhooks', async () => {
   const home = await mkdtemp(join(tmpdir(), 'nightshift-devstack-'));

@@ -6,7 +6,8 @@ import proto from '@temporalio/proto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { startCodecServer } from '../src/codec/codec-server.js';
 import { AesGcmCodec, parseEncryptionKeys } from '../src/codec/encryption.js';
-import { chatLines, Stack } from './helpers/stack.js';
+import { chatLines } from './helpers/requests.js';
+import { Rig } from './helpers/rig.js';
 import { startDevServer } from './helpers/temporal.js';
 
 const key = (id: string) => `${id}=${randomBytes(32).toString('base64')}`;
@@ -21,9 +22,10 @@ after(async () => {
 
 test('with a key set, nothing Nightshift puts into Temporal is readable without it', async () => {
   const keys = parseEncryptionKeys(key('k1'));
-  const stack = await Stack.start(env, 'encrypted', {}, { payloadCodecs: [new AesGcmCodec(keys)] });
+  const dataConverter = { payloadCodecs: [new AesGcmCodec(keys)] };
+  const rig = await Rig.start(env, 'encrypted', { dataConverter });
   try {
-    const run = await stack.submit(chatLines(20), { id: 'encrypted-1' });
+    const run = await rig.submit(chatLines(20), { id: 'encrypted-1' });
     const summary = await run.wait();
     assert.equal(summary.status, 'completed');
     assert.equal(summary.counts.succeeded, 20);
@@ -32,7 +34,7 @@ test('with a key set, nothing Nightshift puts into Temporal is readable without 
     const history = await env.client.workflow.getHandle('encrypted-1').fetchHistory();
     // Payload bytes sit verbatim in the binary history: plaintext would show up here.
     const raw = Buffer.from(proto.temporal.api.history.v1.History.encode(history).finish());
-    assert.ok(!raw.includes(stack.home), 'the input path is not in the history');
+    assert.ok(!raw.includes(rig.home), 'the input path is not in the history');
     assert.ok(!raw.includes('results_path'), 'the result summary is not in the history');
     // Search attributes (status, model, endpoint, ids) stay readable: the server indexes them.
     assert.ok(raw.includes('gpt-4o-mini'));
@@ -40,7 +42,7 @@ test('with a key set, nothing Nightshift puts into Temporal is readable without 
     const encoding = started?.input?.payloads?.[0]?.metadata?.encoding;
     assert.equal(Buffer.from(encoding ?? []).toString(), 'binary/encrypted');
   } finally {
-    await stack.close();
+    await rig.close();
   }
 });
 

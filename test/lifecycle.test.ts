@@ -9,7 +9,10 @@ import { budgetFor, costOf } from '../src/pricing.js';
 import type { batchWorkflow } from '../workflows/batch.js';
 import { runProgressQuery } from '../workflows/messages.js';
 import { NightshiftEndpoint, NightshiftStatus } from '../workflows/search-attributes.js';
-import { chatLines, expectedUsageOf, FAST, Stack } from './helpers/stack.js';
+import { assertNoDuplicateBatches } from './helpers/assertions.js';
+import { recordHistories } from './helpers/histories.js';
+import { chatLines, expectedUsageOf } from './helpers/requests.js';
+import { FAST, Rig, type RigOptions } from './helpers/rig.js';
 import { startDevServer } from './helpers/temporal.js';
 
 // The whole lifecycle on a real Temporal dev server, against the emulator over HTTP.
@@ -22,40 +25,25 @@ after(async () => {
   await env?.teardown();
 });
 
-async function withStack<T>(
+async function withRig<T>(
   name: string,
-  fn: (stack: Stack) => Promise<T>,
-  emulator: Parameters<typeof Stack.start>[2] = {},
+  fn: (rig: Rig) => Promise<T>,
+  options: RigOptions = {},
 ): Promise<T> {
-  const stack = await Stack.start(env, name, emulator);
+  const rig = await Rig.start(env, name, options);
   try {
-    return await fn(stack);
+    return await fn(rig);
   } finally {
-    await stack.close();
+    await rig.close();
   }
-}
-
-/** Batches the emulator saw per (part, attempt, try): each must be exactly one. */
-function batchesPerKey(stack: Stack): Map<string, number> {
-  const perKey = new Map<string, number>();
-  for (const b of stack.emulator.stats().batches) {
-    const m = b.metadata ?? {};
-    const key = `${m.nightshift_run}/${m.nightshift_part}/${m.nightshift_attempt}/${m.nightshift_try}`;
-    perKey.set(key, (perKey.get(key) ?? 0) + 1);
-  }
-  return perKey;
-}
-
-function assertNoDuplicateBatches(stack: Stack) {
-  for (const [key, n] of batchesPerKey(stack)) assert.equal(n, 1, `batch ${key} created ${n}×`);
 }
 
 test('several parts run in parallel and merge in input order with exact counts and usage', async () => {
-  await withStack('happy', async (stack) => {
+  await withRig('happy', async (rig) => {
     const lines = chatLines(250);
-    const run = await stack.submit(lines, { id: 'happy-1', maxRequestsPerBatch: 100 });
+    const run = await rig.submit(lines, { id: 'happy-1', maxRequestsPerBatch: 100 });
     const summary = await run.wait();
-    await stack.recordHistories(run.id, run.id);
+    await recordHistories(rig.client, run.id);
 
     assert.equal(summary.status, 'completed');
     assert.deepEqual(summary.counts, {
@@ -70,7 +58,7 @@ test('several parts run in parallel and merge in input order with exact counts a
       [2, 1, 'completed'],
       [3, 1, 'completed'],
     ]);
-    const results = await stack.results('happy-1');
+    const results = await rig.results('happy-1');
     assert.deepEqual(
       results.map((r) => r.custom_id),
       lines.map((l) => JSON.parse(l).custom_id),
@@ -82,10 +70,10 @@ test('several parts run in parallel and merge in input order with exact counts a
     assert.ok(summary.cost_usd && summary.cost_usd.batch > 0, 'gpt-4o-mini has a price');
     assert.ok(Math.abs(summary.cost_usd.saved - summary.cost_usd.batch) < 1e-9, 'batch is half');
 
-    const stats = stack.emulator.stats();
+    const stats = rig.emulator.stats();
     assert.equal(stats.batches.length, 3);
     assert.ok(Object.values(stats.submissions).every((n) => n === 1));
-    assertNoDuplicateBatches(stack);
+    assertNoDuplicateBatches(stats.batches);
 
     const progress = await run.handle.query(runProgressQuery);
     assert.equal(progress.status, 'completed');
@@ -94,11 +82,11 @@ test('several parts run in parallel and merge in input order with exact counts a
 });
 
 test('a batch expiring at 60% is resubmitted with only its unfinished requests', async () => {
-  await withStack('expiry', async (stack) => {
-    stack.emulator.addFault({ kind: 'expire_at_fraction', fraction: 0.6, times: 1 });
-    const run = await stack.submit(chatLines(100), { id: 'expiry-1' });
+  await withRig('expiry', async (rig) => {
+    rig.emulator.addFault({ kind: 'expire_at_fraction', fraction: 0.6, times: 1 });
+    const run = await rig.submit(chatLines(100), { id: 'expiry-1' });
     const summary = await run.wait();
-    await stack.recordHistories(run.id, run.id);
+    await recordHistories(rig.client, run.id);
 
     assert.equal(summary.status, 'completed');
     assert.equal(summary.counts.succeeded, 100);
@@ -109,7 +97,7 @@ test('a batch expiring at 60% is resubmitted with only its unfinished requests',
         [2, 'completed'],
       ],
     );
-    const stats = stack.emulator.stats();
+    const stats = rig.emulator.stats();
     const [first, second] = stats.batches;
     assert.ok(first && second);
     assert.equal(first.request_counts.completed, 60);
@@ -117,68 +105,68 @@ test('a batch expiring at 60% is resubmitted with only its unfinished requests',
     const counts = Object.values(stats.submissions);
     assert.equal(counts.filter((n) => n === 2).length, 40);
     assert.equal(counts.filter((n) => n === 1).length, 60);
-    const results = await stack.results('expiry-1');
+    const results = await rig.results('expiry-1');
     assert.equal(results.filter((r) => r.attempts === 2).length, 40);
-    assertNoDuplicateBatches(stack);
+    assertNoDuplicateBatches(stats.batches);
   });
 });
 
 test('per-line 500s are resubmitted, 400s are final', async () => {
-  await withStack('lines', async (stack) => {
-    stack.emulator.addFault({ kind: 'line_error', statusCode: 500, lineRate: 0.2, times: 1 });
-    const run = await stack.submit(chatLines(100), { id: 'lines-500' });
+  await withRig('lines', async (rig) => {
+    rig.emulator.addFault({ kind: 'line_error', statusCode: 500, lineRate: 0.2, times: 1 });
+    const run = await rig.submit(chatLines(100), { id: 'lines-500' });
     const summary = await run.wait();
-    await stack.recordHistories(run.id, run.id);
+    await recordHistories(rig.client, run.id);
     assert.equal(summary.status, 'completed');
     assert.equal(summary.counts.succeeded, 100);
     assert.equal(summary.batches.length, 2);
-    assert.equal(stack.emulator.stats().batches[1]?.request_counts.total, 20);
+    assert.equal(rig.emulator.stats().batches[1]?.request_counts.total, 20);
 
-    stack.emulator.addFault({ kind: 'line_error', statusCode: 400, lineRate: 0.2, times: 1 });
-    const run400 = await stack.submit(chatLines(100, { prefix: 'b' }), { id: 'lines-400' });
+    rig.emulator.addFault({ kind: 'line_error', statusCode: 400, lineRate: 0.2, times: 1 });
+    const run400 = await rig.submit(chatLines(100, { prefix: 'b' }), { id: 'lines-400' });
     const summary400 = await run400.wait();
     assert.equal(summary400.status, 'partial');
     assert.equal(summary400.counts.failed, 20);
     assert.equal(summary400.counts.succeeded, 80);
     assert.equal(summary400.batches.length, 1, 'a 400 is not worth another attempt');
-    const failed = (await stack.results('lines-400')).filter((r) => r.status === 'failed');
+    const failed = (await rig.results('lines-400')).filter((r) => r.status === 'failed');
     assert.equal(failed.length, 20);
     assert.ok(failed.every((r) => r.response?.status_code === 400));
   });
 });
 
 test('a batch failed with token_limit_exceeded is created again after a backoff', async () => {
-  await withStack('tokens', async (stack) => {
-    stack.emulator.addFault({ kind: 'batch_token_limit', times: 2 });
-    const run = await stack.submit(chatLines(30), { id: 'tokens-1' });
+  await withRig('tokens', async (rig) => {
+    rig.emulator.addFault({ kind: 'batch_token_limit', times: 2 });
+    const run = await rig.submit(chatLines(30), { id: 'tokens-1' });
     const summary = await run.wait();
-    await stack.recordHistories(run.id, run.id);
+    await recordHistories(rig.client, run.id);
     assert.equal(summary.status, 'completed');
     assert.deepEqual(
       summary.batches.map((b) => b.status),
       ['failed', 'failed', 'completed'],
     );
-    assertNoDuplicateBatches(stack);
+    assertNoDuplicateBatches(rig.emulator.stats().batches);
   });
 });
 
 test('more attempts than allowed leave the rest expired and the run partial', async () => {
-  await withStack('exhausted', async (stack) => {
-    stack.emulator.addFault({ kind: 'expire_at_fraction', fraction: 0.5 });
-    const run = await stack.submit(chatLines(40), { id: 'exhausted-1', maxAttempts: 2 });
+  await withRig('exhausted', async (rig) => {
+    rig.emulator.addFault({ kind: 'expire_at_fraction', fraction: 0.5 });
+    const run = await rig.submit(chatLines(40), { id: 'exhausted-1', maxAttempts: 2 });
     const summary = await run.wait();
-    await stack.recordHistories(run.id, run.id);
+    await recordHistories(rig.client, run.id);
     assert.equal(summary.status, 'partial');
     assert.equal(summary.counts.succeeded, 30);
     assert.equal(summary.counts.expired, 10);
-    const expired = (await stack.results('exhausted-1')).filter((r) => r.status === 'expired');
+    const expired = (await rig.results('exhausted-1')).filter((r) => r.status === 'expired');
     assert.ok(expired.every((r) => r.attempts === 2 && r.error?.code === 'batch_expired'));
   });
 });
 
 /** Polls the run's progress until `ready` holds (bounded: the emulator is slow on purpose). */
 async function progressUntil(
-  run: Awaited<ReturnType<Stack['submit']>>,
+  run: Awaited<ReturnType<Rig['submit']>>,
   ready: (p: Awaited<ReturnType<typeof run.progress>>) => boolean,
 ) {
   for (let i = 0; i < 300; i++) {
@@ -194,14 +182,16 @@ const someDone = (p: {
 }) =>
   p.parts.some((part) => part.providerStatus === 'in_progress' && part.requestCounts.completed > 0);
 
-const SLOW = { timing: { validatingMs: 20, perRequestMs: 40, finalizingMs: 20, cancellingMs: 50 } };
+const SLOW: RigOptions = {
+  emulator: { timing: { validatingMs: 20, perRequestMs: 40, finalizingMs: 20, cancellingMs: 50 } },
+};
 
 for (const how of ['signal', 'temporal-cancel'] as const) {
   test(`cancel by ${how}: provider batches cancelled, partial results written`, async () => {
-    await withStack(
+    await withRig(
       `cancel-${how}`,
-      async (stack) => {
-        const run = await stack.submit(chatLines(120), {
+      async (rig) => {
+        const run = await rig.submit(chatLines(120), {
           id: `cancel-${how}`,
           maxRequestsPerBatch: 60,
         });
@@ -209,24 +199,22 @@ for (const how of ['signal', 'temporal-cancel'] as const) {
         if (how === 'signal') await run.cancel();
         else await run.handle.cancel();
         const summary = await run.wait();
-        await stack.recordHistories(run.id, run.id);
-        await stack.recordHistories(run.id, run.id);
-        await stack.recordHistories(run.id, run.id);
+        await recordHistories(rig.client, run.id);
 
         assert.equal(summary.status, 'cancelled');
         assert.equal(summary.counts.total, 120);
         assert.ok(summary.counts.succeeded > 0, 'finished requests are kept');
         assert.ok(summary.counts.cancelled > 0, 'unfinished requests are cancelled');
         assert.equal(summary.counts.succeeded + summary.counts.cancelled, 120);
-        const results = await stack.results(run.id);
+        const results = await rig.results(run.id);
         assert.equal(results.length, 120);
-        const stats = stack.emulator.stats();
+        const stats = rig.emulator.stats();
         assert.ok(
           stats.batches.every((b) => b.status === 'cancelled' || b.status === 'completed'),
           'no provider batch is left running',
         );
         assert.equal(stats.calls['batches.create']?.total, 2);
-        assertNoDuplicateBatches(stack);
+        assertNoDuplicateBatches(stats.batches);
       },
       SLOW,
     );
@@ -234,33 +222,32 @@ for (const how of ['signal', 'temporal-cancel'] as const) {
 }
 
 test('a worker stopped mid-wait is replaced and the run finishes without a second batch', async () => {
-  await withStack(
+  await withRig(
     'restart',
-    async (stack) => {
-      const run = await stack.submit(chatLines(80), { id: 'restart-1' });
+    async (rig) => {
+      const run = await rig.submit(chatLines(80), { id: 'restart-1' });
       await progressUntil(run, someDone);
-      await stack.stopWorker();
-      await stack.startWorker();
+      await rig.stopWorker();
+      await rig.startWorker();
       const summary = await run.wait();
-      await stack.recordHistories(run.id, run.id);
-      await stack.recordHistories(run.id, run.id);
+      await recordHistories(rig.client, run.id);
       assert.equal(summary.status, 'completed');
       assert.equal(summary.counts.succeeded, 80);
-      assert.equal(stack.emulator.stats().batches.length, 1);
-      assert.equal(stack.emulator.stats().files.filter((f) => f.purpose === 'batch').length, 1);
-      assertNoDuplicateBatches(stack);
+      assert.equal(rig.emulator.stats().batches.length, 1);
+      assert.equal(rig.emulator.stats().files.filter((f) => f.purpose === 'batch').length, 1);
+      assertNoDuplicateBatches(rig.emulator.stats().batches);
     },
     SLOW,
   );
 });
 
 test('a batch the provider rejects in validation fails the part with line and message', async () => {
-  await withStack('invalid', async (stack) => {
+  await withRig('invalid', async (rig) => {
     // Bypasses prepare's own validation: the provider is the last line of defence.
     const line = chatLines(1)[0] ?? '';
-    await stack.store.writeAtomic('invalid-1', artifactNames.part(1), [line, line]);
+    await rig.store.writeAtomic('invalid-1', artifactNames.part(1), [line, line]);
     const handle = await env.client.workflow.start<typeof batchWorkflow>('batchWorkflow', {
-      taskQueue: stack.taskQueue,
+      taskQueue: rig.taskQueue,
       workflowId: 'invalid-1-part-1',
       args: [
         {
@@ -288,8 +275,8 @@ test('a batch the provider rejects in validation fails the part with line and me
 });
 
 test('runs can be found by their search attributes', async () => {
-  await withStack('search', async (stack) => {
-    const run = await stack.submit(chatLines(10), { id: 'search-1' });
+  await withRig('search', async (rig) => {
+    const run = await rig.submit(chatLines(10), { id: 'search-1' });
     await run.wait();
     const find = async (query: string) => {
       const ids = [];
@@ -303,7 +290,7 @@ test('runs can be found by their search attributes', async () => {
       ['search-1'],
     );
     assert.deepEqual(await find(`NightshiftRunId = 'search-1'`), ['search-1', 'search-1-part-1']);
-    const [batch] = stack.emulator.stats().batches;
+    const [batch] = rig.emulator.stats().batches;
     assert.deepEqual(await find(`NightshiftBatchIds = '${batch?.id}'`), ['search-1-part-1']);
     const description = await run.handle.describe();
     assert.equal(description.typedSearchAttributes.get(NightshiftEndpoint), '/v1/chat/completions');
@@ -311,25 +298,25 @@ test('runs can be found by their search attributes', async () => {
 });
 
 test('transient API faults on every endpoint, a lost create answer and a cut download', async () => {
-  await withStack('faults', async (stack) => {
-    const { emulator } = stack;
+  await withRig('faults', async (rig) => {
+    const { emulator } = rig;
     // The worst case for money: the batch is created, the answer never arrives.
     emulator.addFault({ endpoint: 'batches.create', kind: 'reset_after', times: 1 });
     emulator.addFault({ endpoint: 'files.content', kind: 'truncate', fraction: 0.5, times: 1 });
     emulator.addFault({ endpoint: '*', kind: 'http_429', rate: 0.1, retryAfterSeconds: 0.05 });
     emulator.addFault({ endpoint: '*', kind: 'http_500', rate: 0.1 });
     emulator.addFault({ endpoint: '*', kind: 'reset', rate: 0.05 });
-    const run = await stack.submit(chatLines(150), { id: 'faults-1', maxRequestsPerBatch: 50 });
+    const run = await rig.submit(chatLines(150), { id: 'faults-1', maxRequestsPerBatch: 50 });
     const summary = await run.wait();
-    await stack.recordHistories(run.id, run.id);
+    await recordHistories(rig.client, run.id);
 
     assert.equal(summary.status, 'completed');
     assert.equal(summary.counts.succeeded, 150);
-    const results = await stack.results('faults-1');
+    const results = await rig.results('faults-1');
     assert.equal(results.length, 150);
     const stats = emulator.stats();
     assert.equal(stats.batches.length, 3, 'one batch per part, the lost answer included');
-    assertNoDuplicateBatches(stack);
+    assertNoDuplicateBatches(stats.batches);
     assert.ok(Object.values(stats.submissions).every((n) => n === 1));
     const fired = (kind: string) =>
       stats.faults.filter((f) => f.rule.kind === kind).reduce((n, f) => n + f.fired, 0);
@@ -340,11 +327,11 @@ test('transient API faults on every endpoint, a lost create answer and a cut dow
 });
 
 test('input that slips past the client is refused by prepare, naming the line; the run is failed', async () => {
-  await withStack('badinput', async (stack) => {
+  await withRig('badinput', async (rig) => {
     const [good = ''] = chatLines(1);
-    const inputPath = await stack.writeInput([good, '{"custom_id": "x", "method": "GET"}']);
+    const inputPath = await rig.writeInput([good, '{"custom_id": "x", "method": "GET"}']);
     const handle = await env.client.workflow.start('runWorkflow', {
-      taskQueue: stack.taskQueue,
+      taskQueue: rig.taskQueue,
       workflowId: 'badinput-1',
       args: [
         {
@@ -365,22 +352,22 @@ test('input that slips past the client is refused by prepare, naming the line; t
     assert.match(root.message, /requests\.jsonl:2: /);
     const description = await handle.describe();
     assert.equal(description.typedSearchAttributes.get(NightshiftStatus), 'failed');
-    assert.equal(stack.emulator.stats().files.length, 0, 'nothing was uploaded');
+    assert.equal(rig.emulator.stats().files.length, 0, 'nothing was uploaded');
   });
 });
 
 test('a resubmission that would pass the budget is not made, and the summary says why', async () => {
-  await withStack('budget', async (stack) => {
+  await withRig('budget', async (rig) => {
     const lines = chatLines(40);
     const budgetFor40 = (share: number) => {
       const cost = costOf('gpt-4o-mini', expectedUsageOf(lines))?.batch ?? 0;
       return budgetFor('gpt-4o-mini', cost * share) ?? undefined;
     };
     // Half expires; the half that ran costs about 50% of the whole, the retry another 50%.
-    stack.emulator.addFault({ kind: 'expire_at_fraction', fraction: 0.5, times: 1 });
-    const run = await stack.submit(lines, { id: 'budget-tight', budget: budgetFor40(0.75) });
+    rig.emulator.addFault({ kind: 'expire_at_fraction', fraction: 0.5, times: 1 });
+    const run = await rig.submit(lines, { id: 'budget-tight', budget: budgetFor40(0.75) });
     const summary = await run.wait();
-    await stack.recordHistories(run.id, run.id);
+    await recordHistories(rig.client, run.id);
     assert.equal(summary.status, 'partial');
     assert.equal(summary.counts.succeeded, 20);
     assert.equal(summary.counts.expired, 20);
@@ -392,8 +379,8 @@ test('a resubmission that would pass the budget is not made, and the summary say
     );
     assert.ok((summary.budget?.spent_usd ?? 0) <= (summary.budget?.max_usd ?? 0));
 
-    stack.emulator.addFault({ kind: 'expire_at_fraction', fraction: 0.5, times: 1 });
-    const roomy = await stack.submit(chatLines(40, { prefix: 'b' }), {
+    rig.emulator.addFault({ kind: 'expire_at_fraction', fraction: 0.5, times: 1 });
+    const roomy = await rig.submit(chatLines(40, { prefix: 'b' }), {
       id: 'budget-roomy',
       budget: budgetFor40(1.5),
     });

@@ -8,7 +8,8 @@ import { LocalArtifactStore } from '../src/artifacts.js';
 import { Nightshift } from '../src/client.js';
 import { freePort } from '../src/dev/ports.js';
 import { type CliProcess, spawnCli } from './helpers/cli.js';
-import { chatLines, FAST } from './helpers/stack.js';
+import { chatLines } from './helpers/requests.js';
+import { FAST } from './helpers/rig.js';
 import { startDevServer } from './helpers/temporal.js';
 
 let env: TestWorkflowEnvironment;

@@ -3,58 +3,42 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Run } from '../src/client.js';
 import type { FaultRule } from '../src/emulator/index.js';
-import { runCli, spawnCli } from './helpers/cli.js';
 import {
   assertNoBatchLeftRunning,
   assertRunIntegrity,
   batchesOf,
-  chatLines,
   countStatuses,
-  eventually,
   faultFired,
-  idsOf,
-  recordHistories,
-  resultsOf,
-  scenarios,
-  TIMING,
-  useRig,
-  writeLines,
-} from './helpers/reliability.js';
-import { FAST } from './helpers/stack.js';
+} from './helpers/assertions.js';
+import { eventually, runCli, spawnCli } from './helpers/cli.js';
+import { recordHistories } from './helpers/histories.js';
+import { scenarios } from './helpers/reliability.js';
+import { chatLines, idsOf } from './helpers/requests.js';
+import { TIMING, useRig } from './helpers/rig.js';
 
 // Cancels at awkward moments, and two clients racing to start the same run.
 
 const scenario = scenarios('cancellation races and duplicate submits');
 
 const rig = useRig('reliability-cancel', {
+  worker: 'process',
   // A finalizing phase long enough to be seen, so a cancel can land inside it.
   emulator: { timing: { ...TIMING, finalizingMs: 400 } },
 });
 
-const cliEnv = () => ({
-  TEMPORAL_ADDRESS: rig.env.address,
-  NIGHTSHIFT_TASK_QUEUE: rig.world.taskQueue,
-  NIGHTSHIFT_HOME: rig.world.home,
-});
-
 async function start(runId: string, n: number, faults: FaultRule[] = [], perBatch = 1_000) {
-  rig.world.emulator.clearFaults();
-  const faultIds = faults.map((rule) => rig.world.emulator.addFault(rule));
+  rig.emulator.clearFaults();
+  const faultIds = faults.map((rule) => rig.emulator.addFault(rule));
   const lines = chatLines(n, { prefix: runId });
-  const input = await writeLines(rig.world.home, `${runId}.jsonl`, lines);
-  const { run } = await rig.world.nightshift.submit(input, {
-    ...FAST,
-    id: runId,
-    maxRequestsPerBatch: perBatch,
-  });
+  const run = await rig.submit(lines, { id: runId, maxRequestsPerBatch: perBatch });
   return { run, lines, faultIds };
 }
 
 /** The end state every cancel must leave: whole results, nothing running at the provider. */
 async function settled(run: Run, lines: string[]) {
   const summary = await run.wait();
-  const results = await resultsOf(rig.world.nightshift, run.id);
-  const stats = rig.world.emulator.stats();
+  const results = await rig.results(run.id);
+  const stats = rig.emulator.stats();
   assertRunIntegrity(stats, run.id, idsOf(lines), results);
   assertNoBatchLeftRunning(stats, run.id);
   const counts = countStatuses(results);
@@ -75,7 +59,7 @@ scenario(
     for (const [i, moment] of ['finalizing', 'completed', 'completed-poll'].entries()) {
       const { run, lines } = await start(`race-${i + 1}`, 60);
       await eventually(`batch ${moment}`, () =>
-        batchesOf(rig.world.emulator.stats(), run.id).some((b) => moment.startsWith(b.status))
+        batchesOf(rig.emulator.stats(), run.id).some((b) => moment.startsWith(b.status))
           ? true
           : undefined,
       );
@@ -85,7 +69,7 @@ scenario(
       // The provider finished every request before the cancel: none of them may be lost.
       assert.deepEqual(counts, { succeeded: 60 });
       notes.push(`${moment}: run ${summary.status}`);
-      if (i === 0) await recordHistories(rig.env.client, 'cancel-race', run.id);
+      if (i === 0) await recordHistories(rig.client, run.id, 'cancel-race');
     }
     return { runs: 3, note: `${notes.join('; ')}; all 60 succeeded each time` };
   },
@@ -99,15 +83,15 @@ scenario(
       { endpoint: 'files.create', kind: 'slow', delayMs: 2_000, times: 1 },
     ]);
     await eventually('upload in flight', () =>
-      faultFired(rig.world.emulator, faultIds[0] ?? '') > 0 ? true : undefined,
+      faultFired(rig.emulator, faultIds[0] ?? '') > 0 ? true : undefined,
     );
     await run.cancel();
     const { summary, counts } = await settled(run, lines);
-    await recordHistories(rig.env.client, run.id, run.id);
+    await recordHistories(rig.client, run.id);
     // Nothing was running at the provider when the cancel came: nothing may start there, since
     // whatever it processes before a late cancel lands is billed.
     assert.deepEqual(
-      batchesOf(rig.world.emulator.stats(), run.id).map(
+      batchesOf(rig.emulator.stats(), run.id).map(
         (b) => `${b.status} ${b.request_counts.completed}`,
       ),
       [],
@@ -123,10 +107,10 @@ scenario(
   'cancel twice',
   'cancel signal, a second signal and a Temporal cancel while 2 batches run',
   async () => {
-    const cancelsBefore = rig.world.emulator.stats().calls['batches.cancel']?.total ?? 0;
+    const cancelsBefore = rig.emulator.stats().calls['batches.cancel']?.total ?? 0;
     const { run, lines } = await start('cancel-twice', 400, [], 200);
     await eventually('requests done', () =>
-      batchesOf(rig.world.emulator.stats(), run.id).filter(
+      batchesOf(rig.emulator.stats(), run.id).filter(
         (b) => b.status === 'in_progress' && b.request_counts.completed > 0,
       ).length === 2
         ? true
@@ -134,11 +118,10 @@ scenario(
     );
     await Promise.all([run.cancel(), run.cancel(), run.handle.cancel()]);
     const { summary, counts } = await settled(run, lines);
-    await recordHistories(rig.env.client, run.id, run.id);
+    await recordHistories(rig.client, run.id);
     assert.equal(summary.status, 'cancelled');
     assert.ok((counts.succeeded ?? 0) > 0 && (counts.cancelled ?? 0) > 0, JSON.stringify(counts));
-    const cancels =
-      (rig.world.emulator.stats().calls['batches.cancel']?.total ?? 0) - cancelsBefore;
+    const cancels = (rig.emulator.stats().calls['batches.cancel']?.total ?? 0) - cancelsBefore;
     assert.equal(cancels, 2, 'each provider batch cancelled once');
     return { runs: 1, note: `${JSON.stringify(counts)}; ${cancels} provider cancels` };
   },
@@ -150,13 +133,13 @@ scenario(
   async () => {
     const { run, lines } = await start('cancel-finished', 20);
     await run.wait();
-    const summaryPath = join(rig.world.home, 'runs', run.id, 'summary.json');
+    const summaryPath = join(rig.home, 'runs', run.id, 'summary.json');
     const before = await readFile(summaryPath, 'utf8');
-    const calls = JSON.stringify(rig.world.emulator.stats().calls);
-    const cli = await runCli(['cancel', run.id], cliEnv());
+    const calls = JSON.stringify(rig.emulator.stats().calls);
+    const cli = await runCli(['cancel', run.id], rig.cliEnv());
     await run.cancel().catch(() => {});
     assert.equal(await readFile(summaryPath, 'utf8'), before, 'summary.json untouched');
-    assert.equal(JSON.stringify(rig.world.emulator.stats().calls), calls, 'no provider call');
+    assert.equal(JSON.stringify(rig.emulator.stats().calls), calls, 'no provider call');
     const { summary, counts } = await settled(run, lines);
     assert.equal(summary.status, 'completed');
     assert.deepEqual(counts, { succeeded: 20 });
@@ -172,11 +155,11 @@ scenario(
   'two `nightshift submit --id dup-1` started together',
   async () => {
     const lines = chatLines(60, { prefix: 'dup' });
-    const input = await writeLines(rig.world.home, 'dup.jsonl', lines);
+    const input = await rig.writeInput(lines, 'dup.jsonl');
     const args = ['submit', input, '--id', 'dup-1', '--poll-interval', '0.1'];
     const [a, b] = await Promise.all([
-      spawnCli([...args, '--max-requests-per-batch', '20'], cliEnv()).exited,
-      spawnCli([...args, '--max-requests-per-batch', '30'], cliEnv()).exited,
+      spawnCli([...args, '--max-requests-per-batch', '20'], rig.cliEnv()).exited,
+      spawnCli([...args, '--max-requests-per-batch', '30'], rig.cliEnv()).exited,
     ]);
     assert.equal(a?.code, 0, a?.stderr);
     assert.equal(b?.code, 0, b?.stderr);
@@ -184,14 +167,14 @@ scenario(
     const refused = [a, b].filter((r) => /already exists/.test(r.stderr)).length;
     assert.deepEqual([started, refused], [1, 1]);
     const executions = [];
-    for await (const wf of rig.env.client.workflow.list({ query: `WorkflowId = 'dup-1'` })) {
+    for await (const wf of rig.client.workflow.list({ query: `WorkflowId = 'dup-1'` })) {
       executions.push(wf.runId);
     }
     assert.equal(executions.length, 1, 'one workflow execution');
-    const run = rig.world.nightshift.run('dup-1');
+    const run = rig.nightshift.run('dup-1');
     const { counts } = await settled(run, lines);
     assert.deepEqual(counts, { succeeded: 60 });
-    const parts = batchesOf(rig.world.emulator.stats(), 'dup-1').length;
+    const parts = batchesOf(rig.emulator.stats(), 'dup-1').length;
     assert.ok(parts === 3 || parts === 2, `one set of batches (${parts})`);
     return { runs: 1, note: `1 started, 1 "already exists"; ${parts} batches` };
   },

@@ -4,42 +4,31 @@ import { join } from 'node:path';
 import type { ResultLine } from '../src/client.js';
 import type { FaultRule } from '../src/emulator/index.js';
 import type { RunSummary } from '../workflows/types.js';
+import { assertRunIntegrity, batchesOf, countStatuses } from './helpers/assertions.js';
 import { runCli } from './helpers/cli.js';
-import {
-  activityRetries,
-  assertRunIntegrity,
-  batchesOf,
-  chatLines,
-  countStatuses,
-  idsOf,
-  recordHistories,
-  resultsOf,
-  scenarios,
-  startWorkerProcess,
-  untilDone,
-  useRig,
-  workerSetup,
-  writeLines,
-} from './helpers/reliability.js';
-import { FAST } from './helpers/stack.js';
+import { activityRetries, recordHistories } from './helpers/histories.js';
+import { scenarios, untilDone } from './helpers/reliability.js';
+import { chatLines, idsOf } from './helpers/requests.js';
+import { useRig } from './helpers/rig.js';
 
 // Provider faults and expiry against the production worker (a `nightshift worker` process, whose
 // SDK client retries twice on its own before the activity's Temporal retry policy takes over).
 
 const scenario = scenarios('provider faults and expiry');
 
-const rig = useRig('reliability-faults');
+const rig = useRig('reliability-faults', { worker: 'process' });
 
 /** A scenario that crashed the worker must not take the following ones down with it. */
 async function workerUp(): Promise<void> {
-  if (rig.worker.child.exitCode === null && rig.worker.child.signalCode === null) return;
-  rig.worker = await startWorkerProcess(workerSetup(rig.world, rig.env.address));
+  const { child } = rig.workerProcess;
+  if (child.exitCode === null && child.signalCode === null) return;
+  await rig.startWorker();
 }
 
 async function withFaults(rules: FaultRule[]) {
   await workerUp();
-  rig.world.emulator.clearFaults();
-  for (const rule of rules) rig.world.emulator.addFault(rule);
+  rig.emulator.clearFaults();
+  for (const rule of rules) rig.emulator.addFault(rule);
 }
 
 /**
@@ -65,12 +54,11 @@ scenario(
   async () => {
     await withFaults([{ endpoint: 'files.content', kind: 'truncate', fraction: 0.5, times: 3 }]);
     const lines = chatLines(200, { prefix: 'cut' });
-    const input = await writeLines(rig.world.home, 'cut.jsonl', lines);
-    const { run } = await rig.world.nightshift.submit(input, { ...FAST, id: 'truncated' });
-    const summary = await untilDone(run, rig.worker);
+    const run = await rig.submit(lines, { id: 'truncated' });
+    const summary = await untilDone(run, rig.workerProcess);
     assert.equal(summary.status, 'completed');
-    const results = await resultsOf(rig.world.nightshift, run.id);
-    assertRunIntegrity(rig.world.emulator.stats(), run.id, idsOf(lines), results);
+    const results = await rig.results(run.id);
+    assertRunIntegrity(rig.emulator.stats(), run.id, idsOf(lines), results);
     assert.deepEqual(countStatuses(results), { succeeded: 200 });
     return { runs: 1 };
   },
@@ -86,34 +74,29 @@ scenario(
     const runs = await Promise.all(
       ['a', 'b', 'c'].map(async (prefix) => {
         const lines = chatLines(120, { prefix: `faults-${prefix}` });
-        const input = await writeLines(rig.world.home, `faults-${prefix}.jsonl`, lines);
-        const { run } = await rig.world.nightshift.submit(input, {
-          ...FAST,
-          id: `faults-${prefix}`,
-          maxRequestsPerBatch: 40,
-        });
+        const run = await rig.submit(lines, { id: `faults-${prefix}`, maxRequestsPerBatch: 40 });
         return { run, lines };
       }),
     );
     let retries = 0;
     for (const { run, lines } of runs) {
-      const summary = await untilDone(run, rig.worker);
+      const summary = await untilDone(run, rig.workerProcess);
       assert.equal(summary.status, 'completed');
-      const results = await resultsOf(rig.world.nightshift, run.id);
-      assertRunIntegrity(rig.world.emulator.stats(), run.id, idsOf(lines), results);
+      const results = await rig.results(run.id);
+      assertRunIntegrity(rig.emulator.stats(), run.id, idsOf(lines), results);
       assert.deepEqual(countStatuses(results), { succeeded: 120 });
-      assert.equal(batchesOf(rig.world.emulator.stats(), run.id).length, 3, 'one batch per part');
-      retries += await activityRetries(rig.env.client, run.id);
+      assert.equal(batchesOf(rig.emulator.stats(), run.id).length, 3, 'one batch per part');
+      retries += await activityRetries(rig.client, run.id);
     }
-    await recordHistories(rig.env.client, 'faults-20pct', 'faults-a');
-    const stats = rig.world.emulator.stats();
+    await recordHistories(rig.client, 'faults-a', 'faults-20pct');
+    const stats = rig.emulator.stats();
     const fired = stats.faults.map((f) => `${f.rule.kind}×${f.fired}`).join(', ');
     const calls = Object.values(stats.calls).reduce((n, c) => n + c.total, 0);
     assert.ok(
       stats.faults.every((f) => f.fired > 0 || f.rule.kind === 'slow'),
       fired,
     );
-    rig.world.emulator.clearFaults();
+    rig.emulator.clearFaults();
     return {
       runs: runs.length,
       note: `${calls} calls, faults fired: ${fired}; ${retries} activity retries by Temporal`,
@@ -130,7 +113,7 @@ const EXPIRE_ATTEMPTS_1_2: FaultRule = {
 
 /** custom_id → times submitted, grouped: how many requests were submitted once, twice, … */
 function submissionHistogram(results: ResultLine[]): Record<number, number> {
-  const submissions = rig.world.emulator.stats().submissions;
+  const submissions = rig.emulator.stats().submissions;
   const histogram: Record<number, number> = {};
   for (const r of results) {
     const n = submissions[r.custom_id] ?? 0;
@@ -145,15 +128,14 @@ scenario(
   async () => {
     await withFaults([EXPIRE_ATTEMPTS_1_2]);
     const lines = chatLines(100, { prefix: 'expiry' });
-    const input = await writeLines(rig.world.home, 'expiry.jsonl', lines);
-    const { run } = await rig.world.nightshift.submit(input, { ...FAST, id: 'expiry-3' });
+    const run = await rig.submit(lines, { id: 'expiry-3' });
     const summary = await run.wait();
-    await recordHistories(rig.env.client, run.id, run.id);
+    await recordHistories(rig.client, run.id);
     assert.equal(summary.status, 'completed');
-    const results = await resultsOf(rig.world.nightshift, run.id);
-    assertRunIntegrity(rig.world.emulator.stats(), run.id, idsOf(lines), results);
+    const results = await rig.results(run.id);
+    assertRunIntegrity(rig.emulator.stats(), run.id, idsOf(lines), results);
     assert.deepEqual(
-      batchesOf(rig.world.emulator.stats(), run.id).map((b) => [b.status, b.request_counts.total]),
+      batchesOf(rig.emulator.stats(), run.id).map((b) => [b.status, b.request_counts.total]),
       [
         ['expired', 100],
         ['expired', 40],
@@ -174,8 +156,8 @@ scenario(
   async () => {
     await withFaults([EXPIRE_ATTEMPTS_1_2]);
     const lines = chatLines(100, { prefix: 'exhaust' });
-    const input = await writeLines(rig.world.home, 'exhaust.jsonl', lines);
-    const out = join(rig.world.home, 'out-exhaust');
+    const input = await rig.writeInput(lines, 'exhaust.jsonl');
+    const out = join(rig.home, 'out-exhaust');
     const cli = await runCli(
       [
         'submit',
@@ -190,11 +172,7 @@ scenario(
         '--out',
         out,
       ],
-      {
-        TEMPORAL_ADDRESS: rig.env.address,
-        NIGHTSHIFT_TASK_QUEUE: rig.world.taskQueue,
-        NIGHTSHIFT_HOME: rig.world.home,
-      },
+      rig.cliEnv(),
     );
     assert.equal(cli.code, 1, cli.stderr);
     const summary = JSON.parse(await readFile(join(out, 'summary.json'), 'utf8')) as RunSummary;
@@ -203,12 +181,12 @@ scenario(
       .trimEnd()
       .split('\n')
       .map((l) => JSON.parse(l) as ResultLine);
-    assertRunIntegrity(rig.world.emulator.stats(), 'expiry-exhausted', idsOf(lines), results);
+    assertRunIntegrity(rig.emulator.stats(), 'expiry-exhausted', idsOf(lines), results);
     assert.deepEqual(countStatuses(results), { succeeded: 84, expired: 16 });
     const expired = results.filter((r) => r.status === 'expired');
     assert.ok(expired.every((r) => r.attempts === 2 && r.error?.code === 'batch_expired'));
     assert.deepEqual(submissionHistogram(results), { 1: 60, 2: 40 });
-    rig.world.emulator.clearFaults();
+    rig.emulator.clearFaults();
     return { runs: 1, note: '84 succeeded, 16 expired after 2 attempts; exit code 1' };
   },
 );

@@ -6,27 +6,25 @@ import { before } from 'node:test';
 import fc from 'fast-check';
 import type { ResultLine } from '../src/client.js';
 import { validateRequestsFile } from '../src/requests.js';
+import { countStatuses } from './helpers/assertions.js';
 import { runCli } from './helpers/cli.js';
-import { chatLines, countStatuses, scenarios, useRig } from './helpers/reliability.js';
+import { scenarios } from './helpers/reliability.js';
+import { chatLines } from './helpers/requests.js';
+import { useRig } from './helpers/rig.js';
 
 // Broken input files through `nightshift submit`, with a real worker and provider (emulator)
 // behind it, so that anything that slipped through would show up as a call or a run.
 
 const scenario = scenarios('bad input');
 
-const rig = useRig('reliability-input');
+const rig = useRig('reliability-input', { worker: 'process' });
 let dir: string;
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'nightshift-bad-inputs-'));
 });
 
-const submit = (args: string[]) =>
-  runCli(['submit', ...args], {
-    TEMPORAL_ADDRESS: rig.env.address,
-    NIGHTSHIFT_TASK_QUEUE: rig.world.taskQueue,
-    NIGHTSHIFT_HOME: rig.world.home,
-  });
+const submit = (args: string[]) => runCli(['submit', ...args], rig.cliEnv());
 
 const [GOOD = '', OTHER = ''] = chatLines(2, { prefix: 'ok' });
 const request = (fields: Record<string, unknown>) =>
@@ -111,7 +109,7 @@ for (const [i, bad] of BAD.entries()) {
       if (bad.content !== null && bad.content !== 'dir') {
         await writeFile(path, bad.content);
       }
-      const calls = JSON.stringify(rig.world.emulator.stats().calls);
+      const calls = JSON.stringify(rig.emulator.stats().calls);
       const cli = await submit([path, '--id', `bad-${i + 1}`, ...(bad.args ?? [])]);
       const where = bad.line === null ? `${path}: ` : `${path}:${bad.line}: `;
       assert.ok(
@@ -120,9 +118,9 @@ for (const [i, bad] of BAD.entries()) {
       );
       assert.equal(cli.code, 2, cli.stderr);
       assert.equal(cli.stdout, '', 'no run id printed: nothing submitted');
-      assert.equal(JSON.stringify(rig.world.emulator.stats().calls), calls, 'no provider call');
+      assert.equal(JSON.stringify(rig.emulator.stats().calls), calls, 'no provider call');
       const started = [];
-      for await (const wf of rig.env.client.workflow.list({
+      for await (const wf of rig.client.workflow.list({
         query: `WorkflowId = 'bad-${i + 1}'`,
       })) {
         started.push(wf.workflowId);

@@ -4,26 +4,12 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SubmitOptions } from '../src/client.js';
 import type { FaultRule } from '../src/emulator/index.js';
-import {
-  assertRunIntegrity,
-  batchesOf,
-  chatLines,
-  comparable,
-  eventually,
-  expireDeadWorker,
-  faultFired,
-  idsOf,
-  killHard,
-  recordHistories,
-  resultsOf,
-  scenarios,
-  startWorkerProcess,
-  summaryFile,
-  useRig,
-  workerSetup,
-  writeLines,
-} from './helpers/reliability.js';
-import { FAST } from './helpers/stack.js';
+import { assertRunIntegrity, batchesOf, comparable, faultFired } from './helpers/assertions.js';
+import { eventually } from './helpers/cli.js';
+import { recordHistories } from './helpers/histories.js';
+import { expireDeadWorker, scenarios, summaryFile } from './helpers/reliability.js';
+import { chatLines, idsOf } from './helpers/requests.js';
+import { useRig } from './helpers/rig.js';
 
 // The real `nightshift worker` process is SIGKILLed at each step of a run in turn and a new one
 // takes over. The moment is found from the emulator (a `slow` fault that has fired means the
@@ -31,7 +17,7 @@ import { FAST } from './helpers/stack.js';
 
 const scenario = scenarios('worker process killed (SIGKILL) and replaced');
 
-const rig = useRig('reliability-kills');
+const rig = useRig('reliability-kills', { worker: 'process' });
 
 const LINES = chatLines(200);
 let baseline: ReturnType<typeof comparable> | undefined;
@@ -46,27 +32,26 @@ async function submit(
   options: SubmitOptions = {},
   faults: FaultRule[] = [],
 ) {
-  rig.world.emulator.clearFaults();
-  const faultIds = faults.map((rule) => rig.world.emulator.addFault(rule));
-  earlier = { ...rig.world.emulator.stats().submissions };
-  const input = await writeLines(rig.world.home, `${runId}.jsonl`, lines);
-  const { run } = await rig.world.nightshift.submit(input, { ...FAST, id: runId, ...options });
+  rig.emulator.clearFaults();
+  const faultIds = faults.map((rule) => rig.emulator.addFault(rule));
+  earlier = { ...rig.emulator.stats().submissions };
+  const run = await rig.submit(lines, { id: runId, ...options });
   return Object.assign(run, { faultIds });
 }
 
 async function killAndReplace(runId: string): Promise<void> {
-  await killHard(rig.worker);
-  await expireDeadWorker(rig.env.client, runId);
-  rig.worker = await startWorkerProcess(workerSetup(rig.world, rig.env.address));
+  await rig.stopWorker();
+  await expireDeadWorker(rig.client, runId);
+  await rig.startWorker();
 }
 
 /** The run finishes with exactly the results of the uninterrupted one. */
 async function finishLikeBaseline(run: Awaited<ReturnType<typeof submit>>, lines = LINES) {
   const summary = await run.wait();
-  await recordHistories(rig.env.client, run.id, run.id);
+  await recordHistories(rig.client, run.id);
   assert.equal(summary.status, 'completed');
-  const results = await resultsOf(rig.world.nightshift, run.id);
-  assertRunIntegrity(rig.world.emulator.stats(), run.id, idsOf(lines), results, earlier);
+  const results = await rig.results(run.id);
+  assertRunIntegrity(rig.emulator.stats(), run.id, idsOf(lines), results, earlier);
   assert.ok(baseline, 'the uninterrupted run ran first');
   assert.deepEqual(comparable(results).slice(0, baseline.length), baseline);
   assert.ok(results.every((r) => r.status === 'succeeded' && r.attempts === 1));
@@ -76,8 +61,8 @@ async function finishLikeBaseline(run: Awaited<ReturnType<typeof submit>>, lines
 scenario('uninterrupted run (the reference)', 'nothing', async () => {
   const run = await submit('kill-baseline');
   assert.equal((await run.wait()).status, 'completed');
-  const results = await resultsOf(rig.world.nightshift, run.id);
-  assertRunIntegrity(rig.world.emulator.stats(), run.id, idsOf(LINES), results);
+  const results = await rig.results(run.id);
+  assertRunIntegrity(rig.emulator.stats(), run.id, idsOf(LINES), results);
   baseline = comparable(results);
   return { runs: 1 };
 });
@@ -86,9 +71,9 @@ scenario('uninterrupted run (the reference)', 'nothing', async () => {
 async function killDuringSlowCall(runId: string, rule: Omit<FaultRule, 'kind'>) {
   const run = await submit(runId, LINES, {}, [{ ...rule, kind: 'slow', delayMs: 3_000, times: 1 }]);
   await eventually(`${rule.endpoint} in flight`, () =>
-    faultFired(rig.world.emulator, run.faultIds[0] ?? '') > 0 ? true : undefined,
+    faultFired(rig.emulator, run.faultIds[0] ?? '') > 0 ? true : undefined,
   );
-  const before = batchesOf(rig.world.emulator.stats(), runId);
+  const before = batchesOf(rig.emulator.stats(), runId);
   await killAndReplace(runId);
   await finishLikeBaseline(run);
   return { run, before };
@@ -112,7 +97,7 @@ scenario(
       endpoint: 'batches.retrieve',
     });
     assert.equal(before.length, 1, 'the batch existed when the worker died');
-    assert.equal(batchesOf(rig.world.emulator.stats(), run.id).length, 1, 'and no second was made');
+    assert.equal(batchesOf(rig.emulator.stats(), run.id).length, 1, 'and no second was made');
     return { runs: 1 };
   },
 );
@@ -123,7 +108,7 @@ scenario(
   async () => {
     const run = await submit('kill-waiting');
     await eventually('a batch in progress', () =>
-      batchesOf(rig.world.emulator.stats(), run.id).some(
+      batchesOf(rig.emulator.stats(), run.id).some(
         (b) => b.status === 'in_progress' && b.request_counts.completed > 0,
       )
         ? true
@@ -131,7 +116,7 @@ scenario(
     );
     await killAndReplace(run.id);
     await finishLikeBaseline(run);
-    assert.equal(batchesOf(rig.world.emulator.stats(), run.id).length, 1);
+    assert.equal(batchesOf(rig.emulator.stats(), run.id).length, 1);
     return { runs: 1 };
   },
 );
@@ -154,24 +139,24 @@ scenario(
     const runId = 'kill-merge';
     // Merge writes results.jsonl through a temp file in the run folder: its creation is the
     // moment merge has started and cannot have finished (the rename comes after every line).
-    const runDir = join(rig.world.home, 'runs', runId);
+    const runDir = join(rig.home, 'runs', runId);
     await mkdir(runDir, { recursive: true, mode: 0o700 });
     let killedAt: string | null = null;
     const watcher = watch(runDir, (_event, name) => {
       if (killedAt === null && name?.startsWith('.results.jsonl.')) {
         killedAt = name;
-        rig.worker.child.kill('SIGKILL');
+        rig.workerProcess.child.kill('SIGKILL');
       }
     });
     try {
       const run = await submit(runId, lines, { maxRequestsPerBatch: 1_000 });
       await eventually('merge started', () => killedAt ?? undefined, 60_000);
       watcher.close();
-      await rig.worker.exited;
-      assert.equal(await summaryFile(rig.world.home, runId), null, 'killed before merge finished');
+      await rig.workerProcess.exited;
+      assert.equal(await summaryFile(rig.home, runId), null, 'killed before merge finished');
       await killAndReplace(runId);
       await finishLikeBaseline(run, lines);
-      assert.equal(batchesOf(rig.world.emulator.stats(), run.id).length, 4);
+      assert.equal(batchesOf(rig.emulator.stats(), run.id).length, 4);
     } finally {
       watcher.close();
     }

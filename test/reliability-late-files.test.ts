@@ -2,21 +2,12 @@ import assert from 'node:assert/strict';
 import { WorkflowFailedError } from '@temporalio/client';
 import type { FaultRule } from '../src/emulator/index.js';
 import type { RunProgress } from '../workflows/types.js';
-import {
-  activityRetries,
-  assertRunIntegrity,
-  batchesOf,
-  chatLines,
-  countStatuses,
-  eventually,
-  idsOf,
-  resultsOf,
-  scenarios,
-  untilDone,
-  useRig,
-  writeLines,
-} from './helpers/reliability.js';
-import { FAST } from './helpers/stack.js';
+import { assertRunIntegrity, batchesOf, countStatuses } from './helpers/assertions.js';
+import { eventually } from './helpers/cli.js';
+import { activityRetries } from './helpers/histories.js';
+import { scenarios, untilDone } from './helpers/reliability.js';
+import { chatLines, idsOf } from './helpers/requests.js';
+import { useRig } from './helpers/rig.js';
 
 // Providers publish a batch's terminal status a read or two before its output and error file
 // ids (BerriAI/litellm#37713). A run must wait for the files: collecting early resubmits, and
@@ -25,26 +16,24 @@ import { FAST } from './helpers/stack.js';
 
 const scenario = scenarios('result files published after the status');
 
-const rig = useRig('reliability-late-files');
+const rig = useRig('reliability-late-files', { worker: 'process' });
 
 /** Every batch of the run hides its file ids from its first two reads once it has ended. */
 const LATE_FILES: FaultRule = { kind: 'late_file_ids', reads: 2 };
 
 async function withFaults(rules: FaultRule[]) {
-  rig.world.emulator.clearFaults();
-  for (const rule of rules) rig.world.emulator.addFault(rule);
+  rig.emulator.clearFaults();
+  for (const rule of rules) rig.emulator.addFault(rule);
 }
 
 async function start(id: string, n: number, maxRequestsPerBatch = n) {
   const lines = chatLines(n, { prefix: id });
-  const input = await writeLines(rig.world.home, `${id}.jsonl`, lines);
-  const { run } = await rig.world.nightshift.submit(input, { ...FAST, id, maxRequestsPerBatch });
-  return { run, lines };
+  return { run: await rig.submit(lines, { id, maxRequestsPerBatch }), lines };
 }
 
 /** Submissions per custom_id of the run beyond the first: what was paid for again. */
 function resent(ids: string[]): number {
-  const { submissions } = rig.world.emulator.stats();
+  const { submissions } = rig.emulator.stats();
   return ids.reduce((n, id) => n + Math.max(0, (submissions[id] ?? 0) - 1), 0);
 }
 
@@ -54,14 +43,14 @@ scenario(
   async () => {
     await withFaults([LATE_FILES]);
     const { run, lines } = await start('late-completed', 150, 50);
-    const summary = await untilDone(run, rig.worker);
+    const summary = await untilDone(run, rig.workerProcess);
     assert.equal(summary.status, 'completed');
-    const results = await resultsOf(rig.world.nightshift, run.id);
-    assertRunIntegrity(rig.world.emulator.stats(), run.id, idsOf(lines), results);
+    const results = await rig.results(run.id);
+    assertRunIntegrity(rig.emulator.stats(), run.id, idsOf(lines), results);
     assert.deepEqual(countStatuses(results), { succeeded: 150 });
     assert.equal(resent(idsOf(lines)), 0, 'no request submitted twice');
-    assert.equal(await activityRetries(rig.env.client, run.id), 0, 'no activity retried');
-    assert.equal(rig.world.emulator.stats().faults[0]?.fired, 3, 'each batch hid its files');
+    assert.equal(await activityRetries(rig.client, run.id), 0, 'no activity retried');
+    assert.equal(rig.emulator.stats().faults[0]?.fired, 3, 'each batch hid its files');
     return { runs: 1, note: '150 succeeded in 3 batches, none resent, no activity retried' };
   },
 );
@@ -72,20 +61,20 @@ scenario(
   async () => {
     await withFaults([{ kind: 'expire_at_fraction', fraction: 0.6, attempts: [1] }, LATE_FILES]);
     const { run, lines } = await start('late-expired', 150, 50);
-    const summary = await untilDone(run, rig.worker);
+    const summary = await untilDone(run, rig.workerProcess);
     assert.equal(summary.status, 'completed');
-    const results = await resultsOf(rig.world.nightshift, run.id);
-    assertRunIntegrity(rig.world.emulator.stats(), run.id, idsOf(lines), results);
+    const results = await rig.results(run.id);
+    assertRunIntegrity(rig.emulator.stats(), run.id, idsOf(lines), results);
     assert.deepEqual(countStatuses(results), { succeeded: 150 });
     assert.deepEqual(
-      batchesOf(rig.world.emulator.stats(), run.id)
+      batchesOf(rig.emulator.stats(), run.id)
         .map((b) => [b.status, b.request_counts.total])
         .sort(),
       [...Array(3).fill(['completed', 20]), ...Array(3).fill(['expired', 50])],
       'attempt 2 carries only the 40% each expired batch left',
     );
     assert.equal(resent(idsOf(lines)), 60, 'only the 60 unfinished requests were sent again');
-    assert.equal(await activityRetries(rig.env.client, run.id), 0, 'no activity retried');
+    assert.equal(await activityRetries(rig.client, run.id), 0, 'no activity retried');
     return { runs: 1, note: '90 done in attempt 1, only the other 60 resent' };
   },
 );
@@ -97,18 +86,18 @@ scenario(
     await withFaults([LATE_FILES]);
     const { run, lines } = await start('late-cancelled', 400);
     await eventually('requests done', () =>
-      batchesOf(rig.world.emulator.stats(), run.id).some(
+      batchesOf(rig.emulator.stats(), run.id).some(
         (b) => b.status === 'in_progress' && b.request_counts.completed > 0,
       )
         ? true
         : undefined,
     );
     await run.cancel();
-    const summary = await untilDone(run, rig.worker);
+    const summary = await untilDone(run, rig.workerProcess);
     assert.equal(summary.status, 'cancelled');
-    const results = await resultsOf(rig.world.nightshift, run.id);
-    assertRunIntegrity(rig.world.emulator.stats(), run.id, idsOf(lines), results);
-    const [batch] = batchesOf(rig.world.emulator.stats(), run.id);
+    const results = await rig.results(run.id);
+    assertRunIntegrity(rig.emulator.stats(), run.id, idsOf(lines), results);
+    const [batch] = batchesOf(rig.emulator.stats(), run.id);
     assert.equal(batch?.status, 'cancelled');
     const done = batch?.request_counts.completed ?? 0;
     assert.ok(done > 0 && done < 400, `${done} finished before the cancel`);
@@ -118,7 +107,7 @@ scenario(
       'every request the provider finished is kept as succeeded',
     );
     assert.equal(resent(idsOf(lines)), 0);
-    assert.equal(await activityRetries(rig.env.client, run.id), 0, 'no activity retried');
+    assert.equal(await activityRetries(rig.client, run.id), 0, 'no activity retried');
     return { runs: 1, note: `${done} succeeded before the cancel, kept; none resent` };
   },
 );
@@ -128,10 +117,7 @@ scenario(
   'late_file_ids (1,000 reads); the run allows 3 s of waiting for them',
   async () => {
     await withFaults([{ kind: 'late_file_ids', reads: 1000 }]);
-    const lines = chatLines(20, { prefix: 'late-never' });
-    const input = await writeLines(rig.world.home, 'late-never.jsonl', lines);
-    const { run } = await rig.world.nightshift.submit(input, {
-      ...FAST,
+    const run = await rig.submit(chatLines(20, { prefix: 'late-never' }), {
       id: 'late-never',
       maxFilesWaitSeconds: 3,
     });
@@ -140,7 +126,7 @@ scenario(
       return progress.parts[0]?.phase === 'awaiting-files' ? progress.parts[0] : undefined;
     });
     assert.equal(seen.providerStatus, 'completed');
-    const failure = await untilDone(run, rig.worker).then(
+    const failure = await untilDone(run, rig.workerProcess).then(
       () => assert.fail('the run must fail'),
       (err: unknown) => err,
     );
@@ -150,7 +136,7 @@ scenario(
     assert.match(message, /ended completed with 20 results, but the provider has published no/);
     const summary = await run.summary();
     assert.equal(summary?.status, 'failed');
-    assert.equal(rig.world.emulator.stats().submissions['late-never-1'], 1, 'nothing resent');
+    assert.equal(rig.emulator.stats().submissions['late-never-1'], 1, 'nothing resent');
     return { runs: 1, note: `run failed: ${message.split(': ').slice(1).join(': ')}` };
   },
 );

@@ -2,16 +2,10 @@ import assert from 'node:assert/strict';
 import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runCli } from './helpers/cli.js';
-import {
-  chatLines,
-  filesUnder,
-  historyBytes,
-  randomKey,
-  recordHistories,
-  scenarios,
-  useRig,
-  writeLines,
-} from './helpers/reliability.js';
+import { historyBytes, recordHistories } from './helpers/histories.js';
+import { filesUnder, randomKey, scenarios } from './helpers/reliability.js';
+import { chatLines } from './helpers/requests.js';
+import { useRig } from './helpers/rig.js';
 
 // The OpenAI key must stay in the worker's memory: not in Temporal, logs, files or errors.
 
@@ -19,13 +13,12 @@ const scenario = scenarios('secrets and artifact safety');
 
 const KEY = randomKey();
 const rig = useRig('reliability-secrets', {
-  worker: { apiKey: KEY, args: ['--json-logs'], env: { NIGHTSHIFT_DEBUG: '1' } },
+  worker: 'process',
+  workerSettings: { apiKey: KEY, args: ['--json-logs'], env: { NIGHTSHIFT_DEBUG: '1' } },
 });
 
 const cliEnv = () => ({
-  TEMPORAL_ADDRESS: rig.env.address,
-  NIGHTSHIFT_TASK_QUEUE: rig.world.taskQueue,
-  NIGHTSHIFT_HOME: rig.world.home,
+  ...rig.cliEnv(),
   // As a user's shell would have it: the client must not pass it on either.
   OPENAI_API_KEY: KEY,
   NIGHTSHIFT_DEBUG: '1',
@@ -34,30 +27,30 @@ scenario(
   'the API key appears in no history, log, artifact or error message',
   'OPENAI_API_KEY=sk-<random>; 429/500/reset faults and per-line 400s so that errors are logged',
   async () => {
-    rig.world.emulator.addFault({ endpoint: 'files.create', kind: 'http_429', times: 3 });
-    rig.world.emulator.addFault({ endpoint: 'batches.retrieve', kind: 'http_500', times: 4 });
-    rig.world.emulator.addFault({ endpoint: 'files.content', kind: 'reset', times: 1 });
-    rig.world.emulator.addFault({ kind: 'line_error', statusCode: 400, lineRate: 0.2, times: 1 });
-    const input = await writeLines(rig.world.home, 'secrets.jsonl', chatLines(50));
-    const out = join(rig.world.home, 'out');
+    rig.emulator.addFault({ endpoint: 'files.create', kind: 'http_429', times: 3 });
+    rig.emulator.addFault({ endpoint: 'batches.retrieve', kind: 'http_500', times: 4 });
+    rig.emulator.addFault({ endpoint: 'files.content', kind: 'reset', times: 1 });
+    rig.emulator.addFault({ kind: 'line_error', statusCode: 400, lineRate: 0.2, times: 1 });
+    const input = await rig.writeInput(chatLines(50), 'secrets.jsonl');
+    const out = join(rig.home, 'out');
     const args = ['submit', input, '--id', 'secrets-1', '--poll-interval', '0.1', '--out', out];
     const cli = await runCli(args, cliEnv());
     assert.equal(cli.code, 1, `per-line 400s make the run partial:\n${cli.stderr}`);
-    await recordHistories(rig.env.client, 'secrets-1', 'secrets-1');
-    const fired = rig.world.emulator.stats().faults.reduce((n, f) => n + f.fired, 0);
+    await recordHistories(rig.client, 'secrets-1');
+    const fired = rig.emulator.stats().faults.reduce((n, f) => n + f.fired, 0);
     assert.ok(fired >= 8, `faults fired: ${fired}`);
     const errorsLogged = /429|500|ECONNRESET|socket|terminated/i.test(
-      rig.worker.stderr + rig.worker.stdout,
+      rig.workerProcess.stderr + rig.workerProcess.stdout,
     );
 
     const places: [string, Buffer | string][] = [
-      ['worker output', rig.worker.stdout + rig.worker.stderr],
+      ['worker output', rig.workerProcess.stdout + rig.workerProcess.stderr],
       ['CLI output', cli.stdout + cli.stderr],
-      ...(await historyBytes(rig.env.client, 'secrets-1')).map(
+      ...(await historyBytes(rig.client, 'secrets-1')).map(
         (bytes, i) => [`history ${i}`, bytes] as [string, Buffer],
       ),
     ];
-    const files = await filesUnder(rig.world.home);
+    const files = await filesUnder(rig.home);
     for (const file of files.filter((f) => !f.isDirectory)) {
       places.push([file.path, await readFile(file.path)]);
     }
@@ -79,7 +72,7 @@ scenario(
   'artifacts are readable by their owner only',
   'the files of a run with faults and retries (above)',
   async () => {
-    const files = await filesUnder(join(rig.world.home, 'runs'));
+    const files = await filesUnder(join(rig.home, 'runs'));
     assert.ok(files.length > 5);
     const loose = files.filter((f) => f.mode !== (f.isDirectory ? 0o700 : 0o600));
     assert.deepEqual(
@@ -97,15 +90,15 @@ scenario(
   'a run id cannot escape the artifact folder',
   `\`submit --id\` with ${BAD_IDS.map((id) => (id.length > 12 ? `${id.slice(0, 3)}…(${id.length})` : id)).join(', ')}`,
   async () => {
-    const input = await writeLines(rig.world.home, 'ids.jsonl', chatLines(1));
+    const input = await rig.writeInput(chatLines(1), 'ids.jsonl');
     for (const id of BAD_IDS) {
       const cli = await runCli(['submit', input, '--id', id], cliEnv());
       assert.equal(cli.code, 2, `${id}: ${cli.stderr}`);
       assert.match(cli.stderr, /--id: use letters, digits/);
       assert.equal(cli.stdout, '');
     }
-    await assert.rejects(access(join(rig.world.home, 'evil')));
-    await assert.rejects(access(join(rig.world.home, 'runs', 'a')));
+    await assert.rejects(access(join(rig.home, 'evil')));
+    await assert.rejects(access(join(rig.home, 'runs', 'a')));
     return { runs: 0, note: `${BAD_IDS.length} ids refused with exit 2` };
   },
 );

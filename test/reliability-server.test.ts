@@ -12,25 +12,12 @@ import {
   temporalReachable,
 } from '../src/dev/temporal-dev-server.js';
 import { connectClient } from '../src/temporal/connection.js';
-import type { CliProcess } from './helpers/cli.js';
-import {
-  assertRunIntegrity,
-  batchesOf,
-  chatLines,
-  childPid,
-  eventually,
-  idsOf,
-  killHard,
-  recordHistories,
-  resultsOf,
-  scenarios,
-  startWorkerProcess,
-  startWorld,
-  type World,
-  workerSetup,
-  writeLines,
-} from './helpers/reliability.js';
-import { FAST } from './helpers/stack.js';
+import { assertRunIntegrity, batchesOf } from './helpers/assertions.js';
+import { eventually } from './helpers/cli.js';
+import { recordHistories } from './helpers/histories.js';
+import { childPid, scenarios } from './helpers/reliability.js';
+import { chatLines, idsOf } from './helpers/requests.js';
+import { Rig } from './helpers/rig.js';
 
 // The Temporal dev server (SQLite-persistent, as `nightshift dev` runs it) is SIGKILLed mid-run
 // and started again on the same file and port; the worker process and the client stay up.
@@ -40,8 +27,7 @@ const scenario = scenarios('Temporal server killed (SIGKILL) and restarted');
 let serverOptions: DevServerOptions;
 let server: RunningDevServer;
 let client: Client;
-let world: World;
-let worker: CliProcess;
+let rig: Rig;
 
 before(async () => {
   const dir = await mkdtemp(join(tmpdir(), 'nightshift-server-'));
@@ -52,14 +38,14 @@ before(async () => {
   };
   server = await startTemporalDevServer(serverOptions);
   client = await connectClient({ address: server.address, namespace: 'default' });
-  world = await startWorld(client, 'reliability-server');
-  worker = await startWorkerProcess(workerSetup(world, server.address));
+  rig = await Rig.start({ client, address: server.address }, 'reliability-server', {
+    worker: 'process',
+  });
 });
 after(async () => {
-  if (worker) await killHard(worker);
+  await rig?.close();
   await client?.connection.close();
   await server?.stop();
-  await world?.close();
 });
 
 scenario(
@@ -67,14 +53,9 @@ scenario(
   'SIGKILL of `temporal server start-dev` while batches run; restart on the same file and port',
   async () => {
     const lines = chatLines(300);
-    const input = await writeLines(world.home, 'server.jsonl', lines);
-    const { run } = await world.nightshift.submit(input, {
-      ...FAST,
-      id: 'server-restart',
-      maxRequestsPerBatch: 100,
-    });
+    const run = await rig.submit(lines, { id: 'server-restart', maxRequestsPerBatch: 100 });
     await eventually('batches in progress', () =>
-      batchesOf(world.emulator.stats(), run.id).some(
+      batchesOf(rig.emulator.stats(), run.id).some(
         (b) => b.status === 'in_progress' && b.request_counts.completed > 0,
       )
         ? true
@@ -88,12 +69,12 @@ scenario(
 
     const summary = await run.wait();
     assert.equal(summary.status, 'completed');
-    assert.equal(worker.child.exitCode, null, 'the worker rode out the outage');
-    const results = await resultsOf(world.nightshift, run.id);
-    assertRunIntegrity(world.emulator.stats(), run.id, idsOf(lines), results);
+    assert.equal(rig.workerProcess.child.exitCode, null, 'the worker rode out the outage');
+    const results = await rig.results(run.id);
+    assertRunIntegrity(rig.emulator.stats(), run.id, idsOf(lines), results);
     assert.ok(results.every((r) => r.status === 'succeeded'));
-    assert.equal(batchesOf(world.emulator.stats(), run.id).length, 3);
-    await recordHistories(client, run.id, run.id);
+    assert.equal(batchesOf(rig.emulator.stats(), run.id).length, 3);
+    await recordHistories(client, run.id);
     return { runs: 1 };
   },
 );

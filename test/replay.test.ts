@@ -1,36 +1,60 @@
 import assert from 'node:assert/strict';
-import { readdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { test } from 'node:test';
-import proto from '@temporalio/proto';
-import { Worker } from '@temporalio/worker';
+import { fileURLToPath } from 'node:url';
+import { bundleWorkflowCode, DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import { DeterminismViolationError } from '@temporalio/workflow';
 import { workflowBundle } from '../src/worker.js';
-import { HISTORIES_DIR } from './helpers/stack.js';
+import { savedHistories, savedScenarios } from './helpers/histories.js';
 
-// Determinism guard: every saved history (runs and their parts, from the lifecycle tests;
-// re-record with `npm run record-histories`) must replay against the current workflow code.
-// A change that would break running workflows fails here; guard such changes with `patched()`.
+// Determinism guard: every saved history (runs and their parts, from the lifecycle and
+// reliability tests; re-record with `npm run record-histories`) must replay against the current
+// workflow code. A change that would break running workflows fails here; guard such changes
+// with `patched()`. The last test shows that the guard bites.
 
-const files = (await readdir(HISTORIES_DIR)).filter((f) => f.endsWith('.json')).sort();
+// A replay worker per scenario: its state changes at INFO would drown the test runner's output.
+Runtime.install({ logger: new DefaultLogger('WARN') });
+
+const scenarios = await savedScenarios();
 
 test('histories are saved for the lifecycle scenarios', () => {
-  assert.ok(files.length >= 8, `only ${files.length} saved histories`);
+  assert.ok(scenarios.length >= 8, `only ${scenarios.length} scenarios with saved histories`);
 });
 
-for (const file of files) {
-  test(`replays ${file}`, async () => {
-    const saved = JSON.parse(await readFile(join(HISTORIES_DIR, file), 'utf8')) as {
-      workflowId: string;
-      history: string;
-    }[];
-    assert.ok(saved.length > 0);
-    for (const { workflowId, history } of saved) {
-      const decoded = proto.temporal.api.history.v1.History.decode(Buffer.from(history, 'base64'));
-      await Worker.runReplayHistory(
-        { workflowBundle: await workflowBundle() },
-        decoded,
-        workflowId,
-      );
+for (const scenario of scenarios) {
+  test(`replays ${scenario}`, async () => {
+    const histories = await savedHistories(scenario);
+    assert.ok(histories.length > 0);
+    const replayed = [];
+    const replay = Worker.runReplayHistories({ workflowBundle: await workflowBundle() }, histories);
+    for await (const { workflowId, error } of replay) {
+      if (error) throw new Error(`${scenario}/${workflowId}: ${error.message}`, { cause: error });
+      replayed.push(workflowId);
     }
+    assert.deepEqual(
+      replayed,
+      histories.map((h) => h.workflowId),
+    );
   });
 }
+
+/** Today's workflows but for a change to the part workflow made without `patched()`. */
+const UNPATCHED_CHANGE = fileURLToPath(new URL('./workflows/unpatched-change.js', import.meta.url));
+
+test('a workflow change made without patched() fails replay with a DeterminismViolationError', async () => {
+  const changed = await bundleWorkflowCode({
+    workflowsPath: UNPATCHED_CHANGE,
+    logger: new DefaultLogger('WARN'),
+  });
+  const histories = await savedHistories('0.1.0/happy-1');
+  const run = histories.find((h) => h.workflowId === 'happy-1');
+  const part = histories.find((h) => h.workflowId === 'happy-1-part-1');
+  assert.ok(run && part);
+  // The run workflow is the same in that bundle: its history replays, so the bundle itself works.
+  await Worker.runReplayHistory({ workflowBundle: changed }, run.history, run.workflowId);
+  // The part's first command is now the new timer, where its history scheduled an activity.
+  await assert.rejects(
+    Worker.runReplayHistory({ workflowBundle: changed }, part.history, part.workflowId),
+    (err) =>
+      err instanceof DeterminismViolationError && /Timer .*ActivityTaskScheduled/.test(err.message),
+  );
+});

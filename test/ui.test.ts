@@ -8,7 +8,8 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { type Browser, chromium } from 'playwright-core';
 import { freePort } from '../src/dev/ports.js';
 import { type RunningDevServer, startTemporalDevServer } from '../src/dev/temporal-dev-server.js';
-import { chatLines, Stack } from './helpers/stack.js';
+import { chatLines } from './helpers/requests.js';
+import { Rig } from './helpers/rig.js';
 
 // The Temporal UI, for real: a 3-part run found by its search attribute in headless Chromium
 // (Debian's `chromium`, which .ci/run installs). NIGHTSHIFT_UPDATE_SCREENSHOTS=1 refreshes docs/.
@@ -54,12 +55,12 @@ after(async () => {
 test('a run and its parts are found in the Temporal UI by search attribute', {
   skip: !hasChromium && `no browser at ${CHROMIUM}`,
 }, async () => {
-  const stack = await Stack.start(env, 'ui');
+  const rig = await Rig.start(env, 'ui');
   try {
-    const run = await stack.submit(chatLines(90), { id: 'ui-reviews', maxRequestsPerBatch: 30 });
+    const run = await rig.submit(chatLines(90), { id: 'ui-reviews', maxRequestsPerBatch: 30 });
     await run.wait();
   } finally {
-    await stack.close();
+    await rig.close();
   }
   const page = await browser.newPage({ viewport: { width: 1400, height: 800 } });
   page.setDefaultTimeout(30_000);

@@ -3,7 +3,8 @@ import { after, before, test } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Webhook } from 'standardwebhooks';
 import { startWebhookReceiver, type WebhookReceiver } from '../src/webhooks/receiver.js';
-import { chatLines, Stack } from './helpers/stack.js';
+import { chatLines } from './helpers/requests.js';
+import { Rig } from './helpers/rig.js';
 import { startDevServer } from './helpers/temporal.js';
 
 const SECRET = `whsec_${Buffer.from('nightshift-webhook-test-secret!!').toString('base64')}`;
@@ -20,13 +21,13 @@ after(async () => {
 });
 
 test('a completed batch is noticed through its webhook, not at the next poll', async () => {
-  const stack = await Stack.start(env, 'webhooks', {
-    webhook: { url: receiver.url, secret: SECRET },
+  const rig = await Rig.start(env, 'webhooks', {
+    emulator: { webhook: { url: receiver.url, secret: SECRET } },
   });
   try {
     const started = Date.now();
     // Without the webhook, this run would wait at least 60 s for its next poll.
-    const run = await stack.submit(chatLines(40), {
+    const run = await rig.submit(chatLines(40), {
       id: 'webhook-1',
       pollIntervalSeconds: 60,
       maxPollIntervalSeconds: 60,
@@ -36,9 +37,9 @@ test('a completed batch is noticed through its webhook, not at the next poll', a
     assert.equal(summary.status, 'completed');
     assert.ok(seconds < 15, `took ${seconds}s`);
     assert.ok(receiver.counts().signalled >= 1);
-    assert.ok(stack.emulator.stats().webhooks.every((w) => w.delivered));
+    assert.ok(rig.emulator.stats().webhooks.every((w) => w.delivered));
   } finally {
-    await stack.close();
+    await rig.close();
   }
 });
 

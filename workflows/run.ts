@@ -28,172 +28,211 @@ import {
   NightshiftStatus,
 } from './search-attributes.js';
 import type {
+  BatchEndpoint,
   Budget,
   PartOutcome,
   PartRef,
+  PrepareResult,
   RunInput,
   RunProgress,
   RunStatus,
   RunSummary,
 } from './types.js';
 
+/** One run in flight: what the steps below share, passed to each explicitly. */
+interface Run {
+  runId: string;
+  input: RunInput;
+  progress: RunProgress;
+  /** Why parts stopped resubmitting for the budget, for the summary. */
+  budgetStops: string[];
+  outcomes: Map<number, PartOutcome>;
+  running: Map<number, ChildWorkflowHandle<typeof batchWorkflow>>;
+  /** The first part that failed for good: the run stops and ends failed. */
+  failure: unknown;
+}
+
 /**
  * A whole run: prepare the input into parts, run one batch workflow per part with at most
  * `maxConcurrentBatches` in flight, then merge the results in input order.
  */
-export async function runWorkflow(workflowInput: RunInput): Promise<RunSummary> {
+export async function runWorkflow(input: RunInput): Promise<RunSummary> {
+  const run = startRun(input);
+  return CancellationScope.nonCancellable(async () => {
+    try {
+      setStatus(run, 'preparing');
+      const prepared = await prepareRun(run);
+      setStatus(run, 'running');
+      await runParts(run, prepared);
+      setStatus(run, 'merging');
+      const summary = await finishRun(run, prepared);
+      if (run.failure) throw run.failure;
+      setStatus(run, summary.status);
+      return summary;
+    } catch (err) {
+      // The UI's status column must not keep saying "running" for a run that died.
+      setStatus(run, 'failed');
+      throw err;
+    }
+  });
+}
+
+function startRun(workflowInput: RunInput): Run {
   const input = runInputOf(workflowInput);
   const runId = workflowInfo().workflowId;
-  const { options } = input;
-  const progress: RunProgress = {
+  const run: Run = {
     runId,
-    status: 'preparing',
-    cancelRequested: false,
-    total: 0,
-    endpoint: options.endpoint ?? null,
-    model: null,
-    parts: [],
+    input,
+    progress: {
+      runId,
+      status: 'preparing',
+      cancelRequested: false,
+      total: 0,
+      endpoint: input.options.endpoint ?? null,
+      model: null,
+      parts: [],
+    },
+    budgetStops: [],
+    outcomes: new Map(),
+    running: new Map(),
+    failure: null,
   };
-  setHandler(runProgressQuery, () => progress);
-  const budgetStops: string[] = [];
-  if (options.budget) guardBudget(runId, options.budget, budgetStops);
+  setHandler(runProgressQuery, () => run.progress);
+  if (input.options.budget) guardBudget(runId, input.options.budget, run.budgetStops);
   setHandler(cancelSignal, () => {
-    progress.cancelRequested = true;
+    run.progress.cancelRequested = true;
   });
   // Temporal's own cancel (UI, `handle.cancel()`) means the same as the signal: stop the
   // provider batches, keep what finished, write the results.
   CancellationScope.current().cancelRequested.catch(() => {
-    progress.cancelRequested = true;
+    run.progress.cancelRequested = true;
   });
+  return run;
+}
 
-  const setStatus = (status: RunStatus) => {
-    progress.status = status;
-    upsertSearchAttributes([{ key: NightshiftStatus, value: status }]);
-    const done = progress.parts.filter((p) => p.phase === 'done').length;
-    setCurrentDetails(
-      `**${status}** · ${progress.total} requests · ${done}/${progress.parts.length} parts done` +
-        (progress.cancelRequested ? ' · cancel requested' : ''),
-    );
-  };
-
-  return CancellationScope.nonCancellable(() =>
-    runParts().catch((err: unknown) => {
-      // The UI's status column must not keep saying "running" for a run that died.
-      setStatus('failed');
-      throw err;
-    }),
+function setStatus({ progress }: Run, status: RunStatus): void {
+  progress.status = status;
+  upsertSearchAttributes([{ key: NightshiftStatus, value: status }]);
+  const done = progress.parts.filter((p) => p.phase === 'done').length;
+  setCurrentDetails(
+    `**${status}** · ${progress.total} requests · ${done}/${progress.parts.length} parts done` +
+      (progress.cancelRequested ? ' · cancel requested' : ''),
   );
+}
 
-  async function runParts(): Promise<RunSummary> {
-    setStatus('preparing');
-    const prepared = await prepare.executeWithOptions(
-      { summary: `validate and split ${input.inputFile}` },
-      [
-        {
-          runId,
-          inputFile: input.inputFile,
-          endpoint: options.endpoint,
-          maxRequestsPerBatch: options.maxRequestsPerBatch,
-          maxBytesPerBatch: options.maxBytesPerBatch,
-          validated: input.validated,
-        },
-      ],
+/** A cancel, or one part failing for good, stops the run. */
+const stopping = (run: Run) => run.progress.cancelRequested || run.failure !== null;
+
+/** Validates and splits the input; the parts become the run's progress. */
+async function prepareRun(run: Run) {
+  const { input, progress } = run;
+  const { options } = input;
+  const prepared = await prepare.executeWithOptions(
+    { summary: `validate and split ${input.inputFile}` },
+    [
+      {
+        runId: run.runId,
+        inputFile: input.inputFile,
+        endpoint: options.endpoint,
+        maxRequestsPerBatch: options.maxRequestsPerBatch,
+        maxBytesPerBatch: options.maxBytesPerBatch,
+        validated: input.validated,
+      },
+    ],
+  );
+  const parts = prepared.parts.map(partRefOf);
+  progress.total = prepared.total;
+  progress.endpoint = prepared.endpoint;
+  progress.model = prepared.model;
+  progress.parts = parts.map((p) => pendingPart(p, 0));
+  upsertSearchAttributes([
+    { key: NightshiftEndpoint, value: prepared.endpoint },
+    ...(prepared.model ? [{ key: NightshiftModel, value: prepared.model }] : []),
+  ]);
+  return { ...prepared, parts };
+}
+
+/** Runs the parts as child workflows, at most `maxConcurrentBatches` at once. */
+async function runParts(run: Run, prepared: PrepareResult): Promise<void> {
+  // Stopping reaches every part still running.
+  void condition(() => stopping(run)).then(() =>
+    Promise.all([...run.running.values()].map((h) => h.signal(cancelSignal))),
+  );
+  const inFlight = new Set<Promise<void>>();
+  for (const part of prepared.parts) {
+    await condition(() => inFlight.size < run.input.options.maxConcurrentBatches || stopping(run));
+    if (stopping(run)) break;
+    const task: Promise<void> = runPart(run, part, prepared.endpoint).finally(() =>
+      inFlight.delete(task),
     );
-    const parts = prepared.parts.map(partRefOf);
-    progress.total = prepared.total;
-    progress.endpoint = prepared.endpoint;
-    progress.model = prepared.model;
-    progress.parts = parts.map((p) => pendingPart(p, 0));
-    upsertSearchAttributes([
-      { key: NightshiftEndpoint, value: prepared.endpoint },
-      ...(prepared.model ? [{ key: NightshiftModel, value: prepared.model }] : []),
-    ]);
-    setStatus('running');
-
-    const outcomes = new Map<number, PartOutcome>();
-    const running = new Map<number, ChildWorkflowHandle<typeof batchWorkflow>>();
-    let failure: unknown = null;
-    const stopping = () => progress.cancelRequested || failure !== null;
-
-    const runPart = async (part: PartRef) => {
-      const entry = progress.parts[part.index - 1];
-      if (entry) entry.phase = 'uploading';
-      const handle = await startChild(batchWorkflow, {
-        workflowId: partWorkflowId(runId, part.index),
-        args: [{ runId, part, endpoint: prepared.endpoint, options }],
-        typedSearchAttributes: [{ key: NightshiftRunId, value: runId }],
-        staticSummary: `Part ${part.index} of run ${runId}: ${part.requests} requests`,
-      });
-      running.set(part.index, handle);
-      try {
-        if (stopping()) await handle.signal(cancelSignal);
-        const outcome = partOutcomeOf(await handle.result());
-        outcomes.set(part.index, outcome);
-        const last = outcome.batches.at(-1);
-        if (entry) {
-          Object.assign(entry, {
-            phase: 'done',
-            counts: outcome.counts,
-            attempt: last?.attempt ?? entry.attempt,
-            batchId: last?.batch_id ?? null,
-            providerStatus: last?.status ?? null,
-            requestCounts: last?.request_counts ?? entry.requestCounts,
-          });
-        }
-      } catch (err) {
-        failure ??= err;
-      } finally {
-        running.delete(part.index);
-        setStatus('running');
-      }
-    };
-
-    // Stopping (a cancel, or one part failing for good) reaches every part still running.
-    void condition(stopping).then(() =>
-      Promise.all([...running.values()].map((h) => h.signal(cancelSignal))),
-    );
-
-    const inFlight = new Set<Promise<void>>();
-    for (const part of parts) {
-      await condition(() => inFlight.size < options.maxConcurrentBatches || stopping());
-      if (stopping()) break;
-      const task: Promise<void> = runPart(part).finally(() => inFlight.delete(task));
-      inFlight.add(task);
-    }
-    await condition(() => inFlight.size === 0);
-
-    setStatus('merging');
-    const summary = await finalize.executeWithOptions(
-      { summary: `merge ${prepared.total} results in input order, write summary.json` },
-      [
-        {
-          runId,
-          endpoint: prepared.endpoint,
-          model: prepared.model,
-          startedAt: input.submittedAt,
-          cancelled: progress.cancelRequested,
-          failed: failure !== null,
-          merge: {
-            runId,
-            // Parts never started because the run stopped: their requests were never sent.
-            unfinishedStatus: 'cancelled',
-            parts: parts.map((part) => ({
-              part,
-              results: outcomes.get(part.index)?.results ?? [],
-              usage: outcomes.get(part.index)?.usage ?? emptyUsage(),
-            })),
-          },
-          batches: [...outcomes.values()].flatMap((o) => o.batches),
-          ...(options.budget
-            ? { budget: { max_usd: options.budget.maxUsd, stopped: budgetStops } }
-            : {}),
-        },
-      ],
-    );
-    if (failure) throw failure;
-    setStatus(summary.status);
-    return summary;
+    inFlight.add(task);
   }
+  await condition(() => inFlight.size === 0);
+}
+
+async function runPart(run: Run, part: PartRef, endpoint: BatchEndpoint): Promise<void> {
+  const { runId, progress } = run;
+  const entry = progress.parts[part.index - 1];
+  if (entry) entry.phase = 'uploading';
+  const handle = await startChild(batchWorkflow, {
+    workflowId: partWorkflowId(runId, part.index),
+    args: [{ runId, part, endpoint, options: run.input.options }],
+    typedSearchAttributes: [{ key: NightshiftRunId, value: runId }],
+    staticSummary: `Part ${part.index} of run ${runId}: ${part.requests} requests`,
+  });
+  run.running.set(part.index, handle);
+  try {
+    if (stopping(run)) await handle.signal(cancelSignal);
+    const outcome = partOutcomeOf(await handle.result());
+    run.outcomes.set(part.index, outcome);
+    const last = outcome.batches.at(-1);
+    if (entry) {
+      Object.assign(entry, {
+        phase: 'done',
+        counts: outcome.counts,
+        attempt: last?.attempt ?? entry.attempt,
+        batchId: last?.batch_id ?? null,
+        providerStatus: last?.status ?? null,
+        requestCounts: last?.request_counts ?? entry.requestCounts,
+      });
+    }
+  } catch (err) {
+    run.failure ??= err;
+  } finally {
+    run.running.delete(part.index);
+    setStatus(run, 'running');
+  }
+}
+
+/** Merges every part's results in input order and writes summary.json. */
+async function finishRun(run: Run, prepared: PrepareResult): Promise<RunSummary> {
+  const { runId, input, outcomes } = run;
+  const { budget } = input.options;
+  return finalize.executeWithOptions(
+    { summary: `merge ${prepared.total} results in input order, write summary.json` },
+    [
+      {
+        runId,
+        endpoint: prepared.endpoint,
+        model: prepared.model,
+        startedAt: input.submittedAt,
+        cancelled: run.progress.cancelRequested,
+        failed: run.failure !== null,
+        merge: {
+          runId,
+          // Parts never started because the run stopped: their requests were never sent.
+          unfinishedStatus: 'cancelled',
+          parts: prepared.parts.map((part) => ({
+            part,
+            results: outcomes.get(part.index)?.results ?? [],
+            usage: outcomes.get(part.index)?.usage ?? emptyUsage(),
+          })),
+        },
+        batches: [...outcomes.values()].flatMap((o) => o.batches),
+        ...(budget ? { budget: { max_usd: budget.maxUsd, stopped: run.budgetStops } } : {}),
+      },
+    ],
+  );
 }
 
 /**

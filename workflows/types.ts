@@ -262,7 +262,7 @@ export interface CostUsd {
   saved: number;
 }
 
-/** summary.json (DESIGN.md section 4), also the run workflow's result. */
+/** summary.json (docs/DESIGN.md section 4), also the run workflow's result. */
 export interface RunSummary {
   run_id: string;
   status: 'completed' | 'partial' | 'cancelled' | 'failed';
