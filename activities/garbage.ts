@@ -1,11 +1,20 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
-// The collector, fetched from a fresh context with the flag on only for that moment, so that no
-// other context (the workflows' included) gets a global `gc`.
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
-setFlagsFromString('--no-expose-gc');
+let gc: (() => void) | null = null;
+
+/**
+ * Gives this process a collector for the activities to call, fetched from a fresh context with
+ * the flag on only for that moment, so that no other context (the workflows' included) gets a
+ * global `gc`. A worker does this when it starts: V8's flags are a process's own business, not
+ * something importing the library may change. Without it, collectGarbage does nothing.
+ */
+export function installCollector(): void {
+  if (gc) return;
+  setFlagsFromString('--expose-gc');
+  gc = runInNewContext('gc') as () => void;
+  setFlagsFromString('--no-expose-gc');
+}
 
 /**
  * Growth since the last collection worth a collection of its own: a few ms against this much
@@ -24,6 +33,7 @@ const CHECK_EVERY_MS = 250;
  * its heap by a few hundred MB before it collects on its own.
  */
 export function collectGarbage(): void {
+  if (!gc) return;
   const { arrayBuffers, heapUsed } = process.memoryUsage();
   if (
     arrayBuffers - left.arrayBuffers > WORTH_COLLECTING_BYTES ||

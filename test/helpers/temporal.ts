@@ -1,7 +1,11 @@
 import { encodeSearchAttributeIndexedValueType } from '@temporalio/common/lib/search-attributes.js';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { type EphemeralServerExecutable, TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
-import { serverExecutable } from '../../src/temporal/binaries.js';
+import {
+  BinaryNotFoundError,
+  resolveTemporalBinary,
+  type TemporalBinaryKind,
+} from '../../src/temporal/binaries.js';
 import { SEARCH_ATTRIBUTES } from '../../workflows/search-attributes.js';
 
 // Worker state changes at INFO would drown the test runner's output.
@@ -39,4 +43,24 @@ export async function startTimeSkippingServer(): Promise<TestWorkflowEnvironment
     ),
   });
   return env;
+}
+
+/**
+ * The executable option for the SDK's ephemeral servers. Falls back to the SDK's own download
+ * only when NIGHTSHIFT_ALLOW_TEMPORAL_DOWNLOAD=1, because on registry-only machines it hangs.
+ */
+export async function serverExecutable(
+  kind: TemporalBinaryKind,
+  options: { env?: NodeJS.ProcessEnv } = {},
+): Promise<EphemeralServerExecutable> {
+  try {
+    const bin = await resolveTemporalBinary(kind, options);
+    return { type: 'existing-path', path: bin.path };
+  } catch (err) {
+    const env = options.env ?? process.env;
+    if (err instanceof BinaryNotFoundError && env.NIGHTSHIFT_ALLOW_TEMPORAL_DOWNLOAD === '1') {
+      return { type: 'cached-download' };
+    }
+    throw err;
+  }
 }
