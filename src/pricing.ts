@@ -51,7 +51,7 @@ export function priceKey(model: string): string | null {
   );
 }
 
-export function standardPrice(model: string): Price | null {
+function standardPrice(model: string): Price | null {
   const key = priceKey(model);
   return key ? (STANDARD[key] ?? null) : null;
 }

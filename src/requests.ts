@@ -12,10 +12,10 @@ const MODEL_REQUIRED: Record<BatchEndpoint, boolean> = {
   '/v1/moderations': false,
 };
 
-export const BATCH_ENDPOINTS = Object.keys(MODEL_REQUIRED) as BatchEndpoint[];
+const BATCH_ENDPOINTS = Object.keys(MODEL_REQUIRED) as BatchEndpoint[];
 
 /** The Batch API's limit on one input file; a single longer line can never be submitted. */
-export const MAX_BATCH_FILE_BYTES = 200 * 1024 * 1024;
+const MAX_BATCH_FILE_BYTES = 200 * 1024 * 1024;
 
 export function isBatchEndpoint(value: unknown): value is BatchEndpoint {
   return typeof value === 'string' && Object.hasOwn(MODEL_REQUIRED, value);

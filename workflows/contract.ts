@@ -80,8 +80,6 @@ export const failures = {
   TokenLimitExceeded: final('TokenLimitExceeded'),
 } as const;
 
-export type FailureType = keyof typeof failures;
-
 /** Details beyond the message: a retry delay the provider asked for, data for the caller. */
 interface FailureOptions {
   nextRetryDelayMs?: number;

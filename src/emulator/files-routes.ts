@@ -6,7 +6,7 @@ import { intParam, sendJson } from './http.js';
 import type { FileRecord } from './store.js';
 import { receiveUpload } from './uploads.js';
 
-export function fileObject(file: FileRecord) {
+function fileObject(file: FileRecord) {
   return {
     id: file.id,
     object: 'file',

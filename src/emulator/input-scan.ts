@@ -3,7 +3,7 @@ import { createInterface } from 'node:readline';
 import { expectedUsage, requestProblem, type SupportedEndpoint } from './fake-responses.js';
 import type { BatchError } from './store.js';
 
-export const MAX_REQUESTS_PER_BATCH = 50_000;
+const MAX_REQUESTS_PER_BATCH = 50_000;
 /** Enough to tell the caller what is wrong without letting one batch object grow unbounded. */
 const MAX_REPORTED_ERRORS = 100;
 

@@ -73,7 +73,7 @@ function packageRoot(): string {
 }
 
 /** The project-local tools folder (git-ignored), overridable with NIGHTSHIFT_TOOLS_DIR. */
-export function defaultToolsDir(env: NodeJS.ProcessEnv = process.env): string {
+function defaultToolsDir(env: NodeJS.ProcessEnv = process.env): string {
   return env.NIGHTSHIFT_TOOLS_DIR
     ? resolve(env.NIGHTSHIFT_TOOLS_DIR)
     : join(packageRoot(), '.tools');

@@ -19,10 +19,7 @@ const KEY_FIELDS = {
 } as const;
 
 /** The metadata a batch is created with: the user's pairs, then the key's. */
-export function batchMetadata(
-  key: BatchKey,
-  metadata: Record<string, string>,
-): Record<string, string> {
+function batchMetadata(key: BatchKey, metadata: Record<string, string>): Record<string, string> {
   const fields = Object.entries(KEY_FIELDS).map(([name, of]) => [name, of(key)]);
   return { ...metadata, ...Object.fromEntries(fields) };
 }
@@ -33,7 +30,7 @@ function carriesKey(batch: Batch, key: BatchKey): boolean {
 }
 
 /** OpenAI's statuses are Nightshift's; the API sends null for absent optional fields. */
-export function snapshotOf(batch: Batch): BatchSnapshot {
+function snapshotOf(batch: Batch): BatchSnapshot {
   return {
     id: batch.id,
     status: batch.status,
