@@ -4,7 +4,7 @@ import type { FaultRule } from '../src/emulator/index.js';
 import type { RunProgress } from '../workflows/types.js';
 import { assertRunIntegrity, batchesOf, countStatuses } from './helpers/assertions.js';
 import { eventually } from './helpers/cli.js';
-import { activityRetries } from './helpers/histories.js';
+import { activityRetries, recordHistories } from './helpers/histories.js';
 import { scenarios, untilDone } from './helpers/reliability.js';
 import { chatLines, idsOf } from './helpers/requests.js';
 import { useRig } from './helpers/rig.js';
@@ -62,6 +62,7 @@ scenario(
     await withFaults([{ kind: 'expire_at_fraction', fraction: 0.6, attempts: [1] }, LATE_FILES]);
     const { run, lines } = await start('late-expired', 150, 50);
     const summary = await untilDone(run, rig.workerProcess);
+    await recordHistories(rig.client, run.id);
     assert.equal(summary.status, 'completed');
     const results = await rig.results(run.id);
     assertRunIntegrity(rig.emulator.stats(), run.id, idsOf(lines), results);
