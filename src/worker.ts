@@ -8,8 +8,7 @@ import {
   type WorkflowBundleWithSourceMap,
 } from '@temporalio/worker';
 import type { NightshiftActivities } from '../activities/index.js';
-
-export const DEFAULT_TASK_QUEUE = 'nightshift';
+import { DEFAULT_TASK_QUEUE } from './config.js';
 
 /** The compiled workflows entry, next to this file's compiled tree. */
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.js', import.meta.url));

@@ -6,11 +6,9 @@ import type { OpenAIConfig } from '../openai-client.js';
 import { connectClient } from '../temporal/connection.js';
 import { startWebhookReceiver } from '../webhooks/receiver.js';
 import { emulatorOpenAIConfig, startLocalEmulator } from './emulator.js';
+import { DEV_PORT, DEV_UI_PORT } from './ports.js';
 import { startTemporalDevServer, temporalReachable } from './temporal-dev-server.js';
 import { runWorker } from './worker.js';
-
-export const DEV_PORT = 7233;
-export const DEV_UI_PORT = 8233;
 
 export interface DevStackOptions {
   /** NIGHTSHIFT_HOME: the SQLite database and the artifacts live here, so runs survive. */
