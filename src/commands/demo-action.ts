@@ -11,6 +11,7 @@ import { untilStopSignal } from '../dev/signals.js';
 import { type DevStack, PortInUseError, startDevStack } from '../dev/stack.js';
 import { type TemplateOptions, type TemplateSource, writeTemplateRequests } from '../templates.js';
 import { connectClient } from '../temporal/connection.js';
+import { paintFor } from '../terminal.js';
 import { followRun, formatSummary } from './display.js';
 
 const REVIEWS = fileURLToPath(new URL('../../../examples/reviews.csv', import.meta.url));
@@ -86,7 +87,11 @@ export async function demo(flags: { keep?: boolean }): Promise<void> {
   console.error('Starting Temporal (dev server), the Batch API emulator and a worker…');
   const { stack, home, throwaway } = await startStack();
   try {
-    if (stack.emulator) console.error(emulatorBanner(stack.emulator.url, 'The demo'));
+    if (stack.emulator) {
+      console.error(
+        paintFor(process.stderr)('yellow', emulatorBanner(stack.emulator.url, 'The demo')),
+      );
+    }
     const interrupted = untilStopSignal().then(() => null);
     const uiLink = await Promise.race([runDemo(stack, home), interrupted]);
     if (uiLink === null) return;

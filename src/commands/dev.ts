@@ -3,6 +3,7 @@ import { DEFAULT_TASK_QUEUE, nightshiftHome } from '../config.js';
 import { devBanner } from '../dev/banner.js';
 import { DEV_PORT, DEV_UI_PORT } from '../dev/ports.js';
 import { untilStopSignal } from '../dev/signals.js';
+import { paintFor } from '../terminal.js';
 import { examples, port } from './common.js';
 
 interface DevFlags {
@@ -28,7 +29,7 @@ async function dev(flags: DevFlags): Promise<void> {
     log: (line) => console.error(line),
   });
   const emulatorUrl = stack.emulator?.url ?? null;
-  console.log(devBanner({ ...stack, emulatorUrl, home, taskQueue }));
+  console.log(devBanner({ ...stack, emulatorUrl, home, taskQueue }, paintFor(process.stdout)));
   await untilStopSignal();
   console.error('stopping the worker, the emulator and Temporal…');
   await stack.stop();

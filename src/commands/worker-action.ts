@@ -7,6 +7,7 @@ import { runWorker } from '../dev/worker.js';
 import type { Emulator } from '../emulator/index.js';
 import { type OpenAIConfig, openAIConfigFromEnv } from '../openai-client.js';
 import { connectClient, temporalConfigFromEnv } from '../temporal/connection.js';
+import { paintFor } from '../terminal.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../webhooks/receiver.js';
 import { UsageError } from './common.js';
 import type { WorkerFlags } from './worker.js';
@@ -60,7 +61,7 @@ async function provider(
 ): Promise<{ openai: OpenAIConfig; emulator: Emulator | null }> {
   if (flags.emulator) {
     const emulator = await startLocalEmulator({ port: flags.emulatorPort });
-    console.error(emulatorBanner(emulator.url, '--emulator'));
+    console.error(paintFor(process.stderr)('yellow', emulatorBanner(emulator.url, '--emulator')));
     return { openai: emulatorOpenAIConfig(emulator), emulator };
   }
   const openai = openAIConfigFromEnv();
