@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { WriteStream } from 'node:tty';
+import { devBanner } from '../src/dev/banner.js';
 import { freePort } from '../src/dev/ports.js';
+import type { OpenAIConfig } from '../src/openai-client.js';
 import { paintFor } from '../src/terminal.js';
 import { spawnCli } from './helpers/cli.js';
 
@@ -68,4 +70,43 @@ test('`dev` through a pipe: one banner item a line, every line ended, no colour'
   );
   assert.equal(lines.at(-2), 'Nightshift dev stack ready. Ctrl-C stops everything.');
   assert.match(stopped.stderr, /^stopped\.$/m);
+});
+
+test('the banner names the endpoint the worker calls: OpenAI’s, or what OPENAI_BASE_URL says', () => {
+  const stack = {
+    address: '127.0.0.1:7233',
+    uiUrl: 'http://127.0.0.1:8233',
+    home: '/home/me/.nightshift',
+    taskQueue: 'nightshift',
+    emulatorUrl: null,
+  };
+  const batchLine = (openai: OpenAIConfig) =>
+    devBanner({ ...stack, openai })
+      .split('\n')
+      .find((l) => l.startsWith('Batch API    '));
+  assert.equal(
+    batchLine({ apiKey: 'sk-test' }),
+    'Batch API    https://api.openai.com/v1, the real OpenAI Batch API (OPENAI_API_KEY is set): ' +
+      'batches are billed',
+  );
+  assert.match(
+    batchLine({ apiKey: 'sk-test', baseURL: 'https://api.openai.com/v1' }) ?? '',
+    /batches are billed$/,
+  );
+  for (const baseURL of ['http://localhost:4000/v1', 'https://gateway.example.com/openai/v1']) {
+    const line = batchLine({ apiKey: 'sk-test', baseURL }) ?? '';
+    assert.ok(line.startsWith(`Batch API    ${baseURL} (from OPENAI_BASE_URL: not OpenAI`), line);
+    assert.doesNotMatch(line, /real OpenAI|api\.openai\.com/);
+  }
+});
+
+test('`dev` with OPENAI_BASE_URL says the worker calls that endpoint, not the real Batch API', async () => {
+  const { dev } = await startDev({
+    OPENAI_API_KEY: 'sk-test-not-a-key',
+    OPENAI_BASE_URL: 'http://127.0.0.1:4000/v1',
+  });
+  const { stdout, code } = await dev.stop('SIGINT');
+  assert.equal(code, 0);
+  assert.match(stdout, /^Batch API {4}http:\/\/127\.0\.0\.1:4000\/v1 \(from OPENAI_BASE_URL: /m);
+  assert.doesNotMatch(stdout, /EMULATOR|real OpenAI/);
 });

@@ -1,6 +1,6 @@
 import { defaultArtifactStore } from '../artifacts.js';
 import { DEFAULT_TASK_QUEUE, nightshiftHome } from '../config.js';
-import { emulatorBanner } from '../dev/banner.js';
+import { emulatorBanner, providerEndpoint } from '../dev/banner.js';
 import { emulatorOpenAIConfig, startLocalEmulator } from '../dev/emulator.js';
 import { untilStopSignal } from '../dev/signals.js';
 import { runWorker } from '../dev/worker.js';
@@ -19,6 +19,7 @@ export async function worker(flags: WorkerFlags): Promise<void> {
     throw new UsageError('--webhook-port needs OPENAI_WEBHOOK_SECRET (whsec_…)');
   }
   const { openai, emulator } = await provider(flags);
+  if (!emulator) console.error(`batches go to ${providerEndpoint(openai)}`);
   const temporal = temporalConfigFromEnv();
   const taskQueue = process.env.NIGHTSHIFT_TASK_QUEUE || DEFAULT_TASK_QUEUE;
   let webhooks: WebhookReceiver | null = null;

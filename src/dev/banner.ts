@@ -1,8 +1,12 @@
-// What `dev`, `demo` and `worker --emulator` say about where batches go.
+// What `dev`, `demo` and `worker` say about where batches go, before they go anywhere.
 import { join } from 'node:path';
 import { DEFAULT_TASK_QUEUE } from '../config.js';
+import type { OpenAIConfig } from '../openai-client.js';
 import { type Paint, plain } from '../terminal.js';
 import { DEV_PORT } from './ports.js';
+
+/** Where the official SDK sends requests when OPENAI_BASE_URL is not set. */
+const OPENAI_API_URL = 'https://api.openai.com/v1';
 
 /** Said loudly: nothing this stack does reaches OpenAI. */
 export function emulatorBanner(emulatorUrl: string, why = 'OPENAI_API_KEY is not set'): string {
@@ -16,6 +20,21 @@ export function emulatorBanner(emulatorUrl: string, why = 'OPENAI_API_KEY is not
   ].join('\n');
 }
 
+/**
+ * The endpoint a worker with this configuration calls, and what that means for the bill. A key
+ * is not enough to tell: OPENAI_BASE_URL may name a proxy, a gateway or a local server.
+ */
+export function providerEndpoint(openai: OpenAIConfig): string {
+  const url = openai.baseURL ?? OPENAI_API_URL;
+  if (URL.canParse(url) && new URL(url).hostname === 'api.openai.com') {
+    return `${url}, the real OpenAI Batch API (OPENAI_API_KEY is set): batches are billed`;
+  }
+  return (
+    `${url} (from OPENAI_BASE_URL: not OpenAI's own endpoint; whether batches are billed ` +
+    'depends on what serves it)'
+  );
+}
+
 export interface DevBannerInput {
   /** Temporal's frontend and UI, as the stack started them. */
   address: string;
@@ -24,6 +43,8 @@ export interface DevBannerInput {
   taskQueue: string;
   /** The stack's own emulator, when the worker sends batches to it. */
   emulatorUrl: string | null;
+  /** What the worker calls otherwise. */
+  openai: OpenAIConfig;
 }
 
 /** `nightshift dev`'s banner: what runs where, and how to submit to it. One item a line. */
@@ -37,10 +58,7 @@ export function devBanner(stack: DevBannerInput, paint: Paint = plain): string {
     `Temporal UI  ${stack.uiUrl}  (find runs with: NightshiftStatus="running")`,
     emulatorUrl
       ? `Emulator     ${emulatorUrl}/v1`
-      : paint(
-          'bold',
-          'OpenAI       the real Batch API (OPENAI_API_KEY is set): batches are billed',
-        ),
+      : paint('bold', `Batch API    ${providerEndpoint(stack.openai)}`),
     `Worker       task queue "${taskQueue}", artifacts in ${join(home, 'runs')}`,
     '',
     'Submit from another terminal:',

@@ -29,6 +29,8 @@ export interface DevStack {
   uiUrl: string;
   /** Null when requests go to the real OpenAI API. */
   emulator: Emulator | null;
+  /** What the worker calls: the emulator, or the provider it was given. */
+  openai: OpenAIConfig;
   /** Stops the worker, the emulator and the server, in that order. */
   stop(): Promise<void>;
 }
@@ -92,7 +94,7 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
       store: new LocalArtifactStore(options.home),
     });
     stops.push(() => worker.stop());
-    return { address: server.address, uiUrl: server.uiUrl, emulator, stop };
+    return { address: server.address, uiUrl: server.uiUrl, emulator, openai, stop };
   } catch (err) {
     await stop();
     throw err;
