@@ -8,6 +8,7 @@ import {
   type WorkflowBundleWithSourceMap,
 } from '@temporalio/worker';
 import type { NightshiftActivities } from '../activities/index.js';
+import { activityLogFields } from './activity-log.js';
 import { DEFAULT_TASK_QUEUE } from './config.js';
 
 /** The compiled workflows entry, next to this file's compiled tree. */
@@ -54,6 +55,7 @@ export async function createNightshiftWorker(options: NightshiftWorkerOptions): 
     workflowBundle: options.workflowBundle ?? (await workflowBundle()),
     activities: options.activities,
     dataConverter: options.dataConverter,
+    interceptors: { activity: [activityLogFields] },
     // Activities mostly wait on the provider or stream files; a few dozen at once keep two
     // cores busy without holding many large parts in flight.
     maxConcurrentActivityTaskExecutions: 32,
