@@ -1,3 +1,4 @@
+// `nightshift demo` as --help shows it; demo-action.ts, loaded when it runs, does the work.
 import type { Command } from 'commander';
 import { examples } from './common.js';
 

@@ -1,3 +1,4 @@
+// `nightshift submit` as --help shows it; submit-action.ts, loaded when it runs, does the work.
 import { type Command, Option } from 'commander';
 import { examples, keyValue, positiveInt, positiveNumber } from './common.js';
 

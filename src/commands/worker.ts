@@ -1,3 +1,4 @@
+// `nightshift worker` as --help shows it; worker-action.ts, loaded when it runs, does the work.
 import type { Command } from 'commander';
 import { examples, port } from './common.js';
 
