@@ -1,5 +1,5 @@
 # The Nightshift worker image (docker-compose.yml runs it): `nightshift worker` by default.
-FROM node:20-slim AS build
+FROM node:24-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 # Scripts off: `prepare` would compile before the sources are here.
@@ -10,7 +10,7 @@ COPY workflows workflows
 COPY activities activities
 RUN npx tsc -p tsconfig.json && npm prune --omit=dev
 
-FROM node:20-slim
+FROM node:24-slim
 ENV NODE_ENV=production \
     NIGHTSHIFT_HOME=/data/nightshift
 WORKDIR /app

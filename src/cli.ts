@@ -33,6 +33,10 @@ const program = new Command()
   // Usage errors must exit 2 (docs/DESIGN.md section 3), not commander's 1.
   .exitOverride();
 
+// Each command module defines its command and imports, up front, only what that takes: what
+// running it needs (the Temporal client, the worker, the emulator, the provider SDK, the
+// tokenizer) is imported when it runs, so `--help`, `--version` and `status` start quickly.
+// test/startup.test.ts counts the modules they load.
 for (const register of [
   registerDev,
   registerDemo,

@@ -19,7 +19,7 @@ import {
   isValidRunId,
   LocalArtifactStore,
 } from './artifacts.js';
-import { nightshiftHome } from './config.js';
+import { DEFAULT_TASK_QUEUE, nightshiftHome } from './config.js';
 import { readJsonlLines, writeLines } from './jsonl.js';
 import { type FileValidation, validateRequestsFile } from './requests.js';
 import {
@@ -27,7 +27,6 @@ import {
   type TemporalConfig,
   temporalConfigFromEnv,
 } from './temporal/connection.js';
-import { DEFAULT_TASK_QUEUE } from './worker.js';
 
 export const DEFAULT_RUN_OPTIONS: RunOptions = {
   maxAttempts: 3,

@@ -20,7 +20,7 @@ export {
   type SubmitOptions,
   type Submitted,
 } from './client.js';
-export { nightshiftHome } from './config.js';
+export { DEFAULT_TASK_QUEUE, nightshiftHome } from './config.js';
 export { type Emulator, type EmulatorOptions, startEmulator } from './emulator/index.js';
 export { costOf } from './pricing.js';
 export {
@@ -35,4 +35,4 @@ export {
   type TemporalConfig,
   temporalConfigFromEnv,
 } from './temporal/connection.js';
-export { createNightshiftWorker, DEFAULT_TASK_QUEUE } from './worker.js';
+export { createNightshiftWorker } from './worker.js';

@@ -9,8 +9,8 @@ import {
 } from '@temporalio/worker';
 import { installCollector } from '../activities/garbage.js';
 import type { NightshiftActivities } from '../activities/index.js';
-
-export const DEFAULT_TASK_QUEUE = 'nightshift';
+import { activityLogFields } from './activity-log.js';
+import { DEFAULT_TASK_QUEUE } from './config.js';
 
 /** The compiled workflows entry, next to this file's compiled tree. */
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.js', import.meta.url));
@@ -57,6 +57,7 @@ export async function createNightshiftWorker(options: NightshiftWorkerOptions): 
     workflowBundle: options.workflowBundle ?? (await workflowBundle()),
     activities: options.activities,
     dataConverter: options.dataConverter,
+    interceptors: { activity: [activityLogFields] },
     // Activities mostly wait on the provider or stream files; a few dozen at once keep two
     // cores busy without holding many large parts in flight.
     maxConcurrentActivityTaskExecutions: 32,

@@ -96,7 +96,7 @@ test('the worker is built from the Dockerfile and configured from the environmen
   assert.deepEqual(worker.volumes, [`${data}:${data}`]);
 
   const dockerfile = await readFile(new URL('Dockerfile', root), 'utf8');
-  assert.match(dockerfile, /^FROM node:20-slim/m);
+  assert.match(dockerfile, /^FROM node:24-slim/m);
   assert.match(dockerfile, /npm ci/);
   assert.match(dockerfile, /tsc -p tsconfig\.json/);
   assert.match(dockerfile, /ENTRYPOINT \["node", "dist\/src\/cli\.js"\]/);

@@ -80,23 +80,32 @@ export const failures = {
   TokenLimitExceeded: final('TokenLimitExceeded'),
 } as const;
 
+/** The failure types Temporal retries because they heal by themselves: expected, not alarming. */
+export const HEALING_FAILURES: ReadonlySet<string> = new Set(
+  Object.entries(failures)
+    .filter(([, make]) => make.heals)
+    .map(([type]) => type),
+);
+
 /** Details beyond the message: a retry delay the provider asked for, data for the caller. */
 interface FailureOptions {
   nextRetryDelayMs?: number;
   details?: unknown[];
 }
 
-function retry<T extends string>(type: T) {
-  return (message: string, { nextRetryDelayMs, details }: FailureOptions = {}) =>
+function retry(type: string) {
+  const make = (message: string, { nextRetryDelayMs, details }: FailureOptions = {}) =>
     ApplicationFailure.create({
       message,
       type,
       details,
       ...(nextRetryDelayMs !== undefined ? { nextRetryDelay: nextRetryDelayMs } : {}),
     });
+  return Object.assign(make, { heals: true });
 }
 
-function final<T extends string>(type: T) {
-  return (message: string, { details }: FailureOptions = {}) =>
+function final(type: string) {
+  const make = (message: string, { details }: FailureOptions = {}) =>
     ApplicationFailure.create({ message, type, details, nonRetryable: true });
+  return Object.assign(make, { heals: false });
 }

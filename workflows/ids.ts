@@ -2,3 +2,9 @@
 export function partWorkflowId(runId: string, part: number): string {
   return `${runId}-part-${part}`;
 }
+
+/** The run and part a part's workflow id names (the inverse of `partWorkflowId`), else null. */
+export function partOfWorkflowId(workflowId: string): { runId: string; part: number } | null {
+  const match = /^(.+)-part-(\d+)$/.exec(workflowId);
+  return match?.[1] ? { runId: match[1], part: Number(match[2]) } : null;
+}

@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { EXIT_NOT_ALL_SUCCEEDED, examples, withNightshift } from './common.js';
-import { followRun, formatSummary } from './display.js';
 
 export function registerCancel(program: Command): void {
   program
@@ -18,6 +17,7 @@ export function registerCancel(program: Command): void {
         await run.cancel();
         console.error(`cancel requested for run ${id}`);
         if (!flags.wait) return;
+        const { followRun, formatSummary } = await import('./display.js');
         const summary = await followRun(run, 500);
         console.log(formatSummary(summary));
         if (summary.status !== 'completed') process.exitCode = EXIT_NOT_ALL_SUCCEEDED;

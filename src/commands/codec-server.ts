@@ -1,6 +1,4 @@
 import type { Command } from 'commander';
-import { startCodecServer } from '../codec/codec-server.js';
-import { dataConverterFromEnv } from '../codec/encryption.js';
 import { untilStopSignal } from '../dev/signals.js';
 import { examples, port, UsageError } from './common.js';
 
@@ -24,6 +22,10 @@ export function registerCodecServer(program: Command): void {
       ),
     )
     .action(async (flags: { port: number; uiOrigin: string }) => {
+      const [{ startCodecServer }, { dataConverterFromEnv }] = await Promise.all([
+        import('../codec/codec-server.js'),
+        import('../codec/encryption.js'),
+      ]);
       const codec = dataConverterFromEnv()?.payloadCodecs?.[0];
       if (!codec) {
         throw new UsageError('NIGHTSHIFT_ENCRYPTION_KEYS is not set: nothing to decrypt with');

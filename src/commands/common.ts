@@ -1,7 +1,6 @@
 import { InvalidArgumentError } from 'commander';
 import type { RunStatus } from '../../workflows/types.js';
-import { Nightshift } from '../client.js';
-import { temporalConfigFromEnv } from '../temporal/connection.js';
+import type { Nightshift } from '../client.js';
 
 /** Bad usage or invalid input, found before anything was submitted: exit code 2. */
 export class UsageError extends Error {
@@ -18,8 +17,15 @@ export const FINAL_STATUSES: ReadonlySet<RunStatus> = new Set([
   'failed',
 ]);
 
-/** The client library, connected from the environment; closed after `fn`. */
+/**
+ * The client library, connected from the environment; closed after `fn`. It is loaded here, when
+ * a command talks to Temporal, so that defining the commands (`--help`) does not load it.
+ */
 export async function withNightshift<T>(fn: (nightshift: Nightshift) => Promise<T>): Promise<T> {
+  const [{ Nightshift }, { temporalConfigFromEnv }] = await Promise.all([
+    import('../client.js'),
+    import('../temporal/connection.js'),
+  ]);
   const config = temporalConfigFromEnv();
   let nightshift: Nightshift;
   try {

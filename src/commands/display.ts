@@ -1,31 +1,8 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import cliProgress from 'cli-progress';
-import type { PartProgress, RunProgress, RunSummary } from '../../workflows/types.js';
+import type { RunSummary } from '../../workflows/types.js';
 import type { Run } from '../client.js';
-
-/** Requests of a part with a final answer, or an answer from its running batch. */
-function doneInPart(part: PartProgress): number {
-  const { succeeded, failed, expired, cancelled } = part.counts;
-  const final = succeeded + failed + expired + cancelled;
-  const running =
-    part.phase === 'done' ? 0 : part.requestCounts.completed + part.requestCounts.failed;
-  return Math.min(part.requests, final + running);
-}
-
-export function progressLine(progress: RunProgress): { done: number; text: string } {
-  const done = progress.parts.reduce((sum, p) => sum + doneInPart(p), 0);
-  const phases = new Map<string, number>();
-  for (const p of progress.parts) {
-    const phase = p.providerStatus && p.phase === 'waiting' ? p.providerStatus : p.phase;
-    phases.set(phase, (phases.get(phase) ?? 0) + 1);
-  }
-  const parts = [...phases].map(([phase, n]) => `${n} ${phase}`).join(', ');
-  const cancel = progress.cancelRequested ? ', cancel requested' : '';
-  return {
-    done,
-    text: `${progress.status}${parts ? ` — parts: ${parts}` : ''}${cancel}`,
-  };
-}
+import { progressLine } from './progress.js';
 
 /**
  * Follows a run to its end: a progress bar on a terminal, a line per change otherwise (both on
@@ -52,17 +29,21 @@ export async function followRun(run: Run, intervalMs: number): Promise<RunSummar
       )
     : null;
   let last = '';
+  // A part whose query missed (its worker restarting) is seen through the run's coarser view
+  // for a moment: the count shown stays where it was rather than drop.
+  let shown = 0;
   while (!finished) {
     try {
       const progress = await run.progress();
       const { done, text } = progressLine(progress);
+      shown = Math.max(shown, done);
       if (bar) {
-        if (last === '') bar.start(Math.max(progress.total, 1), done, { status: text });
+        if (last === '') bar.start(Math.max(progress.total, 1), shown, { status: text });
         bar.setTotal(Math.max(progress.total, 1));
-        bar.update(done, { status: text });
+        bar.update(shown, { status: text });
         last = text;
       } else {
-        const line = `${done}/${progress.total} requests — ${text}`;
+        const line = `${shown}/${progress.total} requests — ${text}`;
         if (line !== last) console.error(line);
         last = line;
       }

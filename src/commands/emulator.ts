@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { startLocalEmulator } from '../dev/emulator.js';
 import { untilStopSignal } from '../dev/signals.js';
 import { examples, port } from './common.js';
 
@@ -22,6 +21,7 @@ export function registerEmulator(program: Command): void {
       ),
     )
     .action(async (flags: { port: number; dataDir?: string }) => {
+      const { startLocalEmulator } = await import('../dev/emulator.js');
       const emulator = await startLocalEmulator({ port: flags.port, dataDir: flags.dataDir });
       console.log(
         [

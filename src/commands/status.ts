@@ -2,6 +2,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { Command } from 'commander';
 import type { RunProgress, RunSummary } from '../../workflows/types.js';
 import { examples, FINAL_STATUSES, positiveNumber, withNightshift } from './common.js';
+import { doneInPart } from './progress.js';
 
 const COLUMNS = ['part', 'phase', 'provider', 'done/total', 'failed', 'attempt', 'batch'];
 
@@ -16,14 +17,11 @@ export function formatProgress(p: RunProgress): string {
     `${p.total} requests, ${p.endpoint ?? 'endpoint pending'}, model ${p.model ?? 'n/a'}`;
   if (p.parts.length === 0) return head;
   const rows = p.parts.map((part) => {
-    const final = part.counts.succeeded + part.counts.failed + part.counts.expired;
-    const done =
-      part.phase === 'done' ? final + part.counts.cancelled : part.requestCounts.completed;
     return [
       String(part.part),
       part.phase,
       part.providerStatus ?? '-',
-      `${done}/${part.requests}`,
+      `${doneInPart(part)}/${part.requests}`,
       String(part.phase === 'done' ? part.counts.failed : part.requestCounts.failed),
       String(part.attempt),
       part.batchId ?? '-',

@@ -1,38 +1,8 @@
-import { stat } from 'node:fs/promises';
-import { resolve } from 'node:path';
+// `nightshift submit` as --help shows it; submit-action.ts, loaded when it runs, does the work.
 import { type Command, Option } from 'commander';
-import { isValidRunId } from '../artifacts.js';
-import {
-  DEFAULT_RUN_OPTIONS,
-  inputPathFor,
-  type Nightshift,
-  newRunId,
-  type SubmitOptions,
-} from '../client.js';
-import { nightshiftHome } from '../config.js';
-import { estimateCost, UNBOUNDED_OUTPUT_GUESS } from '../estimate.js';
-import { budgetFor } from '../pricing.js';
-import type { ValidationError } from '../requests.js';
-import { formatValidationError, isBatchEndpoint, validateRequestsFile } from '../requests.js';
-import {
-  TemplateInputError,
-  type TemplateOptions,
-  type TemplateSource,
-  writeTemplateRequests,
-} from '../templates.js';
-import {
-  EXIT_NOT_ALL_SUCCEEDED,
-  examples,
-  keyValue,
-  positiveInt,
-  positiveNumber,
-  UsageError,
-  withNightshift,
-} from './common.js';
-import { followRun, formatSummary } from './display.js';
-import { writeResults } from './results.js';
+import { examples, keyValue, positiveInt, positiveNumber } from './common.js';
 
-interface SubmitFlags {
+export interface SubmitFlags {
   id?: string;
   endpoint?: string;
   maxAttempts?: number;
@@ -51,166 +21,6 @@ interface SubmitFlags {
   system?: string;
   maxTokens?: number;
   idField?: string;
-}
-
-/** OpenAI takes 16 metadata pairs; Nightshift puts 4 of its own on every batch. */
-const MAX_USER_METADATA = 12;
-
-/** Progress is shown at least this often, and never more often than every 200 ms. */
-const MAX_DISPLAY_INTERVAL_S = 2;
-
-/** Problems found before anything was submitted, the way compilers report them. */
-function reportProblems(file: string, errors: ValidationError[], total: number): never {
-  const lines = errors.map((e) => formatValidationError(file, e));
-  if (total > errors.length) lines.push(`+${total - errors.length} more`);
-  throw new UsageError(`${lines.join('\n')}\nnothing was submitted`);
-}
-
-function templateSource(file: string | undefined, flags: SubmitFlags): TemplateSource | null {
-  const modes = [file, flags.prompts, flags.records].filter((m) => m !== undefined);
-  if (modes.length !== 1) {
-    throw new UsageError('give exactly one of: a requests file, --prompts <txt>, --records <file>');
-  }
-  if (flags.records && !flags.template) throw new UsageError('--records needs --template');
-  if (flags.template && !flags.records) throw new UsageError('--template goes with --records');
-  if (file && (flags.system || flags.maxTokens || flags.idField)) {
-    throw new UsageError('--system, --max-tokens and --id-field go with --prompts or --records');
-  }
-  if (flags.prompts) return { kind: 'prompts', path: flags.prompts };
-  if (flags.records)
-    return { kind: 'records', path: flags.records, template: flags.template ?? '' };
-  return null;
-}
-
-function runOptions(flags: SubmitFlags, id: string): SubmitOptions {
-  if (flags.endpoint !== undefined && !isBatchEndpoint(flags.endpoint)) {
-    throw new UsageError(`--endpoint: not a Batch API endpoint: ${flags.endpoint}`);
-  }
-  const metadata = flags.metadata ?? {};
-  if (Object.keys(metadata).length > MAX_USER_METADATA) {
-    throw new UsageError(`--metadata: at most ${MAX_USER_METADATA} pairs`);
-  }
-  const options: SubmitOptions = { id, metadata };
-  if (flags.endpoint !== undefined && isBatchEndpoint(flags.endpoint)) {
-    options.endpoint = flags.endpoint;
-  }
-  if (flags.maxAttempts !== undefined) options.maxAttempts = flags.maxAttempts;
-  if (flags.pollInterval !== undefined) {
-    options.pollIntervalSeconds = flags.pollInterval;
-    // The backoff keeps the default ratio, so a short interval (the emulator) stays short.
-    const { maxPollIntervalSeconds: max, pollIntervalSeconds: min } = DEFAULT_RUN_OPTIONS;
-    options.maxPollIntervalSeconds = Math.max(
-      flags.pollInterval,
-      Math.min(max, flags.pollInterval * (max / min)),
-    );
-  }
-  if (flags.maxRequestsPerBatch !== undefined) {
-    options.maxRequestsPerBatch = flags.maxRequestsPerBatch;
-  }
-  if (flags.maxBytesPerBatch !== undefined) options.maxBytesPerBatch = flags.maxBytesPerBatch;
-  if (flags.maxConcurrentBatches !== undefined) {
-    options.maxConcurrentBatches = flags.maxConcurrentBatches;
-  }
-  return options;
-}
-
-/** Writes the requests of template mode under NIGHTSHIFT_HOME/inputs/, or reports bad records. */
-async function buildFromTemplate(source: TemplateSource, flags: SubmitFlags, id: string) {
-  const options: TemplateOptions = {
-    model: flags.model,
-    system: flags.system,
-    maxTokens: flags.maxTokens,
-    idField: flags.idField,
-  };
-  const path = await inputPathFor(nightshiftHome(), id);
-  try {
-    const n = await writeTemplateRequests(source, options, path);
-    console.error(`built ${n} requests from ${source.path} into ${path}`);
-  } catch (err) {
-    if (err instanceof TemplateInputError) reportProblems(err.file, err.problems, err.problemCount);
-    throw err;
-  }
-  return path;
-}
-
-/** The requests file as an absolute path, or a usage error naming what is wrong with it. */
-async function requestsFile(file: string | undefined): Promise<string> {
-  if (!file) throw new UsageError('give a requests file, or --prompts / --records with --template');
-  const path = resolve(file);
-  const info = await stat(path).catch(() => null);
-  if (!info) throw new UsageError(`${file}: no such file`);
-  if (!info.isFile()) throw new UsageError(`${file}: not a file (a directory?)`);
-  return path;
-}
-
-/** Shows what the run will cost at most, and refuses it when that is over `--max-cost`. */
-async function estimateAndCheck(path: string, maxCost: number | undefined): Promise<void> {
-  const estimate = await estimateCost(path);
-  const guess = estimate.unbounded
-    ? ` (${estimate.unbounded} requests set no max_tokens: counted at ${UNBOUNDED_OUTPUT_GUESS})`
-    : '';
-  const tokens = `${estimate.inputTokens} input + ≤${estimate.outputTokens} output tokens${guess}`;
-  if (estimate.usd === null) {
-    if (maxCost !== undefined) {
-      throw new UsageError(
-        `--max-cost: no price known for model ${estimate.model ?? '(none)'}; ` +
-          'cannot check the budget, nothing was submitted',
-      );
-    }
-    console.error(`estimate: ${tokens}; no price known for ${estimate.model ?? 'this endpoint'}`);
-    return;
-  }
-  const line = `estimated cost ≤ $${estimate.usd.toFixed(4)} at the batch price: ${tokens}`;
-  if (maxCost !== undefined && estimate.usd > maxCost) {
-    throw new UsageError(`${line}\nover --max-cost $${maxCost}: nothing was submitted`);
-  }
-  console.error(line);
-}
-
-async function submit(file: string | undefined, flags: SubmitFlags): Promise<void> {
-  const source = templateSource(file, flags);
-  const id = flags.id ?? newRunId();
-  if (!isValidRunId(id)) {
-    throw new UsageError(`--id: use letters, digits, '.', '_' and '-' (at most 128): ${id}`);
-  }
-  const options = runOptions(flags, id);
-  const input = source ? await buildFromTemplate(source, flags, id) : await requestsFile(file);
-  const report = await validateRequestsFile(input, {
-    endpoint: options.endpoint,
-    maxLineBytes: options.maxBytesPerBatch ?? DEFAULT_RUN_OPTIONS.maxBytesPerBatch,
-  });
-  if (!report.ok) reportProblems(file ?? input, report.errors, report.errorCount);
-  await estimateAndCheck(input, flags.maxCost);
-  if (flags.maxCost !== undefined && report.model) {
-    // The estimate guards the first attempts; the budget guards every resubmission after them.
-    options.budget = budgetFor(report.model, flags.maxCost) ?? undefined;
-  }
-
-  await withNightshift(async (nightshift) => {
-    const { run, started } = await nightshift.submit(input, options, report);
-    if (started) {
-      console.error(
-        `started run ${id}: ${report.total} requests (${report.model ?? report.endpoint})`,
-      );
-    } else {
-      console.error(`run ${id} already exists: not starting another`);
-    }
-    console.log(id);
-    if (!flags.wait && !flags.out) {
-      if (started) console.error(`follow it with: nightshift status ${id} --watch`);
-      return;
-    }
-    const interval = Math.min(Math.max(flags.pollInterval ?? 1, 0.2), MAX_DISPLAY_INTERVAL_S);
-    const summary = await followRun(run, interval * 1000);
-    console.log(formatSummary(summary));
-    if (flags.out) await announceResults(nightshift, id, flags.out);
-    if (summary.status !== 'completed') process.exitCode = EXIT_NOT_ALL_SUCCEEDED;
-  });
-}
-
-async function announceResults(nightshift: Nightshift, id: string, out: string): Promise<void> {
-  await writeResults(nightshift, id, out);
-  console.log(`results: ${resolve(out, 'results.jsonl')}`);
 }
 
 export function registerSubmit(program: Command): void {
@@ -252,5 +62,8 @@ export function registerSubmit(program: Command): void {
           '      --template "Sentiment of this review (positive/negative/neutral): {{review}}"',
       ),
     )
-    .action(submit);
+    .action(async (file: string | undefined, flags: SubmitFlags) => {
+      const { submit } = await import('./submit-action.js');
+      await submit(file, flags);
+    });
 }

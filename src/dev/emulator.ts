@@ -36,15 +36,3 @@ export async function startLocalEmulator(options: LocalEmulatorOptions = {}): Pr
 export function emulatorOpenAIConfig(emulator: Emulator): OpenAIConfig {
   return { apiKey: 'sk-nightshift-emulator', baseURL: `${emulator.url}/v1`, maxRetries: 2 };
 }
-
-/** Said loudly: nothing this stack does reaches OpenAI. */
-export function emulatorBanner(emulator: Emulator, why = 'OPENAI_API_KEY is not set'): string {
-  const rule = '!'.repeat(72);
-  return [
-    rule,
-    `!! ${why}: using the Batch API EMULATOR.`,
-    '!! No real requests are made, nothing is billed, responses are fake.',
-    `!! Emulator: ${emulator.url}/v1 (stats: ${emulator.url}/_emulator/stats)`,
-    rule,
-  ].join('\n');
-}

@@ -1,5 +1,7 @@
-import { DefaultLogger, type LogEntry, type LogLevel, Runtime } from '@temporalio/worker';
+import { formatWithOptions } from 'node:util';
+import { type LogEntry, type LogLevel, Runtime } from '@temporalio/worker';
 import { pino } from 'pino';
+import { WorkerLogger } from './worker-logger.js';
 
 let installed = false;
 
@@ -8,6 +10,22 @@ export interface WorkerRuntimeOptions {
   metricsPort?: number;
   /** One JSON object per log line (run, part and batch ids included), for log pipelines. */
   jsonLogs?: boolean;
+}
+
+const isoTime = (nanos: bigint) => new Date(Number(nanos / 1_000_000n)).toISOString();
+
+/**
+ * The SDK's text format (`<time> [LEVEL] message {meta}`), with colours only where stderr is a
+ * terminal that shows them: the SDK's own choice follows FORCE_COLOR into files and pipes.
+ */
+function textLogFunction(): (entry: LogEntry) => void {
+  const colors = process.stderr.isTTY && process.stderr.hasColors();
+  return ({ level, message, meta, timestampNanos }) => {
+    const head = `${isoTime(timestampNanos)} [${level}] ${message}`;
+    process.stderr.write(
+      meta === undefined ? `${head}\n` : `${head} ${formatWithOptions({ colors }, meta)}\n`,
+    );
+  };
 }
 
 function jsonLogFunction(): (entry: LogEntry) => void {
@@ -20,23 +38,26 @@ function jsonLogFunction(): (entry: LogEntry) => void {
     ERROR: logger.error.bind(logger),
   };
   return (entry) => {
-    const time = new Date(Number(entry.timestampNanos / 1_000_000n)).toISOString();
-    methods[entry.level]({ time, ...entry.meta }, entry.message);
+    methods[entry.level]({ time: isoTime(entry.timestampNanos), ...entry.meta }, entry.message);
   };
 }
 
 /**
  * Sets up the Temporal runtime of a worker process, once: log level and format, metrics, and
- * no signal handling of its own (the command stops its stack in order on Ctrl-C).
- * NIGHTSHIFT_DEBUG=1 brings back the SDK's INFO chatter.
+ * no signal handling of its own (the command stops its stack in order on Ctrl-C). Expected
+ * retries are one line each; NIGHTSHIFT_DEBUG=1 brings back the SDK's INFO chatter and its full
+ * account of every failure.
  */
 export function installWorkerRuntime(options: WorkerRuntimeOptions = {}): void {
   if (installed) return;
   installed = true;
-  const level: LogLevel =
-    process.env.NIGHTSHIFT_DEBUG === '1' || options.jsonLogs ? 'INFO' : 'WARN';
+  const debug = process.env.NIGHTSHIFT_DEBUG === '1';
+  const level: LogLevel = debug || options.jsonLogs ? 'INFO' : 'WARN';
   Runtime.install({
-    logger: new DefaultLogger(level, options.jsonLogs ? jsonLogFunction() : undefined),
+    logger: new WorkerLogger(level, options.jsonLogs ? jsonLogFunction() : textLogFunction(), {
+      debug,
+      fields: options.jsonLogs,
+    }),
     shutdownSignals: [],
     ...(options.metricsPort !== undefined
       ? {

@@ -6,11 +6,9 @@ import type { OpenAIConfig } from '../providers/openai/client.js';
 import { connectClient } from '../temporal/connection.js';
 import { startWebhookReceiver } from '../webhooks/receiver.js';
 import { emulatorOpenAIConfig, startLocalEmulator } from './emulator.js';
+import { DEV_PORT, DEV_UI_PORT } from './ports.js';
 import { startTemporalDevServer, temporalReachable } from './temporal-dev-server.js';
 import { runWorker } from './worker.js';
-
-export const DEV_PORT = 7233;
-export const DEV_UI_PORT = 8233;
 
 export interface DevStackOptions {
   /** NIGHTSHIFT_HOME: the SQLite database and the artifacts live here, so runs survive. */
@@ -31,6 +29,8 @@ export interface DevStack {
   uiUrl: string;
   /** Null when requests go to the real OpenAI API. */
   emulator: Emulator | null;
+  /** What the worker calls: the emulator, or the provider it was given. */
+  openai: OpenAIConfig;
   /** Stops the worker, the emulator and the server, in that order. */
   stop(): Promise<void>;
 }
@@ -94,7 +94,7 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
       store: new LocalArtifactStore(options.home),
     });
     stops.push(() => worker.stop());
-    return { address: server.address, uiUrl: server.uiUrl, emulator, stop };
+    return { address: server.address, uiUrl: server.uiUrl, emulator, openai, stop };
   } catch (err) {
     await stop();
     throw err;

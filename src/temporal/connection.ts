@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
+import type { NativeConnection } from '@temporalio/worker';
 import { dataConverterFromEnv } from '../codec/encryption.js';
 
 /** Where Temporal is, from the ecosystem's environment variables. */
@@ -47,5 +47,7 @@ export async function connectClient(config: TemporalConfig): Promise<Client> {
 }
 
 export async function connectWorker(config: TemporalConfig): Promise<NativeConnection> {
+  // The worker's native bridge costs half a second to load: only processes that run a worker do.
+  const { NativeConnection } = await import('@temporalio/worker');
   return NativeConnection.connect(await connectionOptions(config));
 }
