@@ -1,5 +1,7 @@
 import { Buffer } from 'node:buffer';
-import { availableParallelism } from 'node:os';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { type ArtifactStore, artifactNames } from '../src/artifacts.js';
 import type { JsonlWriter } from '../src/jsonl.js';
 import { PositionSpill } from '../src/position-spill.js';
@@ -159,16 +161,17 @@ async function classifyOne(
 ): Promise<ClassifyResult> {
   const positions = await positionsOf(store, input.runId, input.requests);
   // The provider answers in any order; its verdicts are spilled to disk by submission position
-  // and read back in order, so a part's worth of responses is never held in memory.
-  const spill = await PositionSpill.create(
-    store.path(input.runId, artifactNames.scratch(input.part, input.attempt)),
-    positions.size,
-  );
+  // and read back in order, so a part's worth of responses is never held in memory. The spill
+  // is this worker's own: a temp folder, removed with the spill.
+  const scratch = await mkdtemp(join(tmpdir(), 'nightshift-classify-'));
+  let spill: PositionSpill | null = null;
   try {
+    spill = await PositionSpill.create(join(scratch, 'spill'), positions.size);
     const { answered, usage } = await spillVerdicts(store, input, positions, spill, onProgress);
     return { ...(await writeInOrder(store, input, spill, answered, onProgress)), usage };
   } finally {
-    await spill.remove();
+    await spill?.remove();
+    await rm(scratch, { recursive: true, force: true });
   }
 }
 

@@ -62,7 +62,7 @@ function atTheBoundary<T extends Record<string, (input: never) => Promise<unknow
         const { code, path } = err as NodeJS.ErrnoException;
         if (code !== 'ENOENT') throw err;
         throw failures.ArtifactMissing(
-          `${name}: ${path} does not exist (do all workers share NIGHTSHIFT_HOME?)`,
+          `${name}: ${path} does not exist (do all workers share the store?)`,
         );
       }),
   ]);

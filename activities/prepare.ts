@@ -1,18 +1,24 @@
 import { Buffer } from 'node:buffer';
-import { stat } from 'node:fs/promises';
-import { type ArtifactStore, artifactNames } from '../src/artifacts.js';
+import { type ArtifactStore, artifactNames, StoreSettingsError } from '../src/artifacts.js';
 import { type JsonlWriter, scanJsonlLines } from '../src/jsonl.js';
 import { RequestsValidator, summarizeValidation } from '../src/requests.js';
 import { failures } from '../workflows/contract.js';
-import type { ClientValidation, PartRef, PrepareInput, PrepareResult } from '../workflows/types.js';
+import type {
+  ClientValidation,
+  InputLocation,
+  PartRef,
+  PrepareInput,
+  PrepareResult,
+} from '../workflows/types.js';
 import { type OnProgress, PROGRESS_EVERY_LINES } from './heartbeat.js';
 
 /**
  * Validates the input and splits it, in the same single pass, into parts of at most
  * `maxRequestsPerBatch` lines and `maxBytesPerBatch` bytes. Parts are contiguous slices in
  * input order, lines copied as they are except for CRLF (→ LF) and a leading BOM (dropped).
- * When the client validated this very file (same size and modification time), lines are split
- * without being parsed again: parsing is most of the work.
+ * The input is streamed from the store, wherever the client put it. When the client validated
+ * this very file (same size and modification time), lines are split without being parsed
+ * again: parsing is most of the work.
  *
  * The manifest is written last, so its presence means an earlier attempt finished the job.
  */
@@ -30,7 +36,7 @@ export async function prepareParts(
     );
   }
 
-  const trusted = await unchangedSince(input.inputFile, input.validated);
+  const trusted = await unchangedSince(store, input.inputFile, input.validated);
   const validator = new RequestsValidator({ endpoint: input.endpoint });
   let lines = 0;
   const parts: PartRef[] = [];
@@ -44,7 +50,8 @@ export async function prepareParts(
 
   try {
     // A line longer than a whole part fits in no part: the scan reports it as an error.
-    for await (const line of scanJsonlLines(input.inputFile, { maxLineBytes: maxBytes })) {
+    const requests = store.readInput(input.inputFile);
+    for await (const line of scanJsonlLines(requests, { maxLineBytes: maxBytes })) {
       bytesRead += line.bytes;
       lines = line.lineNo;
       if (line.lineNo % PROGRESS_EVERY_LINES === 0) onProgress?.(line.lineNo);
@@ -68,6 +75,8 @@ export async function prepareParts(
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
       throw failures.InvalidInput(`${input.inputFile}: no such file`);
     }
+    // An input this worker's store cannot read will not become readable on a retry.
+    if (err instanceof StoreSettingsError) throw failures.InvalidInput(err.message);
     throw err;
   }
 
@@ -100,14 +109,15 @@ export async function prepareParts(
   return result;
 }
 
-/** The client's validation, if it was of the file as it is now. */
+/** The client's validation, if it was of the input as it is now. */
 async function unchangedSince(
-  path: string,
+  store: ArtifactStore,
+  location: InputLocation,
   validated: ClientValidation | undefined,
 ): Promise<ClientValidation | null> {
   if (!validated) return null;
-  const now = await stat(path).catch(() => null);
-  return now?.size === validated.bytes && now.mtimeMs === validated.mtimeMs ? validated : null;
+  const now = await store.inputVersion(location).catch(() => null);
+  return now?.bytes === validated.bytes && now.mtimeMs === validated.mtimeMs ? validated : null;
 }
 
 function changedSinceValidated(path: string) {

@@ -1,4 +1,3 @@
-import { stat } from 'node:fs/promises';
 import { activityInfo, log } from '@temporalio/activity';
 import { type ArtifactStore, artifactNames } from '../src/artifacts.js';
 import { type Providers, providerFor } from '../src/providers/provider.js';
@@ -79,11 +78,16 @@ export function transferActivities(providers: Providers, store: ArtifactStore) {
       if (known) return known.fileId;
       const provider = providerFor(providers, input.provider);
       const filename = artifactNames.uploadFilename(input.runId, input.part, input.attempt);
-      const path = store.path(input.runId, input.requests);
-      const { size } = await stat(path);
+      const size = await store.size(input.runId, input.requests);
       const fileId =
         (await provider.findFile(filename, size)) ??
-        (await whileHeartbeating(() => transfer(() => provider.uploadFile(path, filename))));
+        (await whileHeartbeating(() =>
+          transfer(() =>
+            store.withBlob(input.runId, input.requests, (blob) =>
+              provider.uploadFile(blob, filename),
+            ),
+          ),
+        ));
       await store.writeJson(input.runId, record, { fileId });
       countBytes('uploaded', size);
       log.info('part uploaded', { ...ids(input), file_id: fileId, bytes: size });

@@ -2,8 +2,8 @@
 // harness with IPC: on the message 'stop' it drains, reports its resource usage and exits.
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
-import { LocalArtifactStore } from '../src/artifacts.js';
 import { createProviders } from '../src/providers/registry.js';
+import { LocalArtifactStore } from '../src/store/local.js';
 import { createNightshiftWorker } from '../src/worker.js';
 
 export interface WorkerReport {

@@ -1,27 +1,30 @@
-import { createReadStream } from 'node:fs';
-import { access, mkdir, readFile, rm } from 'node:fs/promises';
-import { dirname, join, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
-import type { ArtifactName, FilePath } from '../workflows/types.js';
-import { nightshiftHome } from './config.js';
-import {
-  type JsonlLine,
-  JsonlWriter,
-  type ReadJsonlOptions,
-  readJsonlLines,
-  type WriteStats,
-  writeLines,
-  writeStream,
-} from './jsonl.js';
+import type {
+  ArtifactName,
+  ClientValidation,
+  FilePath,
+  InputLocation,
+} from '../workflows/types.js';
+import type { JsonlLine, JsonlWriter, ReadJsonlOptions, WriteStats } from './jsonl.js';
+
+/** Which version of an input a validation read: its size and when it was written. */
+export type InputVersion = Pick<ClientValidation, 'bytes' | 'mtimeMs'>;
 
 /**
  * Files a run produces (parts, downloads, results), addressed by run id and a relative name
- * such as `parts/part-0001.jsonl`. Writes are atomic: a reader sees a whole file or none.
+ * such as `parts/part-0001.jsonl`, and the runs' inputs. Writes are atomic: a reader sees a
+ * whole artifact or none. Nothing here is a path on a disk, so that clients and workers need
+ * share nothing but the store. A missing artifact is an error with Node's `ENOENT` code and its
+ * location as `path` (see {@link notFound}), whatever the store.
  */
 export interface ArtifactStore {
-  /** Where the artifact lives on this machine's file system. */
-  path(runId: string, name: ArtifactName): FilePath;
+  /** Where the artifacts are, for messages: a folder, or `s3://bucket/prefix`. */
+  readonly location: string;
+  /** Throws a {@link StoreSettingsError} when the store cannot be read and written. */
+  check(): Promise<void>;
   exists(runId: string, name: ArtifactName): Promise<boolean>;
+  /** Size in bytes. */
+  size(runId: string, name: ArtifactName): Promise<number>;
   /** Writes each string as one line. */
   writeAtomic(
     runId: string,
@@ -45,12 +48,30 @@ export interface ArtifactStore {
     options?: ReadJsonlOptions,
   ): AsyncIterable<JsonlLine>;
   read(runId: string, name: ArtifactName): Readable;
+  /**
+   * Calls `use` with the artifact as a Blob that streams from disk when read (what a provider
+   * upload takes); the Blob is valid until `use` settles.
+   */
+  withBlob<T>(runId: string, name: ArtifactName, use: (blob: Blob) => Promise<T>): Promise<T>;
   /** Removes a file or a folder of artifacts; a missing one is not an error. */
   remove(runId: string, name: ArtifactName): Promise<void>;
+  /**
+   * Makes a client's requests file readable by the workers, and says where: the local store's
+   * workers share the client's disk, so the path itself; the S3 store uploads it once per run.
+   */
+  putInput(runId: string, file: FilePath, version: InputVersion): Promise<InputLocation>;
+  /** The version of an input as stored, or null when there is none. */
+  inputVersion(location: InputLocation): Promise<InputVersion | null>;
+  readInput(location: InputLocation): AsyncIterable<Uint8Array>;
 }
 
 export class InvalidArtifactPathError extends Error {
   override name = 'InvalidArtifactPathError';
+}
+
+/** A store setting that does not work (no such bucket, refused credentials, no endpoint). */
+export class StoreSettingsError extends Error {
+  override name = 'StoreSettingsError';
 }
 
 const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -60,107 +81,25 @@ export function isValidRunId(runId: string): boolean {
   return RUN_ID.test(runId) && !runId.includes('..');
 }
 
-/** `<root>/runs/<runId>/<name>`; dirs are 0o700 and files 0o600, as they hold prompts. */
-export class LocalArtifactStore implements ArtifactStore {
-  readonly root: string;
-
-  constructor(root: string) {
-    this.root = resolve(root);
+/** The segments of `runs/<runId>/<name>`, checked: none can climb out of the run. */
+export function artifactSegments(runId: string, name: ArtifactName): string[] {
+  if (!isValidRunId(runId)) throw new InvalidArtifactPathError(`invalid run id: ${runId}`);
+  const segments = name.split('/');
+  if (!segments.every((s) => NAME_SEGMENT.test(s) && s !== '.' && s !== '..')) {
+    throw new InvalidArtifactPathError(`invalid artifact name: ${name}`);
   }
-
-  runDir(runId: string): string {
-    if (!isValidRunId(runId)) throw new InvalidArtifactPathError(`invalid run id: ${runId}`);
-    return join(this.root, 'runs', runId);
-  }
-
-  path(runId: string, name: ArtifactName): FilePath {
-    const runDir = this.runDir(runId);
-    const segments = name.split('/');
-    if (!segments.every((s) => NAME_SEGMENT.test(s) && s !== '.' && s !== '..')) {
-      throw new InvalidArtifactPathError(`invalid artifact name: ${name}`);
-    }
-    const path = join(runDir, ...segments);
-    // The checks above already keep it inside; this guards against a future loosening of them.
-    if (!path.startsWith(runDir + sep)) {
-      throw new InvalidArtifactPathError(`artifact name escapes the run: ${name}`);
-    }
-    return path;
-  }
-
-  async exists(runId: string, name: ArtifactName): Promise<boolean> {
-    try {
-      await access(this.path(runId, name));
-      return true;
-    } catch (err) {
-      if (isNotFound(err)) return false;
-      throw err;
-    }
-  }
-
-  async writeAtomic(
-    runId: string,
-    name: ArtifactName,
-    lines: AsyncIterable<string> | Iterable<string>,
-  ): Promise<WriteStats> {
-    return writeLines(await this.prepareFile(runId, name), lines);
-  }
-
-  async writeStream(
-    runId: string,
-    name: ArtifactName,
-    chunks: AsyncIterable<Uint8Array>,
-  ): Promise<WriteStats> {
-    return writeStream(await this.prepareFile(runId, name), chunks);
-  }
-
-  async writer(runId: string, name: ArtifactName): Promise<JsonlWriter> {
-    return JsonlWriter.open(await this.prepareFile(runId, name));
-  }
-
-  async writeJson(runId: string, name: ArtifactName, value: unknown): Promise<void> {
-    // Pretty-printed: these are small and people read them (summary.json, manifests).
-    await this.writeAtomic(runId, name, [JSON.stringify(value, null, 2)]);
-  }
-
-  async readJson<T>(runId: string, name: ArtifactName): Promise<T | null> {
-    let text: string;
-    try {
-      text = await readFile(this.path(runId, name), 'utf8');
-    } catch (err) {
-      if (isNotFound(err)) return null;
-      throw err;
-    }
-    return JSON.parse(text) as T;
-  }
-
-  readLines(
-    runId: string,
-    name: ArtifactName,
-    options?: ReadJsonlOptions,
-  ): AsyncIterable<JsonlLine> {
-    return readJsonlLines(this.path(runId, name), options);
-  }
-
-  read(runId: string, name: ArtifactName): Readable {
-    return createReadStream(this.path(runId, name));
-  }
-
-  async remove(runId: string, name: ArtifactName): Promise<void> {
-    await rm(this.path(runId, name), { recursive: true, force: true });
-  }
-
-  private async prepareFile(runId: string, name: ArtifactName): Promise<string> {
-    const path = this.path(runId, name);
-    await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-    return path;
-  }
+  return ['runs', runId, ...segments];
 }
 
-export function defaultArtifactStore(): LocalArtifactStore {
-  return new LocalArtifactStore(nightshiftHome());
+/** What every store throws for a missing artifact, shaped like Node's own for a missing file. */
+export function notFound(location: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(`${location}: no such artifact`), {
+    code: 'ENOENT',
+    path: location,
+  });
 }
 
-function isNotFound(err: unknown): boolean {
+export function isNotFound(err: unknown): boolean {
   return (err as NodeJS.ErrnoException | null)?.code === 'ENOENT';
 }
 
@@ -189,8 +128,8 @@ export const artifactNames = {
   /** The file name the provider sees: it finds an upload an earlier try made. */
   uploadFilename: (runId: string, part: number, attempt: number) =>
     `nightshift-${runId}-${attemptStem(part, attempt)}.jsonl`,
-  /** Temporary files of one attempt's classify, removed when it ends. */
-  scratch: (part: number, attempt: number) => named(`scratch/${attemptStem(part, attempt)}`),
+  /** The requests file a client uploaded to a store the workers do not share a disk with. */
+  input: named('input.jsonl'),
   results: named('results.jsonl'),
   summary: named('summary.json'),
 } as const;

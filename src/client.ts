@@ -5,6 +5,7 @@ import {
   type Client,
   WorkflowExecutionAlreadyStartedError,
   type WorkflowHandle,
+  WorkflowNotFoundError,
 } from '@temporalio/client';
 import { partWorkflowId } from '../workflows/ids.js';
 import { cancelSignal, partProgressQuery, runProgressQuery } from '../workflows/messages.js';
@@ -14,14 +15,19 @@ import type { ResultLine, RunOptions, RunProgress, RunSummary } from '../workflo
 import {
   type ArtifactStore,
   artifactNames,
-  defaultArtifactStore,
   InvalidArtifactPathError,
   isValidRunId,
-  LocalArtifactStore,
 } from './artifacts.js';
 import { DEFAULT_TASK_QUEUE, nightshiftHome } from './config.js';
-import { readJsonlLines, writeLines } from './jsonl.js';
-import { type FileValidation, validateRequestsFile } from './requests.js';
+import { writeLines } from './jsonl.js';
+import {
+  type FileValidation,
+  type ValidateFileOptions,
+  validateRequests,
+  validateRequestsFile,
+} from './requests.js';
+import { openStore } from './store/index.js';
+import { LocalArtifactStore } from './store/local.js';
 import {
   connectClient,
   type TemporalConfig,
@@ -125,21 +131,39 @@ export class Run {
   async *results(): AsyncGenerator<ResultLine> {
     const summary = await this.summary();
     if (!summary) throw new Error(`run ${this.id} has no results yet`);
-    for await (const line of readJsonlLines(this.store.path(this.id, summary.results_path))) {
+    for await (const line of this.store.readLines(this.id, summary.results_path)) {
       yield JSON.parse(line.text) as ResultLine;
     }
   }
 }
 
+/** Whether `input` names an object of the store rather than a file of this machine. */
+export const isStoredInput = (input: string) => input.startsWith('s3://');
+
+/**
+ * Validates an object of the store by streaming it, as {@link validateRequestsFile} does a file.
+ * @throws InvalidInputError when there is no such object
+ */
+export async function validateStoredInput(
+  store: ArtifactStore,
+  url: string,
+  options: ValidateFileOptions = {},
+): Promise<FileValidation> {
+  // Taken before reading, as for a file: a later write shows as another version.
+  const version = await store.inputVersion(url);
+  if (!version) throw new InvalidInputError(url, [{ line: 0, message: 'no such object' }]);
+  return { ...(await validateRequests(store.readInput(url), options)), mtimeMs: version.mtimeMs };
+}
+
 /**
  * The client library: start runs from a file, follow them, cancel them, read their results.
- * Runs execute on Nightshift workers; input paths must be readable by them.
+ * Runs execute on Nightshift workers, which read inputs and write results through the store.
  */
 export class Nightshift {
   constructor(
     readonly temporal: Client,
     readonly taskQueue: string = DEFAULT_TASK_QUEUE,
-    readonly store: ArtifactStore = defaultArtifactStore(),
+    readonly store: ArtifactStore = new LocalArtifactStore(nightshiftHome()),
     /** Where inputs made from in-memory requests are written (`<home>/inputs/`). */
     readonly home: string = store instanceof LocalArtifactStore ? store.root : nightshiftHome(),
   ) {}
@@ -147,8 +171,9 @@ export class Nightshift {
   static async connect(
     config: TemporalConfig = temporalConfigFromEnv(),
     taskQueue = process.env.NIGHTSHIFT_TASK_QUEUE || DEFAULT_TASK_QUEUE,
+    store?: ArtifactStore,
   ): Promise<Nightshift> {
-    return new Nightshift(await connectClient(config), taskQueue);
+    return new Nightshift(await connectClient(config), taskQueue, store ?? (await openStore()));
   }
 
   run(id: string): Run {
@@ -156,35 +181,45 @@ export class Nightshift {
   }
 
   /**
-   * Validates the file locally (nothing is uploaded when a line is bad), then starts a run.
+   * Validates the input (nothing is uploaded when a line is bad), puts it where the workers read
+   * it (the S3 store: uploaded once per run id), then starts a run. `input` is a file of this
+   * machine, or an `s3://` object of the store, validated by streaming it.
    * @throws InvalidInputError naming every bad line (up to a limit)
    */
   async submit(
-    file: string,
+    input: string,
     options: SubmitOptions = {},
-    /** The report of a validation the caller already ran on this file: skips a second read. */
+    /** The report of a validation the caller already ran on this input: skips a second read. */
     validated?: FileValidation,
   ): Promise<Submitted> {
     const { id = newRunId(), ...overrides } = options;
     if (!isValidRunId(id)) throw new InvalidArtifactPathError(`invalid run id: ${id}`);
     const runOptions: RunOptions = { ...DEFAULT_RUN_OPTIONS, ...overrides };
-    const inputPath = resolve(file);
+    const stored = isStoredInput(input);
+    const validation: ValidateFileOptions = {
+      endpoint: runOptions.endpoint,
+      // A line longer than a part can hold would only fail later, in prepare.
+      maxLineBytes: runOptions.maxBytesPerBatch,
+    };
     const check =
       validated ??
-      (await validateRequestsFile(inputPath, {
-        endpoint: runOptions.endpoint,
-        // A line longer than a part can hold would only fail later, in prepare.
-        maxLineBytes: runOptions.maxBytesPerBatch,
-      }));
-    if (!check.ok || !check.endpoint) throw new InvalidInputError(file, check.errors);
+      (stored
+        ? await validateStoredInput(this.store, input, validation)
+        : await validateRequestsFile(resolve(input), validation));
+    if (!check.ok || !check.endpoint) throw new InvalidInputError(input, check.errors);
     const { bytes, mtimeMs, total, endpoint, model } = check;
+    // Before the upload: a resubmit must not replace the input of a run that already exists.
+    if (await this.exists(id)) return { run: this.run(id), started: false };
+    const inputFile = stored
+      ? input
+      : await this.store.putInput(id, resolve(input), { bytes, mtimeMs });
     try {
       await this.temporal.workflow.start<typeof runWorkflow>('runWorkflow', {
         taskQueue: this.taskQueue,
         workflowId: id,
         args: [
           {
-            inputFile: inputPath,
+            inputFile,
             options: runOptions,
             submittedAt: new Date().toISOString(),
             validated: { bytes, mtimeMs, total, endpoint, model },
@@ -195,7 +230,7 @@ export class Nightshift {
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
         typedSearchAttributes: [{ key: NightshiftRunId, value: id }],
         staticSummary: `Nightshift run ${id}: ${check.total} requests to ${check.endpoint}`,
-        staticDetails: `Input: ${inputPath}\nModel: ${check.model ?? 'n/a'}`,
+        staticDetails: `Input: ${inputFile}\nModel: ${check.model ?? 'n/a'}`,
       });
     } catch (err) {
       if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
@@ -204,9 +239,20 @@ export class Nightshift {
     return { run: this.run(id), started: true };
   }
 
+  /** Whether a run with this id was ever started (and is still in Temporal's retention). */
+  private async exists(id: string): Promise<boolean> {
+    try {
+      await this.run(id).handle.describe();
+      return true;
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return false;
+      throw err;
+    }
+  }
+
   /**
    * Starts a run from requests in memory (objects shaped like the lines of a requests file):
-   * they are written under `<home>/inputs/`, where the workers must be able to read them.
+   * they are written under `<home>/inputs/`, and from there to the store as any input is.
    */
   async submitRequests(
     requests: Iterable<object> | AsyncIterable<object>,

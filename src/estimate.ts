@@ -1,6 +1,6 @@
 import * as cl100k from 'gpt-tokenizer/encoding/cl100k_base';
 import * as o200k from 'gpt-tokenizer/encoding/o200k_base';
-import { readJsonlLines } from './jsonl.js';
+import { type ByteSource, readJsonlLines } from './jsonl.js';
 import { costOf } from './pricing.js';
 
 /** Output tokens assumed for a request that sets no bound on them. */
@@ -65,12 +65,12 @@ export function inputTokensOf(url: string, body: Record<string, unknown>): numbe
  * What a validated requests file will cost at most: input tokens counted with the model's
  * tokenizer, and every request using all the output tokens it allows.
  */
-export async function estimateCost(path: string): Promise<CostEstimate> {
+export async function estimateCost(requests: ByteSource): Promise<CostEstimate> {
   let model: string | null = null;
   let inputTokens = 0;
   let outputTokens = 0;
   let unbounded = 0;
-  for await (const line of readJsonlLines(path)) {
+  for await (const line of readJsonlLines(requests)) {
     const request = JSON.parse(line.text) as { url: string; body: Record<string, unknown> };
     const { body } = request;
     model ??= typeof body.model === 'string' ? body.model : null;

@@ -9,7 +9,7 @@ export type {
   RunStatus,
   RunSummary,
 } from '../workflows/types.js';
-export { type ArtifactStore, LocalArtifactStore } from './artifacts.js';
+export type { ArtifactStore } from './artifacts.js';
 export {
   DEFAULT_RUN_OPTIONS,
   InvalidInputError,
@@ -29,6 +29,8 @@ export {
   openAIConfigFromEnv,
 } from './providers/openai/client.js';
 export { formatValidationError, validateRequestsFile } from './requests.js';
+export { openStore } from './store/index.js';
+export { LocalArtifactStore } from './store/local.js';
 export { chatRequest, renderTemplate, type TemplateOptions } from './templates.js';
 export {
   connectClient,

@@ -51,20 +51,20 @@ const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
  * where decoding dominates both.
  */
 export function scanJsonlLines(
-  path: string,
+  source: ByteSource,
   options: ReadJsonlOptions = {},
 ): AsyncIterableIterator<JsonlLine | BadJsonlLine> {
-  return flatten(scanChunks(path, options));
+  return flatten(scanChunks(source, options));
 }
 
 /** Streams the lines of a file; throws a JsonlError at the first undecodable or oversized line. */
 export function readJsonlLines(
-  path: string,
+  source: ByteSource,
   options: ReadJsonlOptions = {},
 ): AsyncIterableIterator<JsonlLine> {
   return flatten(
     (async function* () {
-      for await (const lines of scanChunks(path, options)) {
+      for await (const lines of scanChunks(source, options)) {
         const bad = lines.find((line) => line.text === null);
         if (bad?.text === null) throw new JsonlError(bad.lineNo, bad.problem);
         yield lines as JsonlLine[];
@@ -73,19 +73,41 @@ export function readJsonlLines(
   );
 }
 
+/** A file's path, or bytes as they come (an object read from a store). */
+export type ByteSource = string | AsyncIterable<Uint8Array>;
+
 /**
- * Yields the lines completed by each chunk read, so the per-line cost is an array step. Chunks are
- * read into one buffer, reused: lines are decoded before the next read, and only the unfinished
- * tail of a chunk is copied. A fresh buffer per read would churn through the input's size in
- * native memory, which the allocator keeps long after the buffers are collected.
+ * A file's chunks, read into one buffer, reused: each chunk is valid until the next is asked
+ * for. A fresh buffer per read would churn through the input's size in native memory, which the
+ * allocator keeps long after the buffers are collected.
+ */
+export async function* readFileChunks(
+  path: string,
+  chunkBytes = 1 << 20,
+): AsyncGenerator<Uint8Array> {
+  const chunk = Buffer.allocUnsafe(chunkBytes);
+  const file = await open(path, 'r');
+  try {
+    for (;;) {
+      const { bytesRead } = await file.read(chunk, 0, chunk.length, null);
+      if (bytesRead === 0) return;
+      yield chunk.subarray(0, bytesRead);
+    }
+  } finally {
+    await file.close();
+  }
+}
+
+/**
+ * Yields the lines completed by each chunk, so the per-line cost is an array step. Lines are
+ * decoded before the next chunk is asked for, and only the unfinished tail of a chunk is copied.
  */
 async function* scanChunks(
-  path: string,
+  source: ByteSource,
   options: ReadJsonlOptions,
 ): AsyncGenerator<(JsonlLine | BadJsonlLine)[]> {
   const maxLineBytes = options.maxLineBytes ?? Number.POSITIVE_INFINITY;
-  const chunk = Buffer.allocUnsafe(options.chunkBytes ?? 1 << 20);
-  const file = await open(path, 'r');
+  const chunks = typeof source === 'string' ? readFileChunks(source, options.chunkBytes) : source;
   let lineNo = 0;
   // Bytes of the current line seen in earlier chunks; dropped once the line is known too long.
   let pending: Buffer[] = [];
@@ -112,29 +134,23 @@ async function* scanChunks(
     return { text: line.toString('utf8'), lineNo, bytes };
   };
 
-  try {
-    for (;;) {
-      const { bytesRead } = await file.read(chunk, 0, chunk.length, null);
-      if (bytesRead === 0) break;
-      const data = chunk.subarray(0, bytesRead);
-      const lines: (JsonlLine | BadJsonlLine)[] = [];
-      let from = 0;
-      for (let nl = data.indexOf(LF); nl !== -1; nl = data.indexOf(LF, from)) {
-        lines.push(finishLine(data.subarray(from, nl + 1)));
-        from = nl + 1;
-      }
-      if (from < data.length) {
-        pendingBytes += data.length - from;
-        oversized ||= pendingBytes > maxLineBytes;
-        // Copied: the next read overwrites the chunk.
-        pending = oversized ? [] : [...pending, Buffer.from(data.subarray(from))];
-      }
-      if (lines.length > 0) yield lines;
+  for await (const chunk of chunks) {
+    const data = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    const lines: (JsonlLine | BadJsonlLine)[] = [];
+    let from = 0;
+    for (let nl = data.indexOf(LF); nl !== -1; nl = data.indexOf(LF, from)) {
+      lines.push(finishLine(data.subarray(from, nl + 1)));
+      from = nl + 1;
     }
-    if (pendingBytes > 0) yield [finishLine(Buffer.alloc(0))];
-  } finally {
-    await file.close();
+    if (from < data.length) {
+      pendingBytes += data.length - from;
+      oversized ||= pendingBytes > maxLineBytes;
+      // Copied: the next read overwrites the chunk.
+      pending = oversized ? [] : [...pending, Buffer.from(data.subarray(from))];
+    }
+    if (lines.length > 0) yield lines;
   }
+  if (pendingBytes > 0) yield [finishLine(Buffer.alloc(0))];
 }
 
 /**
@@ -178,29 +194,70 @@ export interface WriteStats {
 const BUFFER_BYTES = 256 * 1024;
 
 /**
- * Writes a file that appears complete or not at all: data goes to a private temp file next to
- * the target, which is fsynced and renamed over it on commit.
+ * Where a writer's bytes go, in order: made visible whole on commit, or dropped on abort. A sink
+ * must not keep the bytes it is given once `write` resolves: the writer reuses its buffer.
  */
+export interface ByteSink {
+  write(bytes: Uint8Array): Promise<void>;
+  commit(): Promise<void>;
+  abort(): Promise<void>;
+}
+
+/**
+ * A file that appears complete or not at all: data goes to a private temp file next to the
+ * target, which is fsynced and renamed over it on commit.
+ */
+class AtomicFileSink implements ByteSink {
+  private closed = false;
+
+  private constructor(
+    private readonly path: string,
+    private readonly tempPath: string,
+    private readonly file: FileHandle,
+  ) {}
+
+  static async open(path: string): Promise<AtomicFileSink> {
+    const tempPath = join(
+      dirname(path),
+      `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`,
+    );
+    return new AtomicFileSink(path, tempPath, await open(tempPath, 'wx', 0o600));
+  }
+
+  async write(bytes: Uint8Array): Promise<void> {
+    await this.file.write(bytes);
+  }
+
+  async commit(): Promise<void> {
+    await this.file.sync();
+    await this.file.close();
+    this.closed = true;
+    await rename(this.tempPath, this.path);
+    await syncDir(dirname(this.path));
+  }
+
+  async abort(): Promise<void> {
+    if (!this.closed) {
+      this.closed = true;
+      await this.file.close().catch(() => {});
+    }
+    await unlink(this.tempPath).catch(() => {});
+  }
+}
+
+/** Writes JSONL to a sink (a file, an object of a store) that shows it whole or not at all. */
 export class JsonlWriter {
   private buffer: Buffer | null = null;
   private used = 0;
   private bytes = 0;
   private newlines = 0;
   private lastByte = -1;
-  private closed = false;
 
-  private constructor(
-    readonly path: string,
-    private readonly tempPath: string,
-    private readonly file: FileHandle,
-  ) {}
+  constructor(private readonly sink: ByteSink) {}
 
+  /** A writer of the file at `path`, atomically. */
   static async open(path: string): Promise<JsonlWriter> {
-    const tempPath = join(
-      dirname(path),
-      `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`,
-    );
-    return new JsonlWriter(path, tempPath, await open(tempPath, 'wx', 0o600));
+    return new JsonlWriter(await AtomicFileSink.open(path));
   }
 
   /** What the committed file will hold, as written so far. */
@@ -234,7 +291,7 @@ export class JsonlWriter {
     this.account(chunk.length, countNewlines(chunk), chunk[chunk.length - 1] ?? -1);
     if (chunk.length > BUFFER_BYTES) {
       await this.flush();
-      await this.file.write(chunk);
+      await this.sink.write(chunk);
       return;
     }
     const buffer = await this.room(chunk.length);
@@ -245,25 +302,17 @@ export class JsonlWriter {
   async commit(): Promise<WriteStats> {
     try {
       await this.flush();
-      await this.file.sync();
-      await this.file.close();
-      this.closed = true;
-      await rename(this.tempPath, this.path);
+      await this.sink.commit();
     } catch (err) {
       await this.abort();
       throw err;
     }
-    await syncDir(dirname(this.path));
     return this.stats;
   }
 
-  /** Drops the temp file; the target is left as it was. */
-  async abort(): Promise<void> {
-    if (!this.closed) {
-      this.closed = true;
-      await this.file.close().catch(() => {});
-    }
-    await unlink(this.tempPath).catch(() => {});
+  /** Drops what was written; the target is left as it was. */
+  abort(): Promise<void> {
+    return this.sink.abort();
   }
 
   private account(bytes: number, newlines: number, lastByte: number): void {
@@ -281,7 +330,7 @@ export class JsonlWriter {
 
   private async flush(): Promise<void> {
     if (!this.buffer || this.used === 0) return;
-    await this.file.write(this.buffer, 0, this.used);
+    await this.sink.write(this.buffer.subarray(0, this.used));
     this.used = 0;
   }
 }
@@ -292,31 +341,34 @@ function countNewlines(chunk: Uint8Array): number {
   return n;
 }
 
-/** Writes every string of `lines` as one line of `path`, atomically. */
-export async function writeLines(
-  path: string,
+/** A file's path, written atomically, or a writer already open on some sink. */
+export type WriteTarget = string | JsonlWriter;
+
+/** Writes every string of `lines` as one line of `target`, and commits it. */
+export function writeLines(
+  target: WriteTarget,
   lines: AsyncIterable<string> | Iterable<string>,
 ): Promise<WriteStats> {
-  return writeAtomically(path, async (writer) => {
+  return fillAndCommit(target, async (writer) => {
     for await (const line of lines) await writer.write(line);
   });
 }
 
-/** Copies a byte stream to `path`, atomically. */
-export async function writeStream(
-  path: string,
+/** Copies a byte stream to `target`, and commits it. */
+export function writeStream(
+  target: WriteTarget,
   chunks: AsyncIterable<Uint8Array>,
 ): Promise<WriteStats> {
-  return writeAtomically(path, async (writer) => {
+  return fillAndCommit(target, async (writer) => {
     for await (const chunk of chunks) await writer.writeRaw(chunk);
   });
 }
 
-async function writeAtomically(
-  path: string,
+async function fillAndCommit(
+  target: WriteTarget,
   fill: (writer: JsonlWriter) => Promise<void>,
 ): Promise<WriteStats> {
-  const writer = await JsonlWriter.open(path);
+  const writer = typeof target === 'string' ? await JsonlWriter.open(target) : target;
   try {
     await fill(writer);
   } catch (err) {

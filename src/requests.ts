@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import type { BatchEndpoint } from '../workflows/types.js';
 import { FingerprintSet } from './fingerprint-set.js';
-import { type BadJsonlLine, type JsonlLine, scanJsonlLines } from './jsonl.js';
+import { type BadJsonlLine, type ByteSource, type JsonlLine, scanJsonlLines } from './jsonl.js';
 
 /** Whether the endpoint's request bodies must name a model (moderations has a default). */
 const MODEL_REQUIRED: Record<BatchEndpoint, boolean> = {
@@ -187,14 +187,22 @@ export async function validateRequestsFile(
 ): Promise<FileValidation> {
   // Taken before reading: a change made while the file is read shows as a later time.
   const { mtimeMs } = await stat(path);
+  return { ...(await validateRequests(path, options)), mtimeMs };
+}
+
+/** Streams requests (a file, or an object's bytes) and reports every bad line. */
+export async function validateRequests(
+  source: ByteSource,
+  options: ValidateFileOptions = {},
+): Promise<ValidationReport> {
   const validator = new RequestsValidator(options);
   let bytes = 0;
   const maxLineBytes = options.maxLineBytes ?? MAX_BATCH_FILE_BYTES;
-  for await (const line of scanJsonlLines(path, { maxLineBytes })) {
+  for await (const line of scanJsonlLines(source, { maxLineBytes })) {
     bytes += line.bytes;
     validator.check(line);
   }
-  return { ...validator.report(bytes), mtimeMs };
+  return validator.report(bytes);
 }
 
 /** `file:line: problem`, the way compilers point at a spot. */

@@ -3,8 +3,9 @@ import { mkdtemp, readFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { InvalidArtifactPathError, LocalArtifactStore } from '../src/artifacts.js';
+import { InvalidArtifactPathError } from '../src/artifacts.js';
 import { nightshiftHome } from '../src/config.js';
+import { LocalArtifactStore } from '../src/store/local.js';
 import { artifact } from './helpers/names.js';
 
 const root = await mkdtemp(join(tmpdir(), 'nightshift-artifacts-'));

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { classifyAttempt, classifyRequest, type ProviderLine } from '../activities/classify.js';
-import { LocalArtifactStore } from '../src/artifacts.js';
+import { LocalArtifactStore } from '../src/store/local.js';
 import type { BatchStatus } from '../workflows/contract.js';
 import type { ArtifactName, ClassifyInput, ResultLine } from '../workflows/types.js';
 import { artifact } from './helpers/names.js';
@@ -236,7 +236,9 @@ test('a part of many spill blocks comes back in order, shuffled and with gaps', 
   const out = answered.map((id, i) => (i % 5 === 0 ? http(id, 500) : ok(id)));
   const shuffled = [...out.filter((_, i) => i % 2 === 0).reverse(), ...out.filter((_, i) => i % 2)];
   const input = await attempt(all, [...shuffled, ok('stranger')], [failure(all[2] as string, 'x')]);
-  const result = await classifyAttempt(store, input);
+  // The spill goes to the worker's own temp dir: a fresh one here, to see it emptied.
+  const scratch = await mkdtemp(join(tmpdir(), 'nightshift-tmp-'));
+  const result = await withTmpdir(scratch, () => classifyAttempt(store, input));
   const lines = await results(input, result.results);
   assert.deepEqual(
     lines.map((l) => l.custom_id),
@@ -254,9 +256,33 @@ test('a part of many spill blocks comes back in order, shuffled and with gaps', 
   const retried = expected.filter((s) => s !== 'succeeded').length;
   assert.equal(result.retry, retried);
   assert.equal(result.counts.succeeded, n - retried);
-  assert.equal(
-    await store.exists(input.runId, artifact('scratch')),
-    false,
-    'no scratch folder left',
-  );
+  assert.deepEqual(await readdir(scratch), [], 'no scratch folder left');
 });
+
+test('the spill is removed when classify fails', async () => {
+  const input = await attempt(['a', 'b'], [ok('a')], []);
+  await store.writeAtomic(input.runId, artifact('downloads/out.jsonl'), [
+    JSON.stringify(ok('a')),
+    '{',
+  ]);
+  const scratch = await mkdtemp(join(tmpdir(), 'nightshift-tmp-'));
+  await assert.rejects(
+    withTmpdir(scratch, () => classifyAttempt(store, input)),
+    {
+      type: 'InvalidProviderOutput',
+    },
+  );
+  assert.deepEqual(await readdir(scratch), []);
+});
+
+/** Runs `fn` with os.tmpdir() answering `dir`. */
+async function withTmpdir<T>(dir: string, fn: () => Promise<T>): Promise<T> {
+  const before = process.env.TMPDIR;
+  process.env.TMPDIR = dir;
+  try {
+    return await fn();
+  } finally {
+    if (before === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = before;
+  }
+}

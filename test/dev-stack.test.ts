@@ -3,10 +3,10 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { LocalArtifactStore } from '../src/artifacts.js';
 import { Nightshift } from '../src/client.js';
 import { freePort } from '../src/dev/ports.js';
 import { startDevStack } from '../src/dev/stack.js';
+import { LocalArtifactStore } from '../src/store/local.js';
 import { connectClient } from '../src/temporal/connection.js';
 import { chatLines } from './helpers/requests.js';
 

@@ -6,7 +6,8 @@ import { test } from 'node:test';
 import { classifyAttempt } from '../activities/classify.js';
 import { mergeResults } from '../activities/merge.js';
 import { prepareParts } from '../activities/prepare.js';
-import { artifactNames, LocalArtifactStore } from '../src/artifacts.js';
+import { artifactNames } from '../src/artifacts.js';
+import { LocalArtifactStore } from '../src/store/local.js';
 import type { ArtifactName, PartRef, ResultLine } from '../workflows/types.js';
 import { artifact } from './helpers/names.js';
 

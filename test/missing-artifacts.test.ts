@@ -5,8 +5,9 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import { createActivities } from '../activities/index.js';
-import { artifactNames, LocalArtifactStore } from '../src/artifacts.js';
+import { artifactNames } from '../src/artifacts.js';
 import { createProviders } from '../src/providers/registry.js';
+import { LocalArtifactStore } from '../src/store/local.js';
 
 // An artifact an earlier step wrote, missing now, stays missing on every retry with the same
 // input: the activity fails for good instead of being retried forever.

@@ -5,8 +5,9 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import { prepareParts } from '../activities/prepare.js';
-import { artifactNames, LocalArtifactStore } from '../src/artifacts.js';
+import { artifactNames } from '../src/artifacts.js';
 import { validateRequestsFile } from '../src/requests.js';
+import { LocalArtifactStore } from '../src/store/local.js';
 import type { ArtifactName, PrepareInput } from '../workflows/types.js';
 import { artifact } from './helpers/names.js';
 

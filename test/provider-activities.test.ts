@@ -11,8 +11,8 @@ import {
   type DownloadResult,
   transferActivities,
 } from '../activities/transfers.js';
-import { LocalArtifactStore } from '../src/artifacts.js';
 import { OpenAIBatchProvider } from '../src/providers/openai/batches.js';
+import { LocalArtifactStore } from '../src/store/local.js';
 
 // Retries that would meet the same stale input every time: each activity reads the provider
 // afresh, and gives up on what cannot heal.

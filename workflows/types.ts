@@ -11,6 +11,13 @@ export type ArtifactName = string & { readonly __artifact: true };
 /** An absolute path on the disk of the machine that reads it (the client's, or a worker's). */
 export type FilePath = string;
 
+/**
+ * Where a run's requests are, as the workers' store reads them: with the local store, a path on
+ * the disk they share with the client; with the S3 store, an `s3://bucket/key` URL (the copy the
+ * client uploaded, or an object submitted as it is).
+ */
+export type InputLocation = string;
+
 /** Endpoints the Batch API accepts. */
 export type BatchEndpoint =
   | '/v1/chat/completions'
@@ -44,8 +51,8 @@ export interface PartRef {
 
 export interface PrepareInput {
   runId: string;
-  /** The requests JSONL on the worker's disk. */
-  inputFile: FilePath;
+  /** The requests JSONL. */
+  inputFile: InputLocation;
   /** Expected endpoint; when absent the first line's url decides. */
   endpoint?: BatchEndpoint;
   maxRequestsPerBatch: number;
@@ -56,7 +63,8 @@ export interface PrepareInput {
 
 /**
  * What the client's validation found in the input, and which version of the file it read: size
- * and modification time, so that prepare trusts it only for that file unchanged.
+ * and modification time (of the client's file, which an uploaded copy records), so that prepare
+ * trusts it only for that file unchanged.
  */
 export interface ClientValidation {
   bytes: number;
@@ -175,8 +183,8 @@ export interface BudgetReply {
 }
 
 export interface RunInput {
-  /** The requests JSONL, on a disk the workers read. */
-  inputFile: FilePath;
+  /** The requests JSONL, where the workers' store reads it. */
+  inputFile: InputLocation;
   options: RunOptions;
   /** ISO time the client submitted the run, for the summary. */
   submittedAt: string;

@@ -1,5 +1,6 @@
 import { InvalidArgumentError } from 'commander';
 import type { RunStatus } from '../../workflows/types.js';
+import type { ArtifactStore } from '../artifacts.js';
 import type { Nightshift } from '../client.js';
 
 /** Bad usage or invalid input, found before anything was submitted: exit code 2. */
@@ -18,10 +19,14 @@ export const FINAL_STATUSES: ReadonlySet<RunStatus> = new Set([
 ]);
 
 /**
- * The client library, connected from the environment; closed after `fn`. It is loaded here, when
- * a command talks to Temporal, so that defining the commands (`--help`) does not load it.
+ * The client library, connected from the environment (with `store`, or the one NIGHTSHIFT_STORE
+ * names); closed after `fn`. It is loaded here, when a command talks to Temporal, so that
+ * defining the commands (`--help`) does not load it.
  */
-export async function withNightshift<T>(fn: (nightshift: Nightshift) => Promise<T>): Promise<T> {
+export async function withNightshift<T>(
+  fn: (nightshift: Nightshift) => Promise<T>,
+  store?: ArtifactStore,
+): Promise<T> {
   const [{ Nightshift }, { temporalConfigFromEnv }] = await Promise.all([
     import('../client.js'),
     import('../temporal/connection.js'),
@@ -29,7 +34,7 @@ export async function withNightshift<T>(fn: (nightshift: Nightshift) => Promise<
   const config = temporalConfigFromEnv();
   let nightshift: Nightshift;
   try {
-    nightshift = await Nightshift.connect(config);
+    nightshift = await Nightshift.connect(config, undefined, store);
   } catch (err) {
     throw new Error(
       `cannot reach Temporal at ${config.address} (${(err as Error).message}). ` +

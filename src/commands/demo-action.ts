@@ -2,13 +2,14 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { artifactNames, LocalArtifactStore } from '../artifacts.js';
+import { artifactNames } from '../artifacts.js';
 import { inputPathFor, Nightshift, newRunId } from '../client.js';
 import { DEFAULT_TASK_QUEUE, nightshiftHome } from '../config.js';
 import { emulatorBanner } from '../dev/banner.js';
 import { DEV_PORT, freePort } from '../dev/ports.js';
 import { untilStopSignal } from '../dev/signals.js';
 import { type DevStack, PortInUseError, startDevStack } from '../dev/stack.js';
+import { LocalArtifactStore } from '../store/local.js';
 import { type TemplateOptions, type TemplateSource, writeTemplateRequests } from '../templates.js';
 import { connectClient } from '../temporal/connection.js';
 import { paintFor } from '../terminal.js';
@@ -53,10 +54,11 @@ async function startStack(): Promise<{ stack: DevStack; home: string; throwaway:
 }
 
 async function runDemo(stack: DevStack, home: string): Promise<string> {
+  const store = new LocalArtifactStore(home);
   const nightshift = new Nightshift(
     await connectClient({ address: stack.address, namespace: 'default' }),
     DEFAULT_TASK_QUEUE,
-    new LocalArtifactStore(home),
+    store,
   );
   try {
     const id = newRunId().replace(/^run-/, 'demo-');
@@ -74,8 +76,8 @@ async function runDemo(stack: DevStack, home: string): Promise<string> {
     });
     const summary = await followRun(run, 200);
     console.log(`\n${formatSummary(summary)}`);
-    console.log(`\nResults      ${nightshift.store.path(id, summary.results_path)}`);
-    console.log(`Summary      ${nightshift.store.path(id, artifactNames.summary)}`);
+    console.log(`\nResults      ${store.path(id, summary.results_path)}`);
+    console.log(`Summary      ${store.path(id, artifactNames.summary)}`);
     return `${stack.uiUrl}/namespaces/default/workflows/${id}`;
   } finally {
     await nightshift.close();

@@ -1,11 +1,13 @@
-import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import type { RunSummary } from '../../workflows/types.js';
 import type { Nightshift } from '../client.js';
 import { EXIT_NOT_ALL_SUCCEEDED, examples, withNightshift } from './common.js';
 
-/** Copies results.jsonl and summary.json of a finished run into `dir`; null if not finished. */
+/** Copies results.jsonl and summary.json of a finished run from the store into `dir`; null if not finished. */
 export async function writeResults(
   nightshift: Nightshift,
   runId: string,
@@ -14,7 +16,10 @@ export async function writeResults(
   const summary = await nightshift.run(runId).summary();
   if (!summary) return null;
   await mkdir(dir, { recursive: true });
-  await copyFile(nightshift.store.path(runId, summary.results_path), join(dir, 'results.jsonl'));
+  await pipeline(
+    nightshift.store.read(runId, summary.results_path),
+    createWriteStream(join(dir, 'results.jsonl')),
+  );
   await writeFile(join(dir, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
   return summary;
 }
@@ -31,7 +36,7 @@ export function registerResults(program: Command): void {
         const summary = await writeResults(nightshift, id, opts.out);
         if (!summary) {
           console.error(
-            `run ${id} has no results yet (still running, or no such run under NIGHTSHIFT_HOME)`,
+            `run ${id} has no results yet (still running, or no such run in ${nightshift.store.location})`,
           );
           process.exitCode = EXIT_NOT_ALL_SUCCEEDED;
           return;

@@ -1,17 +1,21 @@
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { isValidRunId } from '../artifacts.js';
+import { type ArtifactStore, isValidRunId, StoreSettingsError } from '../artifacts.js';
 import {
   DEFAULT_RUN_OPTIONS,
+  InvalidInputError,
   inputPathFor,
+  isStoredInput,
   type Nightshift,
   newRunId,
   type SubmitOptions,
+  validateStoredInput,
 } from '../client.js';
 import { nightshiftHome } from '../config.js';
 import { estimateCost, UNBOUNDED_OUTPUT_GUESS } from '../estimate.js';
+import type { ByteSource } from '../jsonl.js';
 import { budgetFor } from '../pricing.js';
-import type { ValidationError } from '../requests.js';
+import type { FileValidation, ValidateFileOptions, ValidationError } from '../requests.js';
 import { formatValidationError, isBatchEndpoint, validateRequestsFile } from '../requests.js';
 import {
   TemplateInputError,
@@ -22,6 +26,7 @@ import {
 import { EXIT_NOT_ALL_SUCCEEDED, UsageError, withNightshift } from './common.js';
 import { followRun, formatSummary } from './display.js';
 import { writeResults } from './results.js';
+import { checkedStore } from './store.js';
 import type { SubmitFlags } from './submit.js';
 
 /** OpenAI takes 16 metadata pairs; Nightshift puts 4 of its own on every batch. */
@@ -104,9 +109,13 @@ async function buildFromTemplate(source: TemplateSource, flags: SubmitFlags, id:
   return path;
 }
 
-/** The requests file as an absolute path, or a usage error naming what is wrong with it. */
+/**
+ * The requests file as an absolute path, or an `s3://` object as it is, or a usage error naming
+ * what is wrong with it.
+ */
 async function requestsFile(file: string | undefined): Promise<string> {
   if (!file) throw new UsageError('give a requests file, or --prompts / --records with --template');
+  if (isStoredInput(file)) return file;
   const path = resolve(file);
   const info = await stat(path).catch(() => null);
   if (!info) throw new UsageError(`${file}: no such file`);
@@ -114,9 +123,25 @@ async function requestsFile(file: string | undefined): Promise<string> {
   return path;
 }
 
+/** Validates a file, or an object of the store by streaming it. */
+async function validateInput(
+  store: ArtifactStore,
+  input: string,
+  options: ValidateFileOptions,
+): Promise<FileValidation> {
+  if (!isStoredInput(input)) return validateRequestsFile(input, options);
+  try {
+    return await validateStoredInput(store, input, options);
+  } catch (err) {
+    if (err instanceof InvalidInputError) reportProblems(input, err.problems, err.problems.length);
+    if (err instanceof StoreSettingsError) throw new UsageError(err.message);
+    throw err;
+  }
+}
+
 /** Shows what the run will cost at most, and refuses it when that is over `--max-cost`. */
-async function estimateAndCheck(path: string, maxCost: number | undefined): Promise<void> {
-  const estimate = await estimateCost(path);
+async function estimateAndCheck(requests: ByteSource, maxCost: number | undefined): Promise<void> {
+  const estimate = await estimateCost(requests);
   const guess = estimate.unbounded
     ? ` (${estimate.unbounded} requests set no max_tokens: counted at ${UNBOUNDED_OUTPUT_GUESS})`
     : '';
@@ -146,13 +171,14 @@ export async function submit(file: string | undefined, flags: SubmitFlags): Prom
     throw new UsageError(`--id: use letters, digits, '.', '_' and '-' (at most 128): ${id}`);
   }
   const options = runOptions(flags, id);
+  const store = await checkedStore();
   const input = source ? await buildFromTemplate(source, flags, id) : await requestsFile(file);
-  const report = await validateRequestsFile(input, {
+  const report = await validateInput(store, input, {
     endpoint: options.endpoint,
     maxLineBytes: options.maxBytesPerBatch ?? DEFAULT_RUN_OPTIONS.maxBytesPerBatch,
   });
   if (!report.ok) reportProblems(file ?? input, report.errors, report.errorCount);
-  await estimateAndCheck(input, flags.maxCost);
+  await estimateAndCheck(isStoredInput(input) ? store.readInput(input) : input, flags.maxCost);
   if (flags.maxCost !== undefined && report.model) {
     // The estimate guards the first attempts; the budget guards every resubmission after them.
     options.budget = budgetFor(report.model, flags.maxCost) ?? undefined;
@@ -177,7 +203,7 @@ export async function submit(file: string | undefined, flags: SubmitFlags): Prom
     console.log(formatSummary(summary));
     if (flags.out) await announceResults(nightshift, id, flags.out);
     if (summary.status !== 'completed') process.exitCode = EXIT_NOT_ALL_SUCCEEDED;
-  });
+  }, store);
 }
 
 async function announceResults(nightshift: Nightshift, id: string, out: string): Promise<void> {

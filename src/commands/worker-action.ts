@@ -1,5 +1,4 @@
-import { defaultArtifactStore } from '../artifacts.js';
-import { DEFAULT_TASK_QUEUE, nightshiftHome } from '../config.js';
+import { DEFAULT_TASK_QUEUE } from '../config.js';
 import { emulatorBanner, providerEndpoint } from '../dev/banner.js';
 import { emulatorOpenAIConfig, startLocalEmulator } from '../dev/emulator.js';
 import { untilStopSignal } from '../dev/signals.js';
@@ -10,6 +9,7 @@ import { connectClient, temporalConfigFromEnv } from '../temporal/connection.js'
 import { paintFor } from '../terminal.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../webhooks/receiver.js';
 import { UsageError } from './common.js';
+import { checkedStore } from './store.js';
 import type { WorkerFlags } from './worker.js';
 
 /** `nightshift worker`: a worker against TEMPORAL_ADDRESS until Ctrl-C. */
@@ -18,6 +18,8 @@ export async function worker(flags: WorkerFlags): Promise<void> {
   if (flags.webhookPort !== undefined && !webhookSecret) {
     throw new UsageError('--webhook-port needs OPENAI_WEBHOOK_SECRET (whsec_…)');
   }
+  // Before anything else: a worker that cannot reach the store would fail every activity.
+  const store = await checkedStore();
   const { openai, emulator } = await provider(flags);
   if (!emulator) console.error(`batches go to ${providerEndpoint(openai)}`);
   const temporal = temporalConfigFromEnv();
@@ -28,7 +30,7 @@ export async function worker(flags: WorkerFlags): Promise<void> {
       temporal,
       taskQueue,
       openai,
-      store: defaultArtifactStore(),
+      store,
       runtime: { metricsPort: flags.metricsPort, jsonLogs: flags.jsonLogs },
     });
     if (flags.webhookPort !== undefined && webhookSecret) {
@@ -46,7 +48,7 @@ export async function worker(flags: WorkerFlags): Promise<void> {
     }
     console.error(
       `worker polling task queue "${taskQueue}" on ${temporal.address} ` +
-        `(namespace ${temporal.namespace}); artifacts in ${nightshiftHome()}. Ctrl-C stops it.`,
+        `(namespace ${temporal.namespace}); artifacts in ${store.location}. Ctrl-C stops it.`,
     );
     await Promise.race([untilStopSignal(), running.done]);
     console.error('stopping the worker…');

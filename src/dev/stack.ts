@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { LocalArtifactStore } from '../artifacts.js';
 import type { Emulator, EmulatorTiming } from '../emulator/index.js';
 import type { OpenAIConfig } from '../providers/openai/client.js';
+import { LocalArtifactStore } from '../store/local.js';
 import { connectClient } from '../temporal/connection.js';
 import { startWebhookReceiver } from '../webhooks/receiver.js';
 import { emulatorOpenAIConfig, startLocalEmulator } from './emulator.js';

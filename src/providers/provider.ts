@@ -30,8 +30,8 @@ export interface BatchProvider {
   readonly name: ProviderName;
   /** A file an earlier try uploaded under this name and size, if the provider still has it. */
   findFile(filename: string, bytes: number): Promise<string | null>;
-  /** Uploads a part's JSONL, streamed from this machine's disk; returns the file id. */
-  uploadFile(path: string, filename: string): Promise<string>;
+  /** Uploads a part's JSONL, streamed from the store's Blob; returns the file id. */
+  uploadFile(blob: Blob, filename: string): Promise<string>;
   /** The batch an earlier try created for this key, if any. */
   findBatch(key: BatchKey): Promise<string | null>;
   /** Creates a batch, once: never retried inside, since a second create is a second bill. */

@@ -1,4 +1,3 @@
-import { openAsBlob } from 'node:fs';
 import type OpenAI from 'openai';
 import { NotFoundError } from 'openai';
 import type { Batch } from 'openai/resources/batches';
@@ -70,8 +69,7 @@ export class OpenAIBatchProvider implements BatchProvider {
     });
   }
 
-  async uploadFile(path: string, filename: string): Promise<string> {
-    const blob = await openAsBlob(path);
+  async uploadFile(blob: Blob, filename: string): Promise<string> {
     const file = await callOpenAI(`upload ${filename}`, () =>
       this.openai.files.create({
         file: new File([blob], filename, { type: 'application/jsonl' }),

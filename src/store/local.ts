@@ -1,0 +1,160 @@
+import { createReadStream, openAsBlob } from 'node:fs';
+import { access, mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { dirname, join, resolve, sep } from 'node:path';
+import type { Readable } from 'node:stream';
+import type { ArtifactName, FilePath, InputLocation } from '../../workflows/types.js';
+import {
+  type ArtifactStore,
+  artifactSegments,
+  type InputVersion,
+  InvalidArtifactPathError,
+  isNotFound,
+  StoreSettingsError,
+} from '../artifacts.js';
+import {
+  type JsonlLine,
+  JsonlWriter,
+  type ReadJsonlOptions,
+  readFileChunks,
+  readJsonlLines,
+  type WriteStats,
+  writeLines,
+  writeStream,
+} from '../jsonl.js';
+
+/**
+ * `<root>/runs/<runId>/<name>` on a disk every worker shares (one machine, or a shared volume);
+ * dirs are 0o700 and files 0o600, as they hold prompts. Inputs are read where the client has
+ * them.
+ */
+export class LocalArtifactStore implements ArtifactStore {
+  readonly root: string;
+
+  constructor(root: string) {
+    this.root = resolve(root);
+  }
+
+  get location(): string {
+    return this.root;
+  }
+
+  /** Where the artifact lives on this machine's file system. */
+  path(runId: string, name: ArtifactName): FilePath {
+    const path = join(this.root, ...artifactSegments(runId, name));
+    // The checks already keep it inside; this guards against a future loosening of them.
+    if (!path.startsWith(join(this.root, 'runs', runId) + sep)) {
+      throw new InvalidArtifactPathError(`artifact name escapes the run: ${name}`);
+    }
+    return path;
+  }
+
+  async check(): Promise<void> {
+    // Nothing to reach: the folders are made as artifacts are written.
+  }
+
+  async exists(runId: string, name: ArtifactName): Promise<boolean> {
+    try {
+      await access(this.path(runId, name));
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+  }
+
+  async size(runId: string, name: ArtifactName): Promise<number> {
+    return (await stat(this.path(runId, name))).size;
+  }
+
+  async writeAtomic(
+    runId: string,
+    name: ArtifactName,
+    lines: AsyncIterable<string> | Iterable<string>,
+  ): Promise<WriteStats> {
+    return writeLines(await this.prepareFile(runId, name), lines);
+  }
+
+  async writeStream(
+    runId: string,
+    name: ArtifactName,
+    chunks: AsyncIterable<Uint8Array>,
+  ): Promise<WriteStats> {
+    return writeStream(await this.prepareFile(runId, name), chunks);
+  }
+
+  async writer(runId: string, name: ArtifactName): Promise<JsonlWriter> {
+    return JsonlWriter.open(await this.prepareFile(runId, name));
+  }
+
+  async writeJson(runId: string, name: ArtifactName, value: unknown): Promise<void> {
+    // Pretty-printed: these are small and people read them (summary.json, manifests).
+    await this.writeAtomic(runId, name, [JSON.stringify(value, null, 2)]);
+  }
+
+  async readJson<T>(runId: string, name: ArtifactName): Promise<T | null> {
+    let text: string;
+    try {
+      text = await readFile(this.path(runId, name), 'utf8');
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw err;
+    }
+    return JSON.parse(text) as T;
+  }
+
+  readLines(
+    runId: string,
+    name: ArtifactName,
+    options?: ReadJsonlOptions,
+  ): AsyncIterable<JsonlLine> {
+    return readJsonlLines(this.path(runId, name), options);
+  }
+
+  read(runId: string, name: ArtifactName): Readable {
+    return createReadStream(this.path(runId, name));
+  }
+
+  async withBlob<T>(
+    runId: string,
+    name: ArtifactName,
+    use: (blob: Blob) => Promise<T>,
+  ): Promise<T> {
+    return use(await openAsBlob(this.path(runId, name)));
+  }
+
+  async remove(runId: string, name: ArtifactName): Promise<void> {
+    await rm(this.path(runId, name), { recursive: true, force: true });
+  }
+
+  async putInput(_runId: string, file: FilePath): Promise<InputLocation> {
+    return resolve(file);
+  }
+
+  async inputVersion(location: InputLocation): Promise<InputVersion | null> {
+    const info = await stat(localInput(location)).catch((err: unknown) => {
+      if (isNotFound(err)) return null;
+      throw err;
+    });
+    return info && { bytes: info.size, mtimeMs: info.mtimeMs };
+  }
+
+  readInput(location: InputLocation): AsyncIterable<Uint8Array> {
+    return readFileChunks(localInput(location));
+  }
+
+  private async prepareFile(runId: string, name: ArtifactName): Promise<string> {
+    const path = this.path(runId, name);
+    await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+    return path;
+  }
+}
+
+/** An input's path; an object of an S3 store is beyond this store's reach. */
+function localInput(location: InputLocation): FilePath {
+  if (location.startsWith('s3://')) {
+    throw new StoreSettingsError(
+      `${location}: this process uses the local store; set NIGHTSHIFT_STORE to read s3:// inputs`,
+    );
+  }
+  return location;
+}
