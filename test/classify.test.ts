@@ -8,6 +8,7 @@ import { LocalArtifactStore } from '../src/store/local.js';
 import type { BatchStatus } from '../workflows/contract.js';
 import type { ArtifactName, ClassifyInput, ResultLine } from '../workflows/types.js';
 import { artifact } from './helpers/names.js';
+import { withFreshTmpdir } from './helpers/tmpdir.js';
 
 const store = new LocalArtifactStore(await mkdtemp(join(tmpdir(), 'nightshift-classify-')));
 let runs = 0;
@@ -237,8 +238,7 @@ test('a part of many spill blocks comes back in order, shuffled and with gaps', 
   const shuffled = [...out.filter((_, i) => i % 2 === 0).reverse(), ...out.filter((_, i) => i % 2)];
   const input = await attempt(all, [...shuffled, ok('stranger')], [failure(all[2] as string, 'x')]);
   // The spill goes to the worker's own temp dir: a fresh one here, to see it emptied.
-  const scratch = await mkdtemp(join(tmpdir(), 'nightshift-tmp-'));
-  const result = await withTmpdir(scratch, () => classifyAttempt(store, input));
+  const { tmp, result } = await withFreshTmpdir(() => classifyAttempt(store, input));
   const lines = await results(input, result.results);
   assert.deepEqual(
     lines.map((l) => l.custom_id),
@@ -256,7 +256,7 @@ test('a part of many spill blocks comes back in order, shuffled and with gaps', 
   const retried = expected.filter((s) => s !== 'succeeded').length;
   assert.equal(result.retry, retried);
   assert.equal(result.counts.succeeded, n - retried);
-  assert.deepEqual(await readdir(scratch), [], 'no scratch folder left');
+  assert.deepEqual(await readdir(tmp), [], 'no scratch folder left');
 });
 
 test('the spill is removed when classify fails', async () => {
@@ -265,24 +265,12 @@ test('the spill is removed when classify fails', async () => {
     JSON.stringify(ok('a')),
     '{',
   ]);
-  const scratch = await mkdtemp(join(tmpdir(), 'nightshift-tmp-'));
-  await assert.rejects(
-    withTmpdir(scratch, () => classifyAttempt(store, input)),
-    {
-      type: 'InvalidProviderOutput',
-    },
+  const { tmp, result } = await withFreshTmpdir(() =>
+    classifyAttempt(store, input).then(
+      () => null,
+      (err: unknown) => err,
+    ),
   );
-  assert.deepEqual(await readdir(scratch), []);
+  assert.equal((result as { type?: string } | null)?.type, 'InvalidProviderOutput');
+  assert.deepEqual(await readdir(tmp), []);
 });
-
-/** Runs `fn` with os.tmpdir() answering `dir`. */
-async function withTmpdir<T>(dir: string, fn: () => Promise<T>): Promise<T> {
-  const before = process.env.TMPDIR;
-  process.env.TMPDIR = dir;
-  try {
-    return await fn();
-  } finally {
-    if (before === undefined) delete process.env.TMPDIR;
-    else process.env.TMPDIR = before;
-  }
-}
