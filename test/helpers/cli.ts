@@ -13,6 +13,14 @@ const SCRUBBED = [
   'TEMPORAL_API_KEY',
   'NIGHTSHIFT_HOME',
   'NIGHTSHIFT_TASK_QUEUE',
+  'NIGHTSHIFT_STORE',
+  'AWS_ENDPOINT_URL',
+  'AWS_ENDPOINT_URL_S3',
+  'AWS_ACCESS_KEY_ID',
+  'AWS_SECRET_ACCESS_KEY',
+  'AWS_SESSION_TOKEN',
+  'AWS_PROFILE',
+  'AWS_REGION',
 ];
 
 function cliEnv(env: Record<string, string>): NodeJS.ProcessEnv {

@@ -7,6 +7,7 @@ import type { DataConverter } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from '../../activities/index.js';
+import type { ArtifactStore } from '../../src/artifacts.js';
 import { Nightshift, type ResultLine, type Run, type SubmitOptions } from '../../src/client.js';
 import { type Emulator, type EmulatorOptions, startEmulator } from '../../src/emulator/index.js';
 import { createProviders } from '../../src/providers/registry.js';
@@ -40,6 +41,17 @@ export interface RigOptions {
   emulator?: EmulatorOptions;
   /** The client's and the in-process worker's, e.g. with an encryption codec. */
   dataConverter?: DataConverter;
+  /**
+   * A store for the client and the workers instead of the rig's home (the S3 store), made when
+   * the rig starts, with the settings a process needs to open it. Each worker process then has
+   * a NIGHTSHIFT_HOME of its own, empty: the workers and the client share no disk.
+   */
+  store?: () => Promise<SharedStore>;
+}
+
+export interface SharedStore {
+  store: ArtifactStore;
+  env: Record<string, string>;
 }
 
 /**
@@ -51,12 +63,14 @@ export interface RigOptions {
 export class Rig {
   emulator!: Emulator;
   home!: string;
-  store!: LocalArtifactStore;
+  store!: ArtifactStore;
   client!: Client;
   nightshift!: Nightshift;
   private temporal!: Temporal;
+  private storeEnv: Record<string, string> = {};
   private inProcess: { worker: Worker; running: Promise<void> } | null = null;
-  private spawned: CliProcess | null = null;
+  /** The worker processes started, oldest first. */
+  private spawned: CliProcess[] = [];
 
   constructor(
     readonly taskQueue: string,
@@ -72,7 +86,9 @@ export class Rig {
     this.temporal = temporal;
     this.home = await mkdtemp(join(tmpdir(), 'nightshift-test-'));
     this.emulator = await startEmulator({ timing: TIMING, ...this.options.emulator });
-    this.store = new LocalArtifactStore(this.home);
+    const shared = await this.options.store?.();
+    this.store = shared?.store ?? new LocalArtifactStore(this.home);
+    this.storeEnv = shared?.env ?? {};
     const { connection, options } = temporal.client;
     this.client = dataConverter
       ? new Client({ connection, namespace: options.namespace, dataConverter })
@@ -88,13 +104,17 @@ export class Rig {
       TEMPORAL_ADDRESS: this.temporal.address,
       NIGHTSHIFT_TASK_QUEUE: this.taskQueue,
       NIGHTSHIFT_HOME: this.home,
+      ...this.storeEnv,
     };
   }
 
-  /** Starts the worker: at the rig's start, and again after `stopWorker` or a crash. */
+  /**
+   * Starts a worker: at the rig's start, again after `stopWorker` or a crash, and, for worker
+   * processes, more of them beside the first.
+   */
   async startWorker(): Promise<void> {
     if (this.options.worker === 'process') {
-      this.spawned = await this.spawnWorker();
+      this.spawned.push(await this.spawnWorker());
       return;
     }
     const { nativeConnection } = this.temporal;
@@ -114,8 +134,10 @@ export class Rig {
 
   private async spawnWorker(): Promise<CliProcess> {
     const { apiKey = 'sk-reliability', args = [], env = {} } = this.options.workerSettings ?? {};
+    const home = this.options.store ? await mkdtemp(join(tmpdir(), 'nightshift-worker-')) : null;
     const worker = spawnCli(['worker', ...args], {
       ...this.cliEnv(),
+      ...(home ? { NIGHTSHIFT_HOME: home } : {}),
       OPENAI_BASE_URL: `${this.emulator.url}/v1`,
       OPENAI_API_KEY: apiKey,
       ...env,
@@ -132,24 +154,27 @@ export class Rig {
 
   /** The `nightshift worker` process of a rig with `worker: 'process'`, the latest started. */
   get workerProcess(): CliProcess {
-    if (!this.spawned) throw new Error(`no worker process serves ${this.taskQueue}`);
+    const latest = this.spawned.at(-1);
+    if (!latest) throw new Error(`no worker process serves ${this.taskQueue}`);
+    return latest;
+  }
+
+  /** Every worker process started since the last `stopWorker`, oldest first. */
+  get workerProcesses(): readonly CliProcess[] {
     return this.spawned;
   }
 
   /**
-   * Stops the worker. One in this process shuts down (its tasks finish or go back to the
-   * server); a worker process is SIGKILLed: no shutdown, no flush, nothing handed back.
+   * Stops the workers. One in this process shuts down (its tasks finish or go back to the
+   * server); worker processes are SIGKILLed: no shutdown, no flush, nothing handed back.
    */
   async stopWorker(): Promise<void> {
-    if (this.spawned) {
-      if (this.spawned.child.exitCode === null) this.spawned.child.kill('SIGKILL');
-      await this.spawned.exited;
-    }
+    await Promise.all(this.spawned.map(killWorker));
     if (this.inProcess) {
       this.inProcess.worker.shutdown();
       await this.inProcess.running;
     }
-    this.spawned = null;
+    this.spawned = [];
     this.inProcess = null;
   }
 
@@ -176,6 +201,12 @@ export class Rig {
     await this.stopWorker();
     await this.emulator?.close();
   }
+}
+
+/** SIGKILLs a worker process (no shutdown, no flush) and waits for its end. */
+export async function killWorker(worker: CliProcess): Promise<void> {
+  if (worker.child.exitCode === null) worker.child.kill('SIGKILL');
+  await worker.exited;
 }
 
 /**

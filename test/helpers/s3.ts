@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { CreateBucketCommand, ListBucketsCommand, S3Client } from '@aws-sdk/client-s3';
 import { freePort } from '../../src/dev/ports.js';
 import { S3ArtifactStore } from '../../src/store/s3.js';
+import type { SharedStore } from './rig.js';
 
 /** Where scripts/install-seaweedfs.sh puts the server (`NIGHTSHIFT_WEED` overrides it). */
 const INSTALLED = resolve(
@@ -127,6 +128,15 @@ export class S3Server {
       region: REGION,
       credentials: CREDENTIALS,
     });
+  }
+
+  /** A new bucket as the store of a rig: its client's, and every worker process's. */
+  async shared(bucket: string): Promise<SharedStore> {
+    const prefix = 'nightshift';
+    return {
+      store: await this.store(bucket, prefix),
+      env: { ...this.env, NIGHTSHIFT_STORE: `s3://${bucket}/${prefix}` },
+    };
   }
 
   async stop(): Promise<void> {
