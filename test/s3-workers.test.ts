@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import proto from '@temporalio/proto';
 import type { ResultLine } from '../src/client.js';
 import { assertRunIntegrity, batchesOf, comparable, faultFired } from './helpers/assertions.js';
@@ -26,14 +26,14 @@ if (skip) {
   test('workers that share only Temporal and an S3 store', { skip }, () => {});
 } else {
   let server: S3Server | null = null;
-  before(async () => {
-    server = await S3Server.start();
-  });
   const rig = useRig('s3-workers', {
     worker: 'process',
     // Slow enough that the parts are still running when the workers are killed.
     emulator: { timing: { ...TIMING, perRequestMs: 10 } },
-    store: () => (server as S3Server).shared('workers'),
+    store: async () => {
+      server = await S3Server.start();
+      return server.shared('workers');
+    },
   });
   after(() => server?.stop());
 
