@@ -3,7 +3,6 @@ import { access, mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { ArtifactName, FilePath } from '../workflows/types.js';
-import { nightshiftHome } from './config.js';
 import {
   type JsonlLine,
   JsonlWriter,
@@ -154,10 +153,6 @@ export class LocalArtifactStore implements ArtifactStore {
     await mkdir(dirname(path), { recursive: true, mode: 0o700 });
     return path;
   }
-}
-
-export function defaultArtifactStore(): LocalArtifactStore {
-  return new LocalArtifactStore(nightshiftHome());
 }
 
 function isNotFound(err: unknown): boolean {

@@ -14,19 +14,14 @@ import type { ResultLine, RunOptions, RunProgress, RunSummary } from '../workflo
 import {
   type ArtifactStore,
   artifactNames,
-  defaultArtifactStore,
   InvalidArtifactPathError,
   isValidRunId,
   LocalArtifactStore,
 } from './artifacts.js';
-import { DEFAULT_TASK_QUEUE, nightshiftHome } from './config.js';
+import { DEFAULT_TASK_QUEUE, loadConfig, type NightshiftConfig } from './config.js';
 import { readJsonlLines, writeLines } from './jsonl.js';
 import { type FileValidation, validateRequestsFile } from './requests.js';
-import {
-  connectClient,
-  type TemporalConfig,
-  temporalConfigFromEnv,
-} from './temporal/connection.js';
+import { connectClient, type TemporalConfig } from './temporal/connection.js';
 
 export const DEFAULT_RUN_OPTIONS: RunOptions = {
   maxAttempts: 3,
@@ -139,16 +134,18 @@ export class Nightshift {
   constructor(
     readonly temporal: Client,
     readonly taskQueue: string = DEFAULT_TASK_QUEUE,
-    readonly store: ArtifactStore = defaultArtifactStore(),
+    readonly store: ArtifactStore = new LocalArtifactStore(loadConfig().home),
     /** Where inputs made from in-memory requests are written (`<home>/inputs/`). */
-    readonly home: string = store instanceof LocalArtifactStore ? store.root : nightshiftHome(),
+    readonly home: string = store instanceof LocalArtifactStore ? store.root : loadConfig().home,
   ) {}
 
-  static async connect(
-    config: TemporalConfig = temporalConfigFromEnv(),
-    taskQueue = process.env.NIGHTSHIFT_TASK_QUEUE || DEFAULT_TASK_QUEUE,
-  ): Promise<Nightshift> {
-    return new Nightshift(await connectClient(config), taskQueue);
+  /** A client connected as the environment says (TEMPORAL_*, NIGHTSHIFT_*: `loadConfig`). */
+  static async connect(config: NightshiftConfig = loadConfig()): Promise<Nightshift> {
+    return new Nightshift(
+      await connectClient(config.temporal),
+      config.taskQueue,
+      new LocalArtifactStore(config.home),
+    );
   }
 
   run(id: string): Run {

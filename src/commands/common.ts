@@ -22,17 +22,17 @@ export const FINAL_STATUSES: ReadonlySet<RunStatus> = new Set([
  * a command talks to Temporal, so that defining the commands (`--help`) does not load it.
  */
 export async function withNightshift<T>(fn: (nightshift: Nightshift) => Promise<T>): Promise<T> {
-  const [{ Nightshift }, { temporalConfigFromEnv }] = await Promise.all([
+  const [{ Nightshift }, { loadConfig }] = await Promise.all([
     import('../client.js'),
-    import('../temporal/connection.js'),
+    import('../config.js'),
   ]);
-  const config = temporalConfigFromEnv();
+  const config = loadConfig();
   let nightshift: Nightshift;
   try {
     nightshift = await Nightshift.connect(config);
   } catch (err) {
     throw new Error(
-      `cannot reach Temporal at ${config.address} (${(err as Error).message}). ` +
+      `cannot reach Temporal at ${config.temporal.address} (${(err as Error).message}). ` +
         'Start one with `nightshift dev`, or set TEMPORAL_ADDRESS.',
     );
   }

@@ -8,7 +8,7 @@ import {
   newRunId,
   type SubmitOptions,
 } from '../client.js';
-import { nightshiftHome } from '../config.js';
+import { loadConfig } from '../config.js';
 import { estimateCost, UNBOUNDED_OUTPUT_GUESS } from '../estimate.js';
 import { budgetFor } from '../pricing.js';
 import type { ValidationError } from '../requests.js';
@@ -61,7 +61,11 @@ function runOptions(flags: SubmitFlags, id: string): SubmitOptions {
   if (Object.keys(metadata).length > MAX_USER_METADATA) {
     throw new UsageError(`--metadata: at most ${MAX_USER_METADATA} pairs`);
   }
-  const options: SubmitOptions = { id, metadata };
+  const options: SubmitOptions = {
+    id,
+    metadata,
+    provider: flags.provider ?? loadConfig().provider,
+  };
   if (flags.endpoint !== undefined && isBatchEndpoint(flags.endpoint)) {
     options.endpoint = flags.endpoint;
   }
@@ -93,7 +97,7 @@ async function buildFromTemplate(source: TemplateSource, flags: SubmitFlags, id:
     maxTokens: flags.maxTokens,
     idField: flags.idField,
   };
-  const path = await inputPathFor(nightshiftHome(), id);
+  const path = await inputPathFor(loadConfig().home, id);
   try {
     const n = await writeTemplateRequests(source, options, path);
     console.error(`built ${n} requests from ${source.path} into ${path}`);

@@ -1,12 +1,12 @@
-import { defaultArtifactStore } from '../artifacts.js';
-import { DEFAULT_TASK_QUEUE, nightshiftHome } from '../config.js';
+import { LocalArtifactStore } from '../artifacts.js';
+import { loadConfig, type NightshiftConfig } from '../config.js';
 import { emulatorBanner, providerEndpoint } from '../dev/banner.js';
 import { emulatorOpenAIConfig, startLocalEmulator } from '../dev/emulator.js';
 import { untilStopSignal } from '../dev/signals.js';
 import { runWorker } from '../dev/worker.js';
 import type { Emulator } from '../emulator/index.js';
-import { type OpenAIConfig, openAIConfigFromEnv } from '../providers/openai/client.js';
-import { connectClient, temporalConfigFromEnv } from '../temporal/connection.js';
+import type { OpenAIConfig } from '../providers/openai/client.js';
+import { connectClient } from '../temporal/connection.js';
 import { paintFor } from '../terminal.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../webhooks/receiver.js';
 import { UsageError } from './common.js';
@@ -14,22 +14,22 @@ import type { WorkerFlags } from './worker.js';
 
 /** `nightshift worker`: a worker against TEMPORAL_ADDRESS until Ctrl-C. */
 export async function worker(flags: WorkerFlags): Promise<void> {
-  const webhookSecret = process.env.OPENAI_WEBHOOK_SECRET;
+  const config = loadConfig();
+  const { temporal, taskQueue } = config;
+  const webhookSecret = config.providers.openai?.webhookSecret;
   if (flags.webhookPort !== undefined && !webhookSecret) {
     throw new UsageError('--webhook-port needs OPENAI_WEBHOOK_SECRET (whsec_…)');
   }
-  const { openai, emulator } = await provider(flags);
+  const { openai, emulator } = await provider(flags, config);
   if (!emulator) console.error(`batches go to ${providerEndpoint(openai)}`);
-  const temporal = temporalConfigFromEnv();
-  const taskQueue = process.env.NIGHTSHIFT_TASK_QUEUE || DEFAULT_TASK_QUEUE;
   let webhooks: WebhookReceiver | null = null;
   try {
     const running = await runWorker({
       temporal,
       taskQueue,
       openai,
-      store: defaultArtifactStore(),
-      runtime: { metricsPort: flags.metricsPort, jsonLogs: flags.jsonLogs },
+      store: new LocalArtifactStore(config.home),
+      runtime: { metricsPort: flags.metricsPort, jsonLogs: flags.jsonLogs, debug: config.debug },
     });
     if (flags.webhookPort !== undefined && webhookSecret) {
       webhooks = await startWebhookReceiver({
@@ -46,7 +46,7 @@ export async function worker(flags: WorkerFlags): Promise<void> {
     }
     console.error(
       `worker polling task queue "${taskQueue}" on ${temporal.address} ` +
-        `(namespace ${temporal.namespace}); artifacts in ${nightshiftHome()}. Ctrl-C stops it.`,
+        `(namespace ${temporal.namespace}); artifacts in ${config.home}. Ctrl-C stops it.`,
     );
     await Promise.race([untilStopSignal(), running.done]);
     console.error('stopping the worker…');
@@ -59,13 +59,17 @@ export async function worker(flags: WorkerFlags): Promise<void> {
 
 async function provider(
   flags: WorkerFlags,
+  config: NightshiftConfig,
 ): Promise<{ openai: OpenAIConfig; emulator: Emulator | null }> {
   if (flags.emulator) {
-    const emulator = await startLocalEmulator({ port: flags.emulatorPort });
+    const emulator = await startLocalEmulator({
+      port: flags.emulatorPort,
+      perRequestMs: config.emulatorPerRequestMs,
+    });
     console.error(paintFor(process.stderr)('yellow', emulatorBanner(emulator.url, '--emulator')));
     return { openai: emulatorOpenAIConfig(emulator), emulator };
   }
-  const openai = openAIConfigFromEnv();
+  const { openai } = config.providers;
   if (!openai) {
     throw new UsageError(
       'OPENAI_API_KEY is not set: set it, or run `nightshift worker --emulator` (fake responses)',
