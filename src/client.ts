@@ -21,7 +21,7 @@ import {
 import { DEFAULT_TASK_QUEUE, loadConfig, type NightshiftConfig } from './config.js';
 import { readJsonlLines, writeLines } from './jsonl.js';
 import { type FileValidation, validateRequestsFile } from './requests.js';
-import { connectClient, type TemporalConfig } from './temporal/connection.js';
+import { connectClient } from './temporal/connection.js';
 
 export const DEFAULT_RUN_OPTIONS: RunOptions = {
   maxAttempts: 3,

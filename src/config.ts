@@ -51,7 +51,7 @@ interface Setting {
   default: string;
 }
 
-export const SETTINGS: readonly Setting[] = [
+const SETTINGS: readonly Setting[] = [
   {
     variables: ['NIGHTSHIFT_PROVIDER'],
     meaning: 'the batch API runs go through (`submit --provider`)',

@@ -17,14 +17,14 @@ import { followRun, formatSummary } from './display.js';
 const REVIEWS = fileURLToPath(new URL('../../../examples/reviews.csv', import.meta.url));
 
 /** Sentiment classification, a textbook batch job: many small independent requests. */
-export const DEMO_SOURCE: TemplateSource = {
+const DEMO_SOURCE: TemplateSource = {
   kind: 'records',
   path: REVIEWS,
   template:
     'Classify the sentiment of this review of a {{product}} as positive, negative or neutral. ' +
     'Answer with one word.\n\nReview: {{review}}',
 };
-export const DEMO_OPTIONS: TemplateOptions = {
+const DEMO_OPTIONS: TemplateOptions = {
   model: 'gpt-4o-mini',
   system: 'You are a precise sentiment classifier.',
   maxTokens: 3,
