@@ -1,6 +1,6 @@
 import { log } from '@temporalio/activity';
 import { type BatchKey, type Providers, providerFor } from '../src/providers/provider.js';
-import type { ProviderName } from '../workflows/contract.js';
+import type { ProviderName } from '../workflows/provider-names.js';
 import type { BatchEndpoint, BatchSnapshot } from '../workflows/types.js';
 
 export interface CreateBatchInput extends BatchKey {

@@ -1,7 +1,8 @@
 import { activityInfo, log } from '@temporalio/activity';
 import { type ArtifactStore, artifactNames } from '../src/artifacts.js';
 import { type Providers, providerFor } from '../src/providers/provider.js';
-import { failures, type ProviderName } from '../workflows/contract.js';
+import { failures } from '../workflows/contract.js';
+import type { ProviderName } from '../workflows/provider-names.js';
 import { resultFilesPending } from '../workflows/result-files.js';
 import type { ArtifactName } from '../workflows/types.js';
 import { collectingGarbage } from './garbage.js';

@@ -12,6 +12,7 @@ import { registerResults } from './commands/results.js';
 import { registerStatus } from './commands/status.js';
 import { registerSubmit } from './commands/submit.js';
 import { registerWorker } from './commands/worker.js';
+import { ConfigError, loadConfig, type NightshiftConfig } from './config.js';
 import {
   BinaryNotFoundError,
   resolveTemporalBinary,
@@ -69,9 +70,19 @@ tools
     }
   });
 
+/** The settings, for reporting an error: null when they are what failed. */
+function settings(): NightshiftConfig | null {
+  try {
+    return loadConfig();
+  } catch {
+    return null;
+  }
+}
+
 /** Error text never carries a key, whatever a library put into its message. */
 function redact(text: string): string {
-  const secrets = [process.env.OPENAI_API_KEY, process.env.TEMPORAL_API_KEY].filter(
+  const config = settings();
+  const secrets = [config?.providers.openai?.apiKey, config?.temporal.apiKey].filter(
     (s): s is string => typeof s === 'string' && s.length >= 8,
   );
   return secrets.reduce((t, s) => t.replaceAll(s, '***'), text);
@@ -80,13 +91,13 @@ function redact(text: string): string {
 function exitCodeOf(err: unknown): number {
   // Commander already printed its message (or the help).
   if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : EXIT_USAGE;
-  if (err instanceof UsageError) {
+  if (err instanceof UsageError || err instanceof ConfigError) {
     console.error(redact(err.message));
     return EXIT_USAGE;
   }
   const message = err instanceof Error ? err.message : String(err);
   console.error(redact(err instanceof BinaryNotFoundError ? message : `nightshift: ${message}`));
-  if (process.env.NIGHTSHIFT_DEBUG === '1' && err instanceof Error && err.stack) {
+  if (settings()?.debug && err instanceof Error && err.stack) {
     console.error(redact(err.stack));
   }
   return 1;

@@ -18,7 +18,7 @@ import {
   InvalidArtifactPathError,
   isValidRunId,
 } from './artifacts.js';
-import { DEFAULT_TASK_QUEUE, nightshiftHome } from './config.js';
+import { DEFAULT_TASK_QUEUE, loadConfig, type NightshiftConfig } from './config.js';
 import { writeLines } from './jsonl.js';
 import {
   type FileValidation,
@@ -28,11 +28,7 @@ import {
 } from './requests.js';
 import { openStore } from './store/index.js';
 import { LocalArtifactStore } from './store/local.js';
-import {
-  connectClient,
-  type TemporalConfig,
-  temporalConfigFromEnv,
-} from './temporal/connection.js';
+import { connectClient } from './temporal/connection.js';
 
 export const DEFAULT_RUN_OPTIONS: RunOptions = {
   maxAttempts: 3,
@@ -163,17 +159,24 @@ export class Nightshift {
   constructor(
     readonly temporal: Client,
     readonly taskQueue: string = DEFAULT_TASK_QUEUE,
-    readonly store: ArtifactStore = new LocalArtifactStore(nightshiftHome()),
+    readonly store: ArtifactStore = new LocalArtifactStore(loadConfig().home),
     /** Where inputs made from in-memory requests are written (`<home>/inputs/`). */
-    readonly home: string = store instanceof LocalArtifactStore ? store.root : nightshiftHome(),
+    readonly home: string = store instanceof LocalArtifactStore ? store.root : loadConfig().home,
   ) {}
 
+  /**
+   * A client connected as the environment says (TEMPORAL_*, NIGHTSHIFT_*: `loadConfig`), on
+   * `store` or the one NIGHTSHIFT_STORE names.
+   */
   static async connect(
-    config: TemporalConfig = temporalConfigFromEnv(),
-    taskQueue = process.env.NIGHTSHIFT_TASK_QUEUE || DEFAULT_TASK_QUEUE,
+    config: NightshiftConfig = loadConfig(),
     store?: ArtifactStore,
   ): Promise<Nightshift> {
-    return new Nightshift(await connectClient(config), taskQueue, store ?? (await openStore()));
+    return new Nightshift(
+      await connectClient(config.temporal),
+      config.taskQueue,
+      store ?? (await openStore(config)),
+    );
   }
 
   run(id: string): Run {

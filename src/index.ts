@@ -20,13 +20,17 @@ export {
   type SubmitOptions,
   type Submitted,
 } from './client.js';
-export { DEFAULT_TASK_QUEUE, nightshiftHome } from './config.js';
+export {
+  ConfigError,
+  DEFAULT_TASK_QUEUE,
+  loadConfig,
+  type NightshiftConfig,
+} from './config.js';
 export { type Emulator, type EmulatorOptions, startEmulator } from './emulator/index.js';
 export { costOf } from './pricing.js';
 export {
   createOpenAIClient,
   type OpenAIConfig,
-  openAIConfigFromEnv,
 } from './providers/openai/client.js';
 export { formatValidationError, validateRequestsFile } from './requests.js';
 export { openStore } from './store/index.js';
@@ -35,6 +39,5 @@ export { chatRequest, renderTemplate, type TemplateOptions } from './templates.j
 export {
   connectClient,
   type TemporalConfig,
-  temporalConfigFromEnv,
 } from './temporal/connection.js';
 export { createNightshiftWorker } from './worker.js';

@@ -132,7 +132,7 @@ function readSource(source: TemplateSource): AsyncGenerator<SourceRecord> {
  * Streams the request lines a source makes. Every bad record is counted and the first
  * `maxErrors` kept; the generator throws a {@link TemplateInputError} at the end if any.
  */
-export async function* templateRequests(
+async function* templateRequests(
   source: TemplateSource,
   options: TemplateOptions,
   maxErrors = 20,

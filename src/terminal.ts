@@ -16,7 +16,8 @@ export const plain: Paint = (_style, text) => text;
  */
 export function paintFor(
   stream: Pick<NodeJS.WriteStream, 'isTTY' | 'hasColors'>,
-  env: NodeJS.ProcessEnv = process.env,
+  /** What Node reads colours from: the process's own environment unless given. */
+  env?: NodeJS.ProcessEnv,
 ): Paint {
   if (!stream.isTTY || !stream.hasColors(env)) return plain;
   return (style, text) => {

@@ -4,7 +4,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { InvalidArtifactPathError } from '../src/artifacts.js';
-import { nightshiftHome } from '../src/config.js';
 import { LocalArtifactStore } from '../src/store/local.js';
 import { artifact } from './helpers/names.js';
 
@@ -90,9 +89,4 @@ test('lines written are read back, as lines and as a stream', async () => {
   assert.equal(await store.exists('lines', artifact('y.jsonl')), false);
   await writer.commit();
   assert.equal(await readFile(store.path('lines', artifact('y.jsonl')), 'utf8'), 'only\n');
-});
-
-test('NIGHTSHIFT_HOME decides the home, ~/.nightshift otherwise', () => {
-  assert.equal(nightshiftHome({ NIGHTSHIFT_HOME: '/srv/ns' }), '/srv/ns');
-  assert.match(nightshiftHome({}), /\.nightshift$/);
 });

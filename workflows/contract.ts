@@ -20,11 +20,6 @@ export function addCounts(into: StatusCounts, more: StatusCounts): StatusCounts 
   return into;
 }
 
-/** The batch APIs a run can go through. */
-export const PROVIDER_NAMES = ['openai'] as const;
-
-export type ProviderName = (typeof PROVIDER_NAMES)[number];
-
 /** A provider batch's status in Nightshift's words; each provider maps its own onto these. */
 export type BatchStatus =
   | 'validating'

@@ -1,5 +1,6 @@
 // Types shared by workflows, activities and clients. Workflow-safe: no Node imports.
-import type { BatchStatus, ProviderName, RequestStatus, StatusCounts } from './contract.js';
+import type { BatchStatus, RequestStatus, StatusCounts } from './contract.js';
+import type { ProviderName } from './provider-names.js';
 
 /**
  * A file in the artifact store, named relative to its run's folder (`parts/part-0001.jsonl`).

@@ -86,10 +86,7 @@ export class AesGcmCodec implements PayloadCodec {
 }
 
 /** The data converter for clients and workers: encrypting when keys are set, default otherwise. */
-export function dataConverterFromEnv(
-  env: NodeJS.ProcessEnv = process.env,
-): DataConverter | undefined {
-  const keys = env.NIGHTSHIFT_ENCRYPTION_KEYS;
+export function dataConverterFor(keys: string | undefined): DataConverter | undefined {
   if (!keys) return undefined;
   return { payloadCodecs: [new AesGcmCodec(parseEncryptionKeys(keys))] };
 }

@@ -22,11 +22,12 @@ export function registerCodecServer(program: Command): void {
       ),
     )
     .action(async (flags: { port: number; uiOrigin: string }) => {
-      const [{ startCodecServer }, { dataConverterFromEnv }] = await Promise.all([
+      const [{ startCodecServer }, { dataConverterFor }, { loadConfig }] = await Promise.all([
         import('../codec/codec-server.js'),
         import('../codec/encryption.js'),
+        import('../config.js'),
       ]);
-      const codec = dataConverterFromEnv()?.payloadCodecs?.[0];
+      const codec = dataConverterFor(loadConfig().temporal.encryptionKeys)?.payloadCodecs?.[0];
       if (!codec) {
         throw new UsageError('NIGHTSHIFT_ENCRYPTION_KEYS is not set: nothing to decrypt with');
       }

@@ -27,17 +27,19 @@ export async function withNightshift<T>(
   fn: (nightshift: Nightshift) => Promise<T>,
   store?: ArtifactStore,
 ): Promise<T> {
-  const [{ Nightshift }, { temporalConfigFromEnv }] = await Promise.all([
+  const [{ Nightshift }, { loadConfig }, { checkedStore }] = await Promise.all([
     import('../client.js'),
-    import('../temporal/connection.js'),
+    import('../config.js'),
+    import('./store.js'),
   ]);
-  const config = temporalConfigFromEnv();
+  const config = loadConfig();
+  const checked = store ?? (await checkedStore(config));
   let nightshift: Nightshift;
   try {
-    nightshift = await Nightshift.connect(config, undefined, store);
+    nightshift = await Nightshift.connect(config, checked);
   } catch (err) {
     throw new Error(
-      `cannot reach Temporal at ${config.address} (${(err as Error).message}). ` +
+      `cannot reach Temporal at ${config.temporal.address} (${(err as Error).message}). ` +
         'Start one with `nightshift dev`, or set TEMPORAL_ADDRESS.',
     );
   }

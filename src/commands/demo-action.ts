@@ -4,7 +4,7 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { artifactNames } from '../artifacts.js';
 import { inputPathFor, Nightshift, newRunId } from '../client.js';
-import { DEFAULT_TASK_QUEUE, nightshiftHome } from '../config.js';
+import { DEFAULT_TASK_QUEUE, loadConfig } from '../config.js';
 import { emulatorBanner } from '../dev/banner.js';
 import { DEV_PORT, freePort } from '../dev/ports.js';
 import { untilStopSignal } from '../dev/signals.js';
@@ -18,14 +18,14 @@ import { followRun, formatSummary } from './display.js';
 const REVIEWS = fileURLToPath(new URL('../../../examples/reviews.csv', import.meta.url));
 
 /** Sentiment classification, a textbook batch job: many small independent requests. */
-export const DEMO_SOURCE: TemplateSource = {
+const DEMO_SOURCE: TemplateSource = {
   kind: 'records',
   path: REVIEWS,
   template:
     'Classify the sentiment of this review of a {{product}} as positive, negative or neutral. ' +
     'Answer with one word.\n\nReview: {{review}}',
 };
-export const DEMO_OPTIONS: TemplateOptions = {
+const DEMO_OPTIONS: TemplateOptions = {
   model: 'gpt-4o-mini',
   system: 'You are a precise sentiment classifier.',
   maxTokens: 3,
@@ -36,8 +36,14 @@ export const DEMO_OPTIONS: TemplateOptions = {
 const DEMO_TIMING = { perRequestMs: 20 };
 
 async function startStack(): Promise<{ stack: DevStack; home: string; throwaway: boolean }> {
-  const options = { taskQueue: DEFAULT_TASK_QUEUE, openai: null, emulatorTiming: DEMO_TIMING };
-  const home = nightshiftHome();
+  const config = loadConfig();
+  const options = {
+    taskQueue: DEFAULT_TASK_QUEUE,
+    openai: null,
+    emulatorTiming: DEMO_TIMING,
+    emulatorPerRequestMs: config.emulatorPerRequestMs,
+  };
+  const home = config.home;
   try {
     return { stack: await startDevStack({ ...options, home }), home, throwaway: false };
   } catch (err) {

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { DEFAULT_TASK_QUEUE, nightshiftHome } from '../config.js';
+import { loadConfig } from '../config.js';
 import { devBanner } from '../dev/banner.js';
 import { DEV_PORT, DEV_UI_PORT } from '../dev/ports.js';
 import { untilStopSignal } from '../dev/signals.js';
@@ -13,19 +13,19 @@ interface DevFlags {
 }
 
 async function dev(flags: DevFlags): Promise<void> {
-  const [{ startDevStack }, { openAIConfigFromEnv }] = await Promise.all([
-    import('../dev/stack.js'),
-    import('../providers/openai/client.js'),
-  ]);
-  const home = nightshiftHome();
-  const taskQueue = process.env.NIGHTSHIFT_TASK_QUEUE || DEFAULT_TASK_QUEUE;
+  const { startDevStack } = await import('../dev/stack.js');
+  const config = loadConfig();
+  const { home, taskQueue } = config;
   const stack = await startDevStack({
     home,
     port: flags.port,
     uiPort: flags.uiPort,
     emulatorPort: flags.emulatorPort,
+    emulatorPerRequestMs: config.emulatorPerRequestMs,
+    encryptionKeys: config.temporal.encryptionKeys,
+    debug: config.debug,
     taskQueue,
-    openai: openAIConfigFromEnv(),
+    openai: config.providers.openai,
     log: (line) => console.error(line),
   });
   const emulatorUrl = stack.emulator?.url ?? null;

@@ -21,8 +21,15 @@ export function registerEmulator(program: Command): void {
       ),
     )
     .action(async (flags: { port: number; dataDir?: string }) => {
-      const { startLocalEmulator } = await import('../dev/emulator.js');
-      const emulator = await startLocalEmulator({ port: flags.port, dataDir: flags.dataDir });
+      const [{ startLocalEmulator }, { loadConfig }] = await Promise.all([
+        import('../dev/emulator.js'),
+        import('../config.js'),
+      ]);
+      const emulator = await startLocalEmulator({
+        port: flags.port,
+        dataDir: flags.dataDir,
+        perRequestMs: loadConfig().emulatorPerRequestMs,
+      });
       console.log(
         [
           `Batch API emulator on ${emulator.url}/v1 — no real requests, responses are fake.`,

@@ -11,7 +11,7 @@ function table(rows: string[][]): string {
   return rows.map((r) => `  ${r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ')}`).join('\n');
 }
 
-export function formatProgress(p: RunProgress): string {
+function formatProgress(p: RunProgress): string {
   const head =
     `Run ${p.runId}: ${p.status}${p.cancelRequested ? ' (cancel requested)' : ''} — ` +
     `${p.total} requests, ${p.endpoint ?? 'endpoint pending'}, model ${p.model ?? 'n/a'}`;

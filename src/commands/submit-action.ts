@@ -11,7 +11,7 @@ import {
   type SubmitOptions,
   validateStoredInput,
 } from '../client.js';
-import { nightshiftHome } from '../config.js';
+import { loadConfig } from '../config.js';
 import { estimateCost, UNBOUNDED_OUTPUT_GUESS } from '../estimate.js';
 import type { ByteSource } from '../jsonl.js';
 import { budgetFor } from '../pricing.js';
@@ -66,7 +66,11 @@ function runOptions(flags: SubmitFlags, id: string): SubmitOptions {
   if (Object.keys(metadata).length > MAX_USER_METADATA) {
     throw new UsageError(`--metadata: at most ${MAX_USER_METADATA} pairs`);
   }
-  const options: SubmitOptions = { id, metadata };
+  const options: SubmitOptions = {
+    id,
+    metadata,
+    provider: flags.provider ?? loadConfig().provider,
+  };
   if (flags.endpoint !== undefined && isBatchEndpoint(flags.endpoint)) {
     options.endpoint = flags.endpoint;
   }
@@ -98,7 +102,7 @@ async function buildFromTemplate(source: TemplateSource, flags: SubmitFlags, id:
     maxTokens: flags.maxTokens,
     idField: flags.idField,
   };
-  const path = await inputPathFor(nightshiftHome(), id);
+  const path = await inputPathFor(loadConfig().home, id);
   try {
     const n = await writeTemplateRequests(source, options, path);
     console.error(`built ${n} requests from ${source.path} into ${path}`);
@@ -171,7 +175,7 @@ export async function submit(file: string | undefined, flags: SubmitFlags): Prom
     throw new UsageError(`--id: use letters, digits, '.', '_' and '-' (at most 128): ${id}`);
   }
   const options = runOptions(flags, id);
-  const store = await checkedStore();
+  const store = await checkedStore(loadConfig());
   const input = source ? await buildFromTemplate(source, flags, id) : await requestsFile(file);
   const report = await validateInput(store, input, {
     endpoint: options.endpoint,

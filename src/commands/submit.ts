@@ -1,9 +1,11 @@
 // `nightshift submit` as --help shows it; submit-action.ts, loaded when it runs, does the work.
 import { type Command, Option } from 'commander';
+import { PROVIDER_NAMES, type ProviderName } from '../../workflows/provider-names.js';
 import { examples, keyValue, positiveInt, positiveNumber } from './common.js';
 
 export interface SubmitFlags {
   id?: string;
+  provider?: ProviderName;
   endpoint?: string;
   maxAttempts?: number;
   pollInterval?: number;
@@ -31,6 +33,12 @@ export function registerSubmit(program: Command): void {
     )
     .argument('[file]', 'requests JSONL (one Batch API request per line)')
     .option('--id <id>', 'run id; a second submit with the same id does not start another run')
+    .addOption(
+      new Option(
+        '--provider <name>',
+        'the batch API (default: NIGHTSHIFT_PROVIDER, else openai)',
+      ).choices(PROVIDER_NAMES),
+    )
     .option('--endpoint <url>', 'expected endpoint, e.g. /v1/chat/completions')
     .option('--max-attempts <n>', 'attempts per request (expired, transient errors)', positiveInt)
     .option('--poll-interval <seconds>', 'shortest wait between polls of a batch', positiveNumber)

@@ -1,11 +1,11 @@
-import { DEFAULT_TASK_QUEUE } from '../config.js';
+import { loadConfig, type NightshiftConfig } from '../config.js';
 import { emulatorBanner, providerEndpoint } from '../dev/banner.js';
 import { emulatorOpenAIConfig, startLocalEmulator } from '../dev/emulator.js';
 import { untilStopSignal } from '../dev/signals.js';
 import { runWorker } from '../dev/worker.js';
 import type { Emulator } from '../emulator/index.js';
-import { type OpenAIConfig, openAIConfigFromEnv } from '../providers/openai/client.js';
-import { connectClient, temporalConfigFromEnv } from '../temporal/connection.js';
+import type { OpenAIConfig } from '../providers/openai/client.js';
+import { connectClient } from '../temporal/connection.js';
 import { paintFor } from '../terminal.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../webhooks/receiver.js';
 import { UsageError } from './common.js';
@@ -14,16 +14,16 @@ import type { WorkerFlags } from './worker.js';
 
 /** `nightshift worker`: a worker against TEMPORAL_ADDRESS until Ctrl-C. */
 export async function worker(flags: WorkerFlags): Promise<void> {
-  const webhookSecret = process.env.OPENAI_WEBHOOK_SECRET;
+  const config = loadConfig();
+  const { temporal, taskQueue } = config;
+  const webhookSecret = config.providers.openai?.webhookSecret;
   if (flags.webhookPort !== undefined && !webhookSecret) {
     throw new UsageError('--webhook-port needs OPENAI_WEBHOOK_SECRET (whsec_…)');
   }
   // Before anything else: a worker that cannot reach the store would fail every activity.
-  const store = await checkedStore();
-  const { openai, emulator } = await provider(flags);
+  const store = await checkedStore(config);
+  const { openai, emulator } = await provider(flags, config);
   if (!emulator) console.error(`batches go to ${providerEndpoint(openai)}`);
-  const temporal = temporalConfigFromEnv();
-  const taskQueue = process.env.NIGHTSHIFT_TASK_QUEUE || DEFAULT_TASK_QUEUE;
   let webhooks: WebhookReceiver | null = null;
   try {
     const running = await runWorker({
@@ -31,7 +31,7 @@ export async function worker(flags: WorkerFlags): Promise<void> {
       taskQueue,
       openai,
       store,
-      runtime: { metricsPort: flags.metricsPort, jsonLogs: flags.jsonLogs },
+      runtime: { metricsPort: flags.metricsPort, jsonLogs: flags.jsonLogs, debug: config.debug },
     });
     if (flags.webhookPort !== undefined && webhookSecret) {
       webhooks = await startWebhookReceiver({
@@ -61,13 +61,17 @@ export async function worker(flags: WorkerFlags): Promise<void> {
 
 async function provider(
   flags: WorkerFlags,
+  config: NightshiftConfig,
 ): Promise<{ openai: OpenAIConfig; emulator: Emulator | null }> {
   if (flags.emulator) {
-    const emulator = await startLocalEmulator({ port: flags.emulatorPort });
+    const emulator = await startLocalEmulator({
+      port: flags.emulatorPort,
+      perRequestMs: config.emulatorPerRequestMs,
+    });
     console.error(paintFor(process.stderr)('yellow', emulatorBanner(emulator.url, '--emulator')));
     return { openai: emulatorOpenAIConfig(emulator), emulator };
   }
-  const openai = openAIConfigFromEnv();
+  const { openai } = config.providers;
   if (!openai) {
     throw new UsageError(
       'OPENAI_API_KEY is not set: set it, or run `nightshift worker --emulator` (fake responses)',

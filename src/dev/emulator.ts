@@ -4,30 +4,28 @@ import type { OpenAIConfig } from '../providers/openai/client.js';
 export interface LocalEmulatorOptions {
   port?: number;
   dataDir?: string;
-  /** Defaults under what NIGHTSHIFT_EMULATOR_PER_REQUEST_MS and the like say. */
   timing?: EmulatorTiming;
+  /** NIGHTSHIFT_EMULATOR_PER_REQUEST_MS: overrides the timing's pace, to watch batches. */
+  perRequestMs?: number | null;
   /** Where to send signed `batch.*` events, as OpenAI does. */
   webhook?: { url: string; secret: string };
 }
 
 /**
- * The emulator's pace for the embedded stack. The "24 h" completion window is an hour, so a
- * large file completes instead of expiring; NIGHTSHIFT_EMULATOR_PER_REQUEST_MS slows batches
- * down, to watch them or to stop a stack while one is in progress.
+ * The emulator of the embedded stack. Its "24 h" completion window is an hour, so a large file
+ * completes instead of expiring; a slower pace per request lets one watch batches, or stop a
+ * stack while one is in progress.
  */
-export function localEmulatorTiming(env: NodeJS.ProcessEnv = process.env): EmulatorTiming {
-  const perRequestMs = Number(env.NIGHTSHIFT_EMULATOR_PER_REQUEST_MS);
-  return {
-    completionWindowMs: 60 * 60_000,
-    ...(Number.isFinite(perRequestMs) && perRequestMs >= 0 ? { perRequestMs } : {}),
-  };
-}
-
 export async function startLocalEmulator(options: LocalEmulatorOptions = {}): Promise<Emulator> {
+  const { perRequestMs } = options;
   return startEmulator({
     port: options.port ?? 0,
     dataDir: options.dataDir,
-    timing: { ...options.timing, ...localEmulatorTiming() },
+    timing: {
+      completionWindowMs: 60 * 60_000,
+      ...options.timing,
+      ...(perRequestMs != null ? { perRequestMs } : {}),
+    },
     webhook: options.webhook,
   });
 }

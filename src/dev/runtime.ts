@@ -10,6 +10,8 @@ export interface WorkerRuntimeOptions {
   metricsPort?: number;
   /** One JSON object per log line (run, part and batch ids included), for log pipelines. */
   jsonLogs?: boolean;
+  /** NIGHTSHIFT_DEBUG: the SDK's INFO chatter and every failure in full. */
+  debug?: boolean;
 }
 
 const isoTime = (nanos: bigint) => new Date(Number(nanos / 1_000_000n)).toISOString();
@@ -51,7 +53,7 @@ function jsonLogFunction(): (entry: LogEntry) => void {
 export function installWorkerRuntime(options: WorkerRuntimeOptions = {}): void {
   if (installed) return;
   installed = true;
-  const debug = process.env.NIGHTSHIFT_DEBUG === '1';
+  const debug = options.debug ?? false;
   const level: LogLevel = debug || options.jsonLogs ? 'INFO' : 'WARN';
   Runtime.install({
     logger: new WorkerLogger(level, options.jsonLogs ? jsonLogFunction() : textLogFunction(), {

@@ -21,6 +21,12 @@ export interface DevStackOptions {
   taskQueue: string;
   /** The real provider; null runs the emulator. */
   openai: OpenAIConfig | null;
+  /** NIGHTSHIFT_EMULATOR_PER_REQUEST_MS: the emulator's pace, over `emulatorTiming`'s. */
+  emulatorPerRequestMs?: number | null;
+  /** NIGHTSHIFT_ENCRYPTION_KEYS: the payload codec of the worker and the webhook receiver. */
+  encryptionKeys?: string;
+  /** NIGHTSHIFT_DEBUG: the worker logs in full. */
+  debug?: boolean;
   log?: (line: string) => void;
 }
 
@@ -66,12 +72,18 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
       log: options.log,
     });
     stops.push(() => server.stop());
+    const { encryptionKeys } = options;
+    const local = {
+      address: server.address,
+      namespace: 'default',
+      ...(encryptionKeys ? { encryptionKeys } : {}),
+    };
     let emulator: Emulator | null = null;
     let openai = options.openai;
     if (!openai) {
       // The emulator's finished batches reach the waiting parts through signed webhooks, as
       // OpenAI's would through `nightshift worker --webhook-port`: the whole path, end to end.
-      const temporal = await connectClient({ address: server.address, namespace: 'default' });
+      const temporal = await connectClient(local);
       stops.push(() => temporal.connection.close());
       const secret = `whsec_${randomBytes(32).toString('base64')}`;
       const receiver = await startWebhookReceiver({ temporal, secret });
@@ -81,6 +93,7 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
         // Beside Temporal's database, so batches of runs in progress outlive a restart too.
         dataDir: join(options.home, 'emulator'),
         timing: options.emulatorTiming,
+        perRequestMs: options.emulatorPerRequestMs,
         webhook: { url: receiver.url, secret },
       });
       stops.push(() => started.close());
@@ -88,8 +101,9 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
       openai = emulatorOpenAIConfig(started);
     }
     const worker = await runWorker({
-      temporal: { address: server.address, namespace: 'default' },
+      temporal: local,
       taskQueue: options.taskQueue,
+      runtime: { debug: options.debug },
       openai,
       store: new LocalArtifactStore(options.home),
     });

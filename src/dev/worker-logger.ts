@@ -29,7 +29,7 @@ function droppedConnection(error: unknown): (Error & { code: string }) | undefin
 const oneLine = (text: string) => text.replace(/\s+/g, ' ').trim();
 
 /** Why an activity failed, in a line, if Nightshift expects that failure and retries it. */
-export function expectedRetryReason(error: unknown): string | null {
+function expectedRetryReason(error: unknown): string | null {
   if (error instanceof ApplicationFailure) {
     const expected = !error.nonRetryable && HEALING_FAILURES.has(error.type ?? '');
     return expected ? oneLine(`${error.type}: ${error.message}`) : null;
@@ -41,7 +41,7 @@ export function expectedRetryReason(error: unknown): string | null {
 type RetryMeta = AttemptFields & { activityType?: string; activity_attempt?: number };
 
 /** `retrying download after try 2 — run r part 1 attempt 1 batch batch_1: TruncatedDownload: …` */
-export function retryLine(meta: RetryMeta, reason: string): string {
+function retryLine(meta: RetryMeta, reason: string): string {
   const where = [
     meta.run_id && `run ${meta.run_id}`,
     meta.part !== undefined && `part ${meta.part}`,

@@ -1,6 +1,6 @@
 import { createActivities } from '../../activities/index.js';
 import type { ArtifactStore } from '../artifacts.js';
-import { dataConverterFromEnv } from '../codec/encryption.js';
+import { dataConverterFor } from '../codec/encryption.js';
 import type { OpenAIConfig } from '../providers/openai/client.js';
 import { createProviders } from '../providers/registry.js';
 import { connectWorker, type TemporalConfig } from '../temporal/connection.js';
@@ -34,7 +34,7 @@ export async function runWorker(options: WorkerOptions): Promise<RunningWorker> 
         providers: createProviders({ openai: options.openai }),
         store: options.store,
       }),
-      dataConverter: dataConverterFromEnv(),
+      dataConverter: dataConverterFor(options.temporal.encryptionKeys),
     });
     const done = worker.run().finally(() => connection.close());
     return {

@@ -1,4 +1,5 @@
-import { failures, type ProviderName } from '../../workflows/contract.js';
+import { failures } from '../../workflows/contract.js';
+import type { ProviderName } from '../../workflows/provider-names.js';
 import type { BatchEndpoint, BatchSnapshot } from '../../workflows/types.js';
 
 /** What names one batch of a run: the idempotency key of its creation. */

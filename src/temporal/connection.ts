@@ -1,25 +1,17 @@
 import { readFile } from 'node:fs/promises';
 import { Client, Connection } from '@temporalio/client';
 import type { NativeConnection } from '@temporalio/worker';
-import { dataConverterFromEnv } from '../codec/encryption.js';
+import { dataConverterFor } from '../codec/encryption.js';
 
-/** Where Temporal is, from the ecosystem's environment variables. */
+/** Where Temporal is, from the ecosystem's environment variables (`loadConfig`). */
 export interface TemporalConfig {
   address: string;
   namespace: string;
   apiKey?: string;
   tlsCertPath?: string;
   tlsKeyPath?: string;
-}
-
-export function temporalConfigFromEnv(env: NodeJS.ProcessEnv = process.env): TemporalConfig {
-  return {
-    address: env.TEMPORAL_ADDRESS || 'localhost:7233',
-    namespace: env.TEMPORAL_NAMESPACE || 'default',
-    apiKey: env.TEMPORAL_API_KEY || undefined,
-    tlsCertPath: env.TEMPORAL_TLS_CERT || undefined,
-    tlsKeyPath: env.TEMPORAL_TLS_KEY || undefined,
-  };
+  /** The payload codec's keys (`src/codec/encryption.ts`): absent, payloads are not encrypted. */
+  encryptionKeys?: string;
 }
 
 async function connectionOptions(config: TemporalConfig) {
@@ -42,7 +34,7 @@ export async function connectClient(config: TemporalConfig): Promise<Client> {
   return new Client({
     connection,
     namespace: config.namespace,
-    dataConverter: dataConverterFromEnv(),
+    dataConverter: dataConverterFor(config.encryptionKeys),
   });
 }
 

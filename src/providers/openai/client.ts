@@ -1,6 +1,6 @@
 import OpenAI from 'openai';
 
-/** OpenAI settings, from the SDK's own environment variables unless given. */
+/** OpenAI settings: the SDK's own environment variables, read by `loadConfig`. */
 export interface OpenAIConfig {
   apiKey: string;
   baseURL?: string;
@@ -10,17 +10,6 @@ export interface OpenAIConfig {
   /** Per-request timeout; uploads and downloads of 200 MB files need minutes. */
   timeoutMs?: number;
   maxRetries?: number;
-}
-
-export function openAIConfigFromEnv(env: NodeJS.ProcessEnv = process.env): OpenAIConfig | null {
-  if (!env.OPENAI_API_KEY) return null;
-  return {
-    apiKey: env.OPENAI_API_KEY,
-    baseURL: env.OPENAI_BASE_URL || undefined,
-    organization: env.OPENAI_ORG_ID || undefined,
-    project: env.OPENAI_PROJECT_ID || undefined,
-    webhookSecret: env.OPENAI_WEBHOOK_SECRET || undefined,
-  };
 }
 
 /** The one place an OpenAI client is made: every activity reaches the provider through it. */
