@@ -55,6 +55,10 @@ export interface ArtifactStore {
   withBlob<T>(runId: string, name: ArtifactName, use: (blob: Blob) => Promise<T>): Promise<T>;
   /** Removes a file or a folder of artifacts; a missing one is not an error. */
   remove(runId: string, name: ArtifactName): Promise<void>;
+  /** The ids of the runs that have artifacts here. */
+  runs(): AsyncIterable<string>;
+  /** Removes every artifact of a run (its uploaded input too). */
+  removeRun(runId: string): Promise<void>;
   /**
    * Makes a client's requests file readable by the workers, and says where: the local store's
    * workers share the client's disk, so the path itself; the S3 store uploads it once per run.

@@ -7,6 +7,7 @@ import { EXIT_USAGE, UsageError } from './commands/common.js';
 import { registerDemo } from './commands/demo.js';
 import { registerDev } from './commands/dev.js';
 import { registerEmulator } from './commands/emulator.js';
+import { registerGc } from './commands/gc.js';
 import { registerList } from './commands/list.js';
 import { registerResults } from './commands/results.js';
 import { registerStatus } from './commands/status.js';
@@ -47,6 +48,7 @@ for (const register of [
   registerCancel,
   registerResults,
   registerList,
+  registerGc,
   registerEmulator,
   registerCodecServer,
 ]) {

@@ -18,6 +18,7 @@ interface Service {
   healthcheck?: { test: string[] | string };
   environment?: Record<string, string>;
   volumes?: string[];
+  deploy?: { replicas?: number | string };
 }
 
 const compose = parse(await readFile(new URL('docker-compose.yml', root), 'utf8')) as {
@@ -62,8 +63,9 @@ test('start order follows health: database, schema, server, init, then UI and wo
   assert.deepEqual(dependsOn('temporal-ui'), { temporal: 'service_healthy' });
   assert.deepEqual(dependsOn('nightshift-worker'), {
     'temporal-init': 'service_completed_successfully',
+    seaweedfs: 'service_healthy',
   });
-  for (const name of ['postgresql', 'temporal', 'temporal-ui', 'nightshift-worker']) {
+  for (const name of ['postgresql', 'temporal', 'temporal-ui', 'seaweedfs', 'nightshift-worker']) {
     assert.ok(service(name).healthcheck?.test, `${name} has a health check`);
   }
   for (const [name, s] of Object.entries(services)) {
@@ -80,6 +82,23 @@ test('the init step registers every search attribute the workflows set', () => {
   }
 });
 
+test('workers share nothing but Temporal and the S3 store, whose keys they and it agree on', () => {
+  const worker = service('nightshift-worker');
+  const store = service('seaweedfs');
+  assert.match(store.image ?? '', /^chrislusf\/seaweedfs:\d/);
+  assert.match(String(store.command), /mini.*-bucket=nightshift/);
+  assert.ok(store.volumes?.includes('seaweedfs-data:/data') && 'seaweedfs-data' in compose.volumes);
+  const env = worker.environment ?? {};
+  assert.equal(env.NIGHTSHIFT_STORE, 's3://nightshift/runs');
+  assert.equal(env.AWS_ENDPOINT_URL_S3, 'http://seaweedfs:8333');
+  for (const key of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY']) {
+    assert.equal(env[key], store.environment?.[key], key);
+  }
+  assert.equal(worker.volumes, undefined, 'no volume: nothing shared on disk');
+  assert.equal(env.NIGHTSHIFT_HOME, undefined);
+  assert.match(String(worker.deploy?.replicas), /NIGHTSHIFT_WORKERS:-2/);
+});
+
 test('the worker is built from the Dockerfile and configured from the environment', async () => {
   const worker = service('nightshift-worker');
   assert.equal(worker.build, '.');
@@ -89,11 +108,6 @@ test('the worker is built from the Dockerfile and configured from the environmen
   assert.equal(env.TEMPORAL_NAMESPACE, 'default');
   assert.equal(env.NIGHTSHIFT_TASK_QUEUE, 'nightshift');
   assert.match(env.OPENAI_API_KEY ?? '', /^\$\{OPENAI_API_KEY:\?/, 'required, never baked in');
-  // Inputs and results at the same path as on the host, where `nightshift submit` runs.
-  // Compose's own ${PWD}, spelled so that it is not a JS placeholder.
-  const data = `$${'{PWD}'}/nightshift-data`;
-  assert.equal(env.NIGHTSHIFT_HOME, data);
-  assert.deepEqual(worker.volumes, [`${data}:${data}`]);
 
   const dockerfile = await readFile(new URL('Dockerfile', root), 'utf8');
   assert.match(dockerfile, /^FROM node:24-slim/m);

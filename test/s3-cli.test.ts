@@ -7,6 +7,7 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { artifactNames } from '../src/artifacts.js';
 import type { ResultLine } from '../src/client.js';
 import { type CliResult, runCli } from './helpers/cli.js';
+import { runsIn } from './helpers/names.js';
 import { chatLines, idsOf } from './helpers/requests.js';
 import { useRig } from './helpers/rig.js';
 import { S3Server, s3Skip } from './helpers/s3.js';
@@ -170,5 +171,26 @@ if (skip) {
       await cli(['worker', '--emulator'], { AWS_SECRET_ACCESS_KEY: 'wrong' }),
       /^AWS_ACCESS_KEY_ID \/ AWS_SECRET_ACCESS_KEY: /,
     );
+  });
+
+  test('gc --older-than removes the artifacts of ended runs, never of an open one', async () => {
+    const path = await input('open.jsonl', chatLines(3));
+    // Its first poll comes in an hour: the run stays open through the gc.
+    const { run } = await rig.nightshift.submit(path, {
+      id: 's3-open',
+      pollIntervalSeconds: 3600,
+      maxPollIntervalSeconds: 3600,
+    });
+    const before = await runsIn(rig.store);
+    assert.ok(before.includes('s3-wait') && before.includes('s3-open'), before.join());
+    const gc = await cli(['gc', '--older-than', '0m']);
+    assert.equal(gc.code, 0, gc.stderr);
+    assert.match(gc.stderr, /kept s3-open: open/);
+    assert.deepEqual(await runsIn(rig.store), ['s3-open']);
+    assert.equal(await rig.nightshift.run('s3-wait').summary(), null);
+    const young = await cli(['gc', '--older-than', '30d']);
+    assert.equal(young.code, 0, young.stderr);
+    assert.deepEqual(await runsIn(rig.store), ['s3-open'], 'nothing ended that long ago');
+    await run.cancel();
   });
 }

@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import type { ArtifactStore } from '../src/artifacts.js';
 import { LocalArtifactStore } from '../src/store/local.js';
 import { S3ArtifactStore } from '../src/store/s3.js';
-import { artifact } from './helpers/names.js';
+import { artifact, runsIn } from './helpers/names.js';
 import { S3Server, s3Skip } from './helpers/s3.js';
 import { withFreshTmpdir } from './helpers/tmpdir.js';
 
@@ -126,6 +126,19 @@ for (const [kind, open, skipped] of stores) {
       );
       assert.deepEqual(result, { size: 16, text: '{"a":1}\n{"b":2}\n' });
       assert.deepEqual(await readdir(tmp), [], 'no temp file left');
+    });
+
+    test('the runs it holds, and removing one whole', async () => {
+      const store = await open();
+      assert.deepEqual(await runsIn(store), []);
+      await store.writeAtomic('run-a', artifact('parts/p.jsonl'), ['a']);
+      await store.writeJson('run-a', artifact('summary.json'), {});
+      await store.writeAtomic('run-b', artifact('results.jsonl'), ['b']);
+      assert.deepEqual(await runsIn(store), ['run-a', 'run-b']);
+      await store.removeRun('run-a');
+      assert.deepEqual(await runsIn(store), ['run-b']);
+      assert.equal(await store.exists('run-a', artifact('summary.json')), false);
+      assert.deepEqual(await lines(store, 'run-b', 'results.jsonl'), ['b'], 'the other run stays');
     });
 
     test('an input is put once per run and version, then read where it was put', async () => {

@@ -1,5 +1,5 @@
 import { createReadStream, openAsBlob } from 'node:fs';
-import { access, mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { access, mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { ArtifactName, FilePath, InputLocation } from '../../workflows/types.js';
@@ -9,6 +9,7 @@ import {
   type InputVersion,
   InvalidArtifactPathError,
   isNotFound,
+  isValidRunId,
   StoreSettingsError,
 } from '../artifacts.js';
 import {
@@ -124,6 +125,22 @@ export class LocalArtifactStore implements ArtifactStore {
 
   async remove(runId: string, name: ArtifactName): Promise<void> {
     await rm(this.path(runId, name), { recursive: true, force: true });
+  }
+
+  async *runs(): AsyncGenerator<string> {
+    const entries = await readdir(join(this.root, 'runs'), { withFileTypes: true }).catch(
+      (err: unknown) => {
+        if (isNotFound(err)) return [];
+        throw err;
+      },
+    );
+    for (const entry of entries)
+      if (entry.isDirectory() && isValidRunId(entry.name)) yield entry.name;
+  }
+
+  async removeRun(runId: string): Promise<void> {
+    if (!isValidRunId(runId)) throw new InvalidArtifactPathError(`invalid run id: ${runId}`);
+    await rm(join(this.root, 'runs', runId), { recursive: true, force: true });
   }
 
   async putInput(_runId: string, file: FilePath): Promise<InputLocation> {

@@ -24,6 +24,8 @@ import {
   artifactNames,
   artifactSegments,
   type InputVersion,
+  InvalidArtifactPathError,
+  isValidRunId,
   notFound,
   StoreSettingsError,
 } from '../artifacts.js';
@@ -190,26 +192,33 @@ export class S3ArtifactStore implements ArtifactStore {
   async remove(runId: string, name: ArtifactName): Promise<void> {
     const { bucket, key } = this.ref(runId, name);
     // The object itself, and every object "under" it as a folder.
-    let keys = [key];
+    await this.deleteKeys([key]);
+    await this.removeUnder(bucket, `${key}/`);
+  }
+
+  async *runs(): AsyncGenerator<string> {
+    const runs = `${this.keyOf('runs')}/`;
     let token: string | undefined;
     do {
       const page = await this.client.send(
-        new ListObjectsV2Command({ Bucket: bucket, Prefix: `${key}/`, ContinuationToken: token }),
+        new ListObjectsV2Command({
+          Bucket: this.bucket,
+          Prefix: runs,
+          Delimiter: '/',
+          ContinuationToken: token,
+        }),
       );
-      keys.push(...(page.Contents ?? []).flatMap((o) => (o.Key ? [o.Key] : [])));
-      token = page.NextContinuationToken;
-      // DeleteObjects takes at most 1,000 keys, as a page of a listing holds.
-      while (keys.length > 0) {
-        const batch = keys.slice(0, 1000);
-        keys = keys.slice(1000);
-        await this.client.send(
-          new DeleteObjectsCommand({
-            Bucket: bucket,
-            Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
-          }),
-        );
+      for (const { Prefix } of page.CommonPrefixes ?? []) {
+        const runId = Prefix?.slice(runs.length, -1);
+        if (runId && isValidRunId(runId) && (await this.holdsAny(Prefix as string))) yield runId;
       }
+      token = page.NextContinuationToken;
     } while (token);
+  }
+
+  async removeRun(runId: string): Promise<void> {
+    if (!isValidRunId(runId)) throw new InvalidArtifactPathError(`invalid run id: ${runId}`);
+    await this.removeUnder(this.bucket, `${this.keyOf('runs', runId)}/`);
   }
 
   /** Uploads the file once per run: a retried submit finds the copy of the same version. */
@@ -251,11 +260,49 @@ export class S3ArtifactStore implements ArtifactStore {
   }
 
   private ref(runId: string, name: ArtifactName): ObjectRef {
-    const segments = artifactSegments(runId, name);
-    return {
-      bucket: this.bucket,
-      key: [...(this.prefix ? [this.prefix] : []), ...segments].join('/'),
-    };
+    return { bucket: this.bucket, key: this.keyOf(...artifactSegments(runId, name)) };
+  }
+
+  /** The key of `segments` under the store's prefix. */
+  private keyOf(...segments: string[]): string {
+    return [...(this.prefix ? [this.prefix] : []), ...segments].join('/');
+  }
+
+  /**
+   * Whether any object's key starts with `prefix`: some servers (SeaweedFS) keep listing a
+   * folder whose objects were all deleted.
+   */
+  private async holdsAny(prefix: string): Promise<boolean> {
+    const page = await this.client.send(
+      new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, MaxKeys: 1 }),
+    );
+    return (page.KeyCount ?? page.Contents?.length ?? 0) > 0;
+  }
+
+  /** Deletes every object whose key starts with `prefix`, a page of the listing at a time. */
+  private async removeUnder(bucket: string, prefix: string): Promise<void> {
+    let token: string | undefined;
+    do {
+      const page = await this.client.send(
+        new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
+      );
+      await this.deleteKeys(
+        (page.Contents ?? []).flatMap((o) => (o.Key ? [o.Key] : [])),
+        bucket,
+      );
+      token = page.NextContinuationToken;
+    } while (token);
+  }
+
+  /** At most 1,000 keys, as DeleteObjects takes and a page of a listing holds. */
+  private async deleteKeys(keys: string[], bucket = this.bucket): Promise<void> {
+    if (keys.length === 0) return;
+    await this.client.send(
+      new DeleteObjectsCommand({
+        Bucket: bucket,
+        Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true },
+      }),
+    );
   }
 
   private async head(ref: ObjectRef) {
