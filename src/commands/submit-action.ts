@@ -86,6 +86,7 @@ function runOptions(flags: SubmitFlags, id: string): SubmitOptions {
   if (flags.maxConcurrentBatches !== undefined) {
     options.maxConcurrentBatches = flags.maxConcurrentBatches;
   }
+  if (flags.keepProviderFiles) options.keepProviderFiles = true;
   return options;
 }
 
