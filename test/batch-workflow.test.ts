@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
+import type { DeleteFilesInput } from '../activities/batches.js';
 import type { NightshiftActivities } from '../activities/index.js';
 import { workflowBundle } from '../src/worker.js';
 import type { BatchWorkflowInput, batchWorkflow } from '../workflows/batch.js';
@@ -24,7 +25,13 @@ after(async () => {
 const DAY_S = 24 * 3600;
 
 function fakeActivities(pollsUntilDone: number) {
-  const calls = { polls: 0, creates: 0, uploads: 0, classify: [] as ClassifyInput[] };
+  const calls = {
+    polls: 0,
+    creates: 0,
+    uploads: 0,
+    classify: [] as ClassifyInput[],
+    deletes: [] as DeleteFilesInput[],
+  };
   const snapshot = (status: BatchStatus): BatchSnapshot => ({
     id: 'batch_1',
     status,
@@ -58,6 +65,10 @@ function fakeActivities(pollsUntilDone: number) {
         retryRequests: null,
         usage: { input_tokens: 5, output_tokens: 7, total_tokens: 12 },
       };
+    },
+    async deleteProviderFiles(input: DeleteFilesInput) {
+      calls.deletes.push(input);
+      return [];
     },
   };
   return { calls, activities };
@@ -106,6 +117,11 @@ test('a batch that takes 24 hours is waited for with a few dozen polls, in skipp
   assert.equal(calls.polls, 31);
   assert.equal(calls.creates, 1);
   assert.equal(calls.uploads, 1);
+  assert.deepEqual(
+    calls.deletes.map((d) => [d.inputFileId, d.batchId]),
+    [['file_1', 'batch_1']],
+    'the upload and the batch files are deleted once classified',
+  );
   assert.deepEqual(outcome.counts, { succeeded: 10, failed: 0, expired: 0, cancelled: 0 });
   assert.deepEqual(
     outcome.batches.map((b) => [b.batch_id, b.status]),

@@ -80,6 +80,23 @@ test('files: upload, retrieve, list with purpose/order/pagination, content, dele
   assert.deepEqual((await client.files.list({ purpose: 'vision' })).data, []);
 });
 
+test('files: past its expires_at a file is gone, as if deleted', async (t) => {
+  const { client } = h;
+  const file = await client.files.create({
+    file: await toFile(Buffer.from('{}\n'), 'short-lived.jsonl'),
+    purpose: 'batch',
+    expires_after: { anchor: 'created_at', seconds: 3600 },
+  });
+  const listed = async () => (await client.files.list({ purpose: 'batch' })).data.map((f) => f.id);
+  assert.ok((await listed()).includes(file.id));
+  t.mock.timers.enable({ apis: ['Date'], now: (file.created_at + 3600) * 1000 });
+  await assert.rejects(client.files.retrieve(file.id), OpenAI.NotFoundError);
+  await assert.rejects(client.files.delete(file.id), OpenAI.NotFoundError);
+  assert.ok(!(await listed()).includes(file.id));
+  const stat = h.emu.stats().files.find((f) => f.id === file.id);
+  assert.deepEqual(stat && [stat.expires_at, stat.deleted], [file.created_at + 3600, false]);
+});
+
 test('files: purpose and format checks answer 400 in OpenAI error shape', async () => {
   const { client } = h;
   await assert.rejects(

@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import OpenAI from 'openai';
+import { batchActivities } from '../activities/batches.js';
 import {
   type DownloadInput,
   type DownloadResult,
@@ -112,4 +113,42 @@ test('a download of an ended batch whose files are not published yet is retried'
   assert.ok(failure instanceof ApplicationFailure);
   assert.equal(failure.type, 'ResultFilesNotReady');
   assert.equal(failure.nonRetryable, false);
+});
+
+/** An OpenAI API error with this status, as the SDK throws it. */
+const apiError = (status: number) =>
+  OpenAI.APIError.generate(status, { error: { message: `status ${status}` } }, '', new Headers());
+
+test("deleting an attempt's files: gone is fine, refused is left to expire, outages are retried", async () => {
+  const answers: Record<string, number> = { file_in: 404, file_out: 403, file_err: 200 };
+  const tried: string[] = [];
+  const openai = {
+    batches: {
+      retrieve: async () => ({
+        ...batchObject('completed', 3, 'file_out'),
+        error_file_id: 'file_err',
+      }),
+    },
+    files: {
+      delete: async (id: string) => {
+        tried.push(id);
+        const status = answers[id] ?? 200;
+        if (status !== 200) throw apiError(status);
+        return { id, object: 'file', deleted: true };
+      },
+    },
+  } as unknown as OpenAI;
+  const { deleteProviderFiles } = batchActivities({ openai: new OpenAIBatchProvider(openai) });
+  const input = { ...DOWNLOAD, inputFileId: 'file_in' };
+  const env = new MockActivityEnvironment();
+  assert.deepEqual(await env.run(deleteProviderFiles, input), ['file_in', 'file_err']);
+  assert.deepEqual(tried, ['file_in', 'file_out', 'file_err'], 'a refusal stops no other file');
+
+  answers.file_out = 503;
+  const outage = await env.run(deleteProviderFiles, input).then(
+    () => assert.fail('an outage is retried'),
+    (err: unknown) => err,
+  );
+  assert.ok(outage instanceof ApplicationFailure);
+  assert.equal(outage.type, 'ProviderUnavailable');
 });

@@ -5,6 +5,7 @@ import type { Run } from '../src/client.js';
 import type { FaultRule } from '../src/emulator/index.js';
 import {
   assertNoBatchLeftRunning,
+  assertNoProviderFilesLeft,
   assertRunIntegrity,
   batchesOf,
   countStatuses,
@@ -34,13 +35,14 @@ async function start(runId: string, n: number, faults: FaultRule[] = [], perBatc
   return { run, lines, faultIds };
 }
 
-/** The end state every cancel must leave: whole results, nothing running at the provider. */
+/** The end state every cancel must leave: whole results, nothing running or left at the provider. */
 async function settled(run: Run, lines: string[]) {
   const summary = await run.wait();
   const results = await rig.results(run.id);
   const stats = rig.emulator.stats();
   assertRunIntegrity(stats, run.id, idsOf(lines), results);
   assertNoBatchLeftRunning(stats, run.id);
+  assertNoProviderFilesLeft(stats, run.id);
   const counts = countStatuses(results);
   assert.equal(summary.counts.succeeded, counts.succeeded ?? 0);
   assert.equal(summary.counts.cancelled, counts.cancelled ?? 0);

@@ -4,7 +4,14 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SubmitOptions } from '../src/client.js';
 import type { FaultRule } from '../src/emulator/index.js';
-import { assertRunIntegrity, batchesOf, comparable, faultFired } from './helpers/assertions.js';
+import {
+  assertNoProviderFilesLeft,
+  assertRunIntegrity,
+  batchesOf,
+  comparable,
+  faultFired,
+  providerFilesOf,
+} from './helpers/assertions.js';
 import { eventually } from './helpers/cli.js';
 import { recordHistories } from './helpers/histories.js';
 import { expireDeadWorker, scenarios, summaryFile } from './helpers/reliability.js';
@@ -63,6 +70,7 @@ scenario('uninterrupted run (the reference)', 'nothing', async () => {
   assert.equal((await run.wait()).status, 'completed');
   const results = await rig.results(run.id);
   assertRunIntegrity(rig.emulator.stats(), run.id, idsOf(LINES), results);
+  assertNoProviderFilesLeft(rig.emulator.stats(), run.id);
   baseline = comparable(results);
   return { runs: 1 };
 });
@@ -73,10 +81,11 @@ async function killDuringSlowCall(runId: string, rule: Omit<FaultRule, 'kind'>) 
   await eventually(`${rule.endpoint} in flight`, () =>
     faultFired(rig.emulator, run.faultIds[0] ?? '') > 0 ? true : undefined,
   );
-  const before = batchesOf(rig.emulator.stats(), runId);
+  const stats = rig.emulator.stats();
+  const before = batchesOf(stats, runId);
   await killAndReplace(runId);
   await finishLikeBaseline(run);
-  return { run, before };
+  return { run, before, filesBefore: providerFilesOf(stats, runId) };
 }
 
 scenario(
@@ -128,6 +137,22 @@ scenario(
     const { before } = await killDuringSlowCall('kill-download', { endpoint: 'files.content' });
     assert.equal(before[0]?.status, 'completed');
     return { runs: 1 };
+  },
+);
+
+scenario(
+  'killed while deleting the provider files',
+  'slow files.delete (3 s), SIGKILL while it is in flight',
+  async () => {
+    const { run, filesBefore } = await killDuringSlowCall('kill-delete', {
+      endpoint: 'files.delete',
+    });
+    const left = filesBefore.filter((f) => !f.deleted);
+    assert.equal(left.length, 2, 'the upload and the output file were there when the worker died');
+    // The slowed call still deletes its file after the kill: the new worker finds it gone.
+    assertNoProviderFilesLeft(rig.emulator.stats(), run.id);
+    assert.equal(batchesOf(rig.emulator.stats(), run.id).length, 1, 'and no second batch');
+    return { runs: 1, note: 'the new worker deleted the rest; the one already gone was no error' };
   },
 );
 

@@ -14,11 +14,12 @@ const retry = {
 type Group<K extends keyof NightshiftActivities> = Pick<NightshiftActivities, K>;
 
 /**
- * Quick calls on a provider's batches. 30 s bounds what a lost completion costs (a worker or
- * server dying mid-call): the call is simply made again, and create finds its earlier batch.
+ * Quick calls on a provider's batches and files. 30 s bounds what a lost completion costs (a
+ * worker or server dying mid-call): the call is simply made again, create finds its earlier
+ * batch, and a deletion meets files already gone.
  */
-export const { createBatch, pollBatch, cancelBatch } = proxyActivities<
-  Group<'createBatch' | 'pollBatch' | 'cancelBatch'>
+export const { createBatch, pollBatch, cancelBatch, deleteProviderFiles } = proxyActivities<
+  Group<'createBatch' | 'pollBatch' | 'cancelBatch' | 'deleteProviderFiles'>
 >({ startToCloseTimeout: '30s', retry });
 
 /** Long work heartbeats (every 10 s, or every 5,000 lines): a dead worker is noticed in 1 min. */

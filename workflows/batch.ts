@@ -16,6 +16,7 @@ import {
   cancelBatch,
   classify,
   createBatch,
+  deleteProviderFiles,
   download,
   pollBatch,
   upload,
@@ -57,6 +58,7 @@ export type BatchWorkflowOptions = Pick<
   | 'maxFilesWaitSeconds'
   | 'metadata'
   | 'budget'
+  | 'keepProviderFiles'
 >;
 
 /** Everything a part needs to resume, carried across continue-as-new. */
@@ -427,6 +429,7 @@ async function collectAttempt(p: Part, batch: BatchSnapshot | null) {
   let result = await classifyAs(
     state.attempt >= options.maxAttempts || state.cancelRequested || batch?.status === 'cancelled',
   );
+  await deleteAttemptFiles(p, batch);
   if (options.budget && batch) {
     const reply = await askBudget(p, options.budget, result);
     if (reply && !reply.granted) {
@@ -447,6 +450,32 @@ async function collectAttempt(p: Part, batch: BatchSnapshot | null) {
   return result.retry > 0 && result.retryRequests
     ? { requests: result.retryRequests, count: result.retry }
     : null;
+}
+
+/**
+ * The attempt's results are in the store (downloaded and classified; a second classify reads
+ * them there): its upload and its batch's output and error files are of no more use at the
+ * provider, whose storage would otherwise grow with every run. Only now, since a token-limit
+ * retry creates its next batch from the same upload. Runs started before this step existed
+ * replay without it.
+ */
+async function deleteAttemptFiles(p: Part, batch: BatchSnapshot | null): Promise<void> {
+  const { input, state } = p;
+  const nothingThere = !state.fileId && !batch;
+  if (input.options.keepProviderFiles || nothingThere || !patched('delete-provider-files')) return;
+  await deleteProviderFiles.executeWithOptions(
+    { summary: `delete the provider files of ${what(p)}` },
+    [
+      {
+        runId: input.runId,
+        provider: input.options.provider ?? 'openai',
+        part: input.part.index,
+        attempt: state.attempt,
+        inputFileId: state.fileId,
+        batchId: batch?.id ?? null,
+      },
+    ],
+  );
 }
 
 /**

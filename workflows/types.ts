@@ -157,6 +157,11 @@ export interface RunOptions {
   metadata: Record<string, string>;
   /** A spending limit the run keeps while it runs: no resubmission may take it over. */
   budget?: Budget;
+  /**
+   * Leave each attempt's files (upload, output, error) at the provider instead of deleting
+   * them once the results are stored; they still expire there after a week.
+   */
+  keepProviderFiles?: boolean;
 }
 
 /** The run's budget and the batch price it is counted in (per token, USD). */

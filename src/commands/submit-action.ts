@@ -91,6 +91,7 @@ function runOptions(flags: SubmitFlags, id: string): SubmitOptions {
   if (flags.maxConcurrentBatches !== undefined) {
     options.maxConcurrentBatches = flags.maxConcurrentBatches;
   }
+  if (flags.keepProviderFiles) options.keepProviderFiles = true;
   return options;
 }
 

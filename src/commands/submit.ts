@@ -14,6 +14,7 @@ export interface SubmitFlags {
   maxConcurrentBatches?: number;
   metadata?: Record<string, string>;
   maxCost?: number;
+  keepProviderFiles?: boolean;
   wait?: boolean;
   out?: string;
   prompts?: string;
@@ -50,6 +51,10 @@ export function registerSubmit(program: Command): void {
       '--max-cost <usd>',
       'refuse to submit if the estimate exceeds this, and stop resubmitting before a retry would pass it',
       positiveNumber,
+    )
+    .option(
+      '--keep-provider-files',
+      "leave the run's uploaded, output and error files at the provider (default: deleted once the results are stored; they expire after 7 days)",
     )
     .option('--wait', 'follow the run to its end; exit 0 only if every request succeeded')
     .option('--out <dir>', 'with --wait (implied): write results.jsonl and summary.json here')

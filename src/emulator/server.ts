@@ -124,6 +124,7 @@ export class EmulatorServer {
         bytes: f.bytes,
         lines: f.lines,
         created_at: f.created_at,
+        expires_at: f.expires_at,
         deleted: f.deleted,
       })),
       batches: store.allBatches().map((b) => ({

@@ -22,6 +22,10 @@ export interface FileRecord {
   deleted: boolean;
 }
 
+/** Deleted, or past its `expires_at`: OpenAI then answers for it as for an unknown id. */
+const gone = (file: FileRecord): boolean =>
+  file.deleted || (file.expires_at !== null && file.expires_at <= nowSeconds());
+
 /** The statuses of OpenAI's published API, as its official SDK types them. */
 export type BatchStatus = Batch['status'];
 
@@ -137,7 +141,7 @@ export class Store {
 
   /** Names of the blobs the records still point at. */
   blobNames(): Set<string> {
-    const live = this.allFiles().filter((f) => !f.deleted);
+    const live = this.allFiles().filter((f) => !gone(f));
     const running = this.allBatches().filter((b) => !ENDED_STATUSES.has(b.status));
     return new Set(
       [...live.map((f) => f.path), ...running.map((b) => b.input_path)].map((p) => basename(p)),
@@ -178,7 +182,7 @@ export class Store {
 
   getFile(id: string): FileRecord {
     const file = this.files.get(id);
-    if (!file || file.deleted) throw notFound(`No such File object: ${id}`);
+    if (!file || gone(file)) throw notFound(`No such File object: ${id}`);
     return file;
   }
 
@@ -192,7 +196,7 @@ export class Store {
 
   listFiles(query: { purpose?: string; order: 'asc' | 'desc'; after?: string; limit: number }) {
     const live = [...this.files.values()].filter(
-      (f) => !f.deleted && (query.purpose === undefined || f.purpose === query.purpose),
+      (f) => !gone(f) && (query.purpose === undefined || f.purpose === query.purpose),
     );
     return paginate(live, this.files, query.order, query.after, query.limit);
   }

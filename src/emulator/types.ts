@@ -100,6 +100,9 @@ export interface FileStat {
   bytes: number;
   lines: number;
   created_at: number;
+  /** When the file expires (and is gone from the API), or null for never. */
+  expires_at: number | null;
+  /** Deleted by a `files.delete` call. */
   deleted: boolean;
 }
 

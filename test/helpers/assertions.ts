@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import type { ResultLine } from '../../src/client.js';
-import type { BatchStat, Emulator, EmulatorStats } from '../../src/emulator/index.js';
+import type { BatchStat, Emulator, EmulatorStats, FileStat } from '../../src/emulator/index.js';
 
 // The invariants the run tests check: nothing lost, nothing paid twice.
 
@@ -55,6 +55,30 @@ export function assertNoBatchLeftRunning(stats: EmulatorStats, runId: string): v
     running.map((b) => `${b.id}: ${b.status}`),
     [],
     'no provider batch left running',
+  );
+}
+
+/**
+ * The files a run made at the provider: its uploads (named `nightshift-<run>-part-…` by
+ * artifactNames.uploadFilename, found even when no batch was made from them) and its batches'
+ * input, output and error files.
+ */
+export function providerFilesOf(stats: EmulatorStats, runId: string): FileStat[] {
+  const ofBatches = new Set(
+    batchesOf(stats, runId).flatMap((b) => [b.input_file_id, b.output_file_id, b.error_file_id]),
+  );
+  return stats.files.filter(
+    (f) => ofBatches.has(f.id) || f.filename.startsWith(`nightshift-${runId}-part-`),
+  );
+}
+
+/** Nothing left behind: every file the run made at the provider is deleted. */
+export function assertNoProviderFilesLeft(stats: EmulatorStats, runId: string): void {
+  const left = providerFilesOf(stats, runId).filter((f) => !f.deleted);
+  assert.deepEqual(
+    left.map((f) => `${f.id} (${f.filename})`),
+    [],
+    `${runId}: no file left at the provider`,
   );
 }
 

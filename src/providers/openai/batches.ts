@@ -9,6 +9,17 @@ import { callOpenAI } from './errors.js';
 /** How far back to look for a batch or file an earlier try of the same activity made. */
 const LOOKBACK_ITEMS = 1_000;
 
+/**
+ * How long an uploaded file, and a batch's output and error files, live at OpenAI when nothing
+ * deletes them: a run deletes its files once their results are stored, so this only bounds what
+ * a run that never got there leaves behind (a part that failed, a run terminated, files kept on
+ * purpose). A week outlives the 24 h completion window, the token-limit back-offs that reuse an
+ * upload, and a worker fleet down for days before it downloads; OpenAI's own default for batch
+ * input is 30 days, and for output files forever. The output's clock starts at the file's
+ * creation, when the batch ends.
+ */
+const FILE_LIFETIME = { anchor: 'created_at', seconds: 7 * 24 * 3600 } as const;
+
 /** Batch metadata keys that carry a batch's {@link BatchKey}, so an earlier try finds it. */
 const KEY_FIELDS = {
   nightshift_run: (k: BatchKey) => k.runId,
@@ -74,6 +85,7 @@ export class OpenAIBatchProvider implements BatchProvider {
       this.openai.files.create({
         file: new File([blob], filename, { type: 'application/jsonl' }),
         purpose: 'batch',
+        expires_after: FILE_LIFETIME,
       }),
     );
     return file.id;
@@ -98,6 +110,7 @@ export class OpenAIBatchProvider implements BatchProvider {
           endpoint,
           completion_window: '24h',
           metadata: batchMetadata(key, metadata),
+          output_expires_after: FILE_LIFETIME,
         },
         { maxRetries: 0 },
       ),
