@@ -52,6 +52,30 @@ async function endOf(
 const UNITS: Record<string, number> = { d: 86_400_000, h: 3_600_000, m: 60_000 };
 
 /** `30d`, `12h`, `90m` in milliseconds, or null when it is none of those. */
+/** How often `worker --gc-older-than` collects. */
+const COLLECT_EVERY_MS = 60 * 60_000;
+
+/**
+ * `nightshift worker --gc-older-than`: collects at once, then every hour, until the returned
+ * function is called. Several workers doing it only remove the same runs; a pass that fails is
+ * reported and the next one tried.
+ */
+export function collectEveryHour(
+  temporal: Client,
+  store: ArtifactStore,
+  ageMs: number,
+  log: (line: string) => void,
+): () => void {
+  const pass = () =>
+    collectRuns(temporal, store, new Date(Date.now() - ageMs)).then(
+      ({ removed, kept }) => log(`gc: ${removed.length} runs removed, ${kept.length} kept`),
+      (err: unknown) => log(`gc failed, next try in an hour: ${(err as Error).message}`),
+    );
+  void pass();
+  const timer = setInterval(pass, COLLECT_EVERY_MS);
+  return () => clearInterval(timer);
+}
+
 export function parseAge(text: string): number | null {
   const match = /^(\d+)([dhm])$/.exec(text.trim());
   return match ? Number(match[1]) * (UNITS[match[2] as string] as number) : null;

@@ -6,7 +6,7 @@ import { after, test } from 'node:test';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { artifactNames } from '../src/artifacts.js';
 import type { ResultLine } from '../src/client.js';
-import { type CliResult, runCli } from './helpers/cli.js';
+import { type CliResult, runCli, spawnCli } from './helpers/cli.js';
 import { runsIn } from './helpers/names.js';
 import { chatLines, idsOf } from './helpers/requests.js';
 import { useRig } from './helpers/rig.js';
@@ -192,5 +192,24 @@ if (skip) {
     assert.equal(young.code, 0, young.stderr);
     assert.deepEqual(await runsIn(rig.store), ['s3-open'], 'nothing ended that long ago');
     await run.cancel();
+  });
+
+  test('worker --gc-older-than collects when it starts (and every hour after)', async () => {
+    const path = await input('ended.jsonl', chatLines(3));
+    const { run } = await rig.nightshift.submit(path, { id: 's3-ended', pollIntervalSeconds: 0.1 });
+    await run.wait();
+    assert.ok((await runsIn(rig.store)).includes('s3-ended'));
+    // A queue of its own: this worker is here for its gc, not to take the rig's activities.
+    const worker = spawnCli(['worker', '--emulator', '--gc-older-than', '0m'], {
+      ...rig.cliEnv(),
+      NIGHTSHIFT_HOME: await mkdtemp(join(tmpdir(), 'nightshift-gc-worker-')),
+      NIGHTSHIFT_TASK_QUEUE: 'gc-only',
+    });
+    try {
+      await worker.waitFor(/gc: \d+ runs removed/, 60_000);
+    } finally {
+      worker.child.kill('SIGKILL');
+    }
+    assert.ok(!(await runsIn(rig.store)).includes('s3-ended'));
   });
 }

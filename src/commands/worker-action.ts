@@ -4,6 +4,7 @@ import { emulatorOpenAIConfig, startLocalEmulator } from '../dev/emulator.js';
 import { untilStopSignal } from '../dev/signals.js';
 import { runWorker } from '../dev/worker.js';
 import type { Emulator } from '../emulator/index.js';
+import { collectEveryHour, parseAge } from '../gc.js';
 import type { OpenAIConfig } from '../providers/openai/client.js';
 import { connectClient } from '../temporal/connection.js';
 import { paintFor } from '../terminal.js';
@@ -20,11 +21,16 @@ export async function worker(flags: WorkerFlags): Promise<void> {
   if (flags.webhookPort !== undefined && !webhookSecret) {
     throw new UsageError('--webhook-port needs OPENAI_WEBHOOK_SECRET (whsec_…)');
   }
+  const gcAge = flags.gcOlderThan === undefined ? null : parseAge(flags.gcOlderThan);
+  if (flags.gcOlderThan !== undefined && gcAge === null) {
+    throw new UsageError(`--gc-older-than: expected 30d, 12h or 90m, got ${flags.gcOlderThan}`);
+  }
   // Before anything else: a worker that cannot reach the store would fail every activity.
   const store = await checkedStore(config);
   const { openai, emulator } = await provider(flags, config);
   if (!emulator) console.error(`batches go to ${providerEndpoint(openai)}`);
   let webhooks: WebhookReceiver | null = null;
+  let stopGc = async () => {};
   try {
     const running = await runWorker({
       temporal,
@@ -43,6 +49,15 @@ export async function worker(flags: WorkerFlags): Promise<void> {
       });
       console.error(`receiving OpenAI batch webhooks on port ${flags.webhookPort}`);
     }
+    if (gcAge !== null) {
+      const log = (line: string) => console.error(line);
+      const client = await connectClient(temporal);
+      const stopCollecting = collectEveryHour(client, store, gcAge, log);
+      stopGc = async () => {
+        stopCollecting();
+        await client.connection.close();
+      };
+    }
     if (flags.metricsPort !== undefined) {
       console.error(`Prometheus metrics on http://0.0.0.0:${flags.metricsPort}/metrics`);
     }
@@ -54,6 +69,7 @@ export async function worker(flags: WorkerFlags): Promise<void> {
     console.error('stopping the worker…');
     await running.stop();
   } finally {
+    await stopGc();
     await webhooks?.close();
     await emulator?.close();
   }

@@ -8,6 +8,7 @@ export interface WorkerFlags {
   metricsPort?: number;
   jsonLogs?: boolean;
   webhookPort?: number;
+  gcOlderThan?: string;
 }
 
 export function registerWorker(program: Command): void {
@@ -25,6 +26,10 @@ export function registerWorker(program: Command): void {
       '--webhook-port <n>',
       "also receive OpenAI's batch webhooks on this port (needs OPENAI_WEBHOOK_SECRET)",
       port,
+    )
+    .option(
+      '--gc-older-than <age>',
+      'also remove, at start and every hour, the artifacts of runs that ended this long ago (30d)',
     )
     .addHelpText(
       'after',
