@@ -110,12 +110,15 @@ export async function startWorker(
     emulatorUrl,
     bundlePath,
     profileDir,
+    storeEnv = {},
   }: {
     home: string;
     taskQueue: string;
     emulatorUrl: string;
     bundlePath: string;
     profileDir?: string;
+    /** NIGHTSHIFT_STORE and the AWS SDK's settings, for a worker on an S3 store. */
+    storeEnv?: Record<string, string>;
   },
 ) {
   const child = fork(WORKER_JS, [], {
@@ -127,6 +130,7 @@ export async function startWorker(
       NIGHTSHIFT_HOME: home,
       OPENAI_BASE_URL: `${emulatorUrl}/v1`,
       BENCH_WORKFLOW_BUNDLE: bundlePath,
+      ...storeEnv,
     },
     execArgv: profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [],
   });

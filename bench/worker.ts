@@ -2,8 +2,9 @@
 // harness with IPC: on the message 'stop' it drains, reports its resource usage and exits.
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
+import { loadConfig } from '../src/config.js';
 import { createProviders } from '../src/providers/registry.js';
-import { LocalArtifactStore } from '../src/store/local.js';
+import { openStore } from '../src/store/index.js';
 import { createNightshiftWorker } from '../src/worker.js';
 
 export interface WorkerReport {
@@ -30,7 +31,8 @@ const worker = await createNightshiftWorker({
     providers: createProviders({
       openai: { apiKey: 'sk-emulator', baseURL: OPENAI_BASE_URL },
     }),
-    store: new LocalArtifactStore(NIGHTSHIFT_HOME),
+    // The local store under NIGHTSHIFT_HOME, or the one NIGHTSHIFT_STORE names.
+    store: await openStore(loadConfig()),
   }),
   // Bundled once by the harness, as a deployment would at build time.
   workflowBundle: BENCH_WORKFLOW_BUNDLE ? { codePath: BENCH_WORKFLOW_BUNDLE } : undefined,
