@@ -3,7 +3,11 @@
 // configuration table is this file's SETTINGS (test/config.test.ts keeps them the same).
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { PROVIDER_NAMES, type ProviderName } from '../workflows/provider-names.js';
+import {
+  DEFAULT_PROVIDER,
+  PROVIDER_NAMES,
+  type ProviderName,
+} from '../workflows/provider-names.js';
 import type { OpenAIConfig } from './providers/openai/client.js';
 import type { TemporalConfig } from './temporal/connection.js';
 
@@ -202,7 +206,7 @@ function optional<K extends string>(key: K, value: string | null) {
 }
 
 function providerName(value: string | null): ProviderName {
-  if (value === null) return 'openai';
+  if (value === null) return DEFAULT_PROVIDER;
   const known = PROVIDER_NAMES.find((name) => name === value);
   if (!known) {
     throw new ConfigError(

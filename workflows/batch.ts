@@ -11,7 +11,7 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import { emptyUsage, usageCostUsd } from '../src/pricing.js';
+import { addUsage, emptyUsage, usageCostUsd } from '../src/pricing.js';
 import {
   cancelBatch,
   classify,
@@ -32,6 +32,7 @@ import {
 } from './messages.js';
 import { nextPollInterval } from './poll-interval.js';
 import { pendingPart } from './progress.js';
+import { DEFAULT_PROVIDER, type ProviderName } from './provider-names.js';
 import { resultFilesPending } from './result-files.js';
 import { NightshiftBatchIds } from './search-attributes.js';
 import type {
@@ -103,6 +104,8 @@ const DEFAULT_MAX_FILES_WAIT_SECONDS = 3_600;
  */
 interface Part {
   input: BatchWorkflowInput & { part: PartRef };
+  /** The run's provider, its default applied once. */
+  provider: ProviderName;
   state: BatchState;
   /** Set by the pollNow signal (webhooks, impatient users); cleared by the next nap. */
   pollNow: boolean;
@@ -126,7 +129,8 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<PartOutc
 function startPart(workflowInput: BatchWorkflowInput): Part {
   const input = { ...workflowInput, part: partRefOf(workflowInput.part) };
   const state = input.state ? batchStateOf(input.state) : initialState(input.part);
-  const p: Part = { input, state, pollNow: false, budgetReply: null };
+  const provider = input.options.provider ?? DEFAULT_PROVIDER;
+  const p: Part = { input, provider, state, pollNow: false, budgetReply: null };
   setHandler(budgetReplySignal, (reply) => {
     p.budgetReply = reply;
   });
@@ -223,7 +227,7 @@ async function submitAttempt(p: Part): Promise<string> {
   state.fileId = await upload.executeWithOptions({ summary: `upload ${what(p)}` }, [
     {
       runId: input.runId,
-      provider: input.options.provider ?? 'openai',
+      provider: p.provider,
       part: input.part.index,
       attempt: state.attempt,
       requests: state.requests,
@@ -239,7 +243,7 @@ async function createAttemptBatch(p: Part, fileId: string): Promise<string> {
     { summary: `create the batch of ${what(p)}` },
     [
       {
-        provider: input.options.provider ?? 'openai',
+        provider: p.provider,
         runId: input.runId,
         part: input.part.index,
         attempt: state.attempt,
@@ -269,7 +273,7 @@ async function createAttemptBatch(p: Part, fileId: string): Promise<string> {
  */
 async function waitForBatch(p: Part, batchId: string): Promise<BatchSnapshot> {
   const { input, state } = p;
-  const provider = input.options.provider ?? 'openai';
+  const { provider } = p;
   phase(p, 'waiting');
   let lastDone = -1;
   for (;;) {
@@ -408,7 +412,7 @@ async function collectAttempt(p: Part, batch: BatchSnapshot | null) {
     ? downloadResultOf(
         await download.executeWithOptions(
           { summary: `download the results of ${batch.id} (${batch.status})` },
-          [{ ...ref, provider: options.provider ?? 'openai', batchId: batch.id }],
+          [{ ...ref, provider: p.provider, batchId: batch.id }],
         ),
       )
     : { output: null, errors: null };
@@ -443,9 +447,7 @@ async function collectAttempt(p: Part, batch: BatchSnapshot | null) {
   const { outcome } = state;
   outcome.results.push(result.results);
   addCounts(outcome.counts, result.counts);
-  for (const k of ['input_tokens', 'output_tokens', 'total_tokens'] as const) {
-    outcome.usage[k] += result.usage[k];
-  }
+  addUsage(outcome.usage, result.usage);
   state.progress.counts = { ...outcome.counts };
   return result.retry > 0 && result.retryRequests
     ? { requests: result.retryRequests, count: result.retry }
@@ -468,7 +470,7 @@ async function deleteAttemptFiles(p: Part, batch: BatchSnapshot | null): Promise
     [
       {
         runId: input.runId,
-        provider: input.options.provider ?? 'openai',
+        provider: p.provider,
         part: input.part.index,
         attempt: state.attempt,
         inputFileId: state.fileId,

@@ -4,3 +4,6 @@
 export const PROVIDER_NAMES = ['openai'] as const;
 
 export type ProviderName = (typeof PROVIDER_NAMES)[number];
+
+/** The provider of a run that names none (and of every run started before runs could). */
+export const DEFAULT_PROVIDER: ProviderName = 'openai';
