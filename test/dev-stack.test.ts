@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { mkdtemp, writeFile } from 'node:fs/promises';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { Nightshift } from '../src/client.js';
 import { freePort } from '../src/dev/ports.js';
 import { startDevStack } from '../src/dev/stack.js';
+import { waitUntilServing } from '../src/dev/temporal-dev-server.js';
 import { LocalArtifactStore } from '../src/store/local.js';
 import { connectClient } from '../src/temporal/connection.js';
 import { chatLines } from './helpers/requests.js';
@@ -40,5 +42,21 @@ test('on the dev stack, a finished batch reaches its run through the emulator’
     await temporal.connection.close();
   } finally {
     await stack.stop();
+  }
+});
+
+test('the dev server counts as ready when its frontend serves, not when its port opens', async () => {
+  // A port that accepts connections but speaks no gRPC is what a dev server looks like in the
+  // moment before its frontend is healthy; a client connecting then would fail.
+  const listener = createServer((socket) => socket.on('error', () => {}));
+  await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+  const { port } = listener.address() as AddressInfo;
+  try {
+    await assert.rejects(
+      waitUntilServing(`127.0.0.1:${port}`, { timeoutMs: 1_500 }),
+      /did not serve within 1.5 s/,
+    );
+  } finally {
+    listener.close();
   }
 });

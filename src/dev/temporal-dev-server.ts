@@ -3,6 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { dirname } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import { Connection } from '@temporalio/client';
 import { SearchAttributeType } from '@temporalio/common';
 import { SEARCH_ATTRIBUTES } from '../../workflows/search-attributes.js';
 import { resolveTemporalBinary } from '../temporal/binaries.js';
@@ -50,8 +51,38 @@ export function temporalReachable(address: string): Promise<boolean> {
 }
 
 /**
+ * Waits until the frontend at `address` answers `GetSystemInfo`, which is what every client and
+ * worker calls first. An open port is not enough: the dev server listens before its frontend is
+ * healthy, and a client connecting then fails with "Frontend is not healthy yet".
+ */
+export async function waitUntilServing(
+  address: string,
+  options: { timeoutMs: number; exited?: () => boolean },
+): Promise<void> {
+  const deadline = Date.now() + options.timeoutMs;
+  let lastError: unknown;
+  while (!options.exited?.()) {
+    try {
+      const connection = await Connection.connect({ address, connectTimeout: 2_000 });
+      await connection.close();
+      return;
+    } catch (err) {
+      lastError = err;
+    }
+    if (Date.now() > deadline) {
+      const why = lastError instanceof Error ? lastError.message : String(lastError);
+      throw new Error(
+        `temporal server at ${address} did not serve within ${options.timeoutMs / 1000} s: ${why}`,
+      );
+    }
+    await delay(100);
+  }
+  throw new Error(`temporal server at ${address} exited before it served`);
+}
+
+/**
  * Starts `temporal server start-dev` (found by the binary resolver) with SQLite persistence and
- * Nightshift's search attributes registered, and waits until it accepts connections.
+ * Nightshift's search attributes registered, and waits until its frontend serves.
  */
 export async function startTemporalDevServer(options: DevServerOptions): Promise<RunningDevServer> {
   const ip = options.ip ?? '127.0.0.1';
@@ -87,17 +118,17 @@ export async function startTemporalDevServer(options: DevServerOptions): Promise
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
 
-  const deadline = Date.now() + 60_000;
-  for (;;) {
+  try {
+    await waitUntilServing(`${ip}:${port}`, {
+      timeoutMs: 60_000,
+      exited: () => child.exitCode !== null,
+    });
+  } catch (err) {
     if (child.exitCode !== null) {
       throw new Error(`temporal dev server exited with ${child.exitCode}:\n${stderr.trim()}`);
     }
-    if (await portOpen(ip, port)) break;
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`temporal dev server did not listen on ${ip}:${port} within 60 s`);
-    }
-    await delay(100);
+    child.kill('SIGKILL');
+    throw err;
   }
   return {
     address: `${ip}:${port}`,
