@@ -1,15 +1,33 @@
 import { log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { type BatchKey, type Providers, providerFor } from '../src/providers/provider.js';
+import { type ArtifactStore, artifactNames } from '../src/artifacts.js';
+import {
+  type BatchInput,
+  type BatchKey,
+  type BatchProvider,
+  type LostCreate,
+  type Providers,
+  providerFor,
+} from '../src/providers/provider.js';
+import { customIdOf } from '../src/requests.js';
 import type { ProviderName } from '../workflows/provider-names.js';
-import type { BatchEndpoint, BatchSnapshot } from '../workflows/types.js';
+import type { ArtifactName, BatchEndpoint, BatchSnapshot } from '../workflows/types.js';
 import type { AttemptRef } from './transfers.js';
 
 export interface CreateBatchInput extends BatchKey {
   provider: ProviderName;
+  /** What upload returned: the provider's file id, or the part's JSONL for inline providers. */
   fileId: string;
   endpoint: BatchEndpoint;
+  /** The run's model (absent in histories recorded before providers needed it). */
+  model?: string | null;
   metadata: Record<string, string>;
+}
+
+/** The creation record (`artifactNames.creation`): when the create was sent, and what it made. */
+interface Creation {
+  sentAt: number;
+  batchId?: string;
 }
 
 /** A batch at its provider. */
@@ -25,23 +43,70 @@ export interface DeleteFilesInput extends AttemptRef {
   batchId: string | null;
 }
 
+/** How far the worker's clock may be ahead of the one that stamped an earlier try's record. */
+const CLOCK_SKEW_MS = 5_000;
+
+/**
+ * The part's JSONL in the store, which upload hands over as the "file" of an inline provider;
+ * a provider that finds batches by their shape needs it too, so it must be one.
+ */
+function requestsOf(provider: BatchProvider, fileId: string): ArtifactName {
+  if (provider.inputs !== 'inline') {
+    throw new Error(`${provider.name}: finding batches by shape needs the requests inline`);
+  }
+  return fileId as ArtifactName;
+}
+
 /** Quick calls on a provider's batches: create, poll, cancel, and deleting what they leave. */
-export function batchActivities(providers: Providers) {
+export function batchActivities(providers: Providers, store: ArtifactStore) {
+  /** What a create whose answer was lost made, as far as its requests tell. */
+  async function lostCreate(runId: string, sentAt: number, requests: ArtifactName) {
+    const customIds = new Set<string>();
+    for await (const line of store.readLines(runId, requests)) {
+      if (line.text !== null) customIds.add(customIdOf(line.text));
+    }
+    const lost: LostCreate = {
+      since: sentAt - CLOCK_SKEW_MS,
+      requests: customIds.size,
+      owns: (customId) => customIds.has(customId),
+    };
+    return lost;
+  }
+
   return {
     /**
-     * Creates the batch of an attempt exactly once: a batch an earlier try of this activity
-     * made for the same run, part, attempt and try is returned instead of a new one.
+     * Creates the batch of an attempt exactly once. The creation is recorded before the create
+     * is sent and again with its answer, so a later try of this activity returns the batch an
+     * earlier one made: from the record, from the provider's tag on it, or, for a provider that
+     * tags nothing, by the lost create's time and size (see {@link LostCreate}).
      */
-    async createBatch({ provider: name, fileId, endpoint, metadata, ...key }: CreateBatchInput) {
+    async createBatch(input: CreateBatchInput) {
+      const { provider: name, fileId, endpoint, model = null, metadata, ...key } = input;
       const provider = providerFor(providers, name);
       const ids = { run_id: key.runId, part: key.part, attempt: key.attempt };
-      const existing = await provider.findBatch(key);
+      const record = artifactNames.creation(key.part, key.attempt, key.try);
+      const earlier = await store.readJson<Creation>(key.runId, record);
+      if (earlier?.batchId) return earlier.batchId;
+      const requests = provider.inputs === 'inline' ? requestsOf(provider, fileId) : null;
+      const existing = await provider.findBatch(
+        key,
+        earlier && provider.findsBatchesBy === 'shape'
+          ? await lostCreate(key.runId, earlier.sentAt, requestsOf(provider, fileId))
+          : null,
+      );
       if (existing) {
         log.info('batch found from an earlier try', { ...ids, batch_id: existing });
+        await store.writeJson(key.runId, record, { ...earlier, batchId: existing });
         return existing;
       }
-      const batchId = await provider.createBatch({ key, fileId, endpoint, metadata });
-      log.info('batch created', { ...ids, batch_id: batchId, file_id: fileId });
+      await store.writeJson(key.runId, record, { sentAt: Date.now() } satisfies Creation);
+      const create = (batchInput: BatchInput) =>
+        provider.createBatch({ key, input: batchInput, endpoint, model, metadata });
+      const batchId = requests
+        ? await store.withBlob(key.runId, requests, (blob) => create({ requests: blob }))
+        : await create({ fileId });
+      await store.writeJson(key.runId, record, { sentAt: Date.now(), batchId } satisfies Creation);
+      log.info('batch created', { ...ids, batch_id: batchId, file_id: requests ? null : fileId });
       return batchId;
     },
 
@@ -75,7 +140,9 @@ export function batchActivities(providers: Providers) {
       };
       const batch = batchId ? await provider.retrieveBatch(batchId).catch(leftToExpire) : null;
       const deleted: string[] = [];
-      for (const fileId of [inputFileId, batch?.outputFileId, batch?.errorFileId]) {
+      // An inline provider's "input file" is the part in the store, not a file of its own.
+      const uploaded = provider.inputs === 'file' ? inputFileId : null;
+      for (const fileId of [uploaded, batch?.outputFileId, batch?.errorFileId]) {
         if (!fileId) continue;
         if (await provider.deleteFile(fileId).then(() => true, leftToExpire)) deleted.push(fileId);
       }

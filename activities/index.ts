@@ -29,7 +29,7 @@ export function createActivities({ providers, store }: ActivityDeps) {
     collectGarbage();
   };
   return atTheBoundary({
-    ...batchActivities(providers),
+    ...batchActivities(providers, store),
     ...transferActivities(providers, store),
     prepare: (input: PrepareInput) => prepareParts(store, input, progress),
     async classify(input: ClassifyInput) {

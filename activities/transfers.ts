@@ -72,12 +72,17 @@ export function transferActivities(providers: Providers, store: ArtifactStore) {
   }
 
   return {
-    /** Uploads an attempt's requests; reuses the file an earlier try already uploaded. */
+    /**
+     * Uploads an attempt's requests; reuses the file an earlier try already uploaded. A provider
+     * that takes requests inline gets nothing uploaded: the requests' name in the store stands
+     * for the file, and the create sends them.
+     */
     async upload(input: UploadInput): Promise<string> {
+      const provider = providerFor(providers, input.provider);
+      if (provider.inputs === 'inline') return input.requests;
       const record = artifactNames.upload(input.part, input.attempt);
       const known = await store.readJson<{ fileId: string }>(input.runId, record);
       if (known) return known.fileId;
-      const provider = providerFor(providers, input.provider);
       const filename = artifactNames.uploadFilename(input.runId, input.part, input.attempt);
       const size = await store.size(input.runId, input.requests);
       const fileId =

@@ -127,6 +127,12 @@ export const artifactNames = {
     named(`results/${attemptStem(part, attempt)}.jsonl`),
   /** The provider file id an upload made, so a retried upload reuses it. */
   upload: (part: number, attempt: number) => named(`uploads/${attemptStem(part, attempt)}.json`),
+  /**
+   * A batch creation of an attempt: written with the time before the create is sent, and again
+   * with the batch id once it answers, so a try whose answer was lost knows where to look.
+   */
+  creation: (part: number, attempt: number, tryNo: number) =>
+    named(`creations/${attemptStem(part, attempt)}-try-${tryNo}.json`),
   download: (part: number, attempt: number, kind: 'output' | 'error') =>
     named(`downloads/${attemptStem(part, attempt)}.${kind}.jsonl`),
   /** The file name the provider sees: it finds an upload an earlier try made. */

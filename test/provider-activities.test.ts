@@ -138,7 +138,10 @@ test("deleting an attempt's files: gone is fine, refused is left to expire, outa
       },
     },
   } as unknown as OpenAI;
-  const { deleteProviderFiles } = batchActivities({ openai: new OpenAIBatchProvider(openai) });
+  const { deleteProviderFiles } = batchActivities(
+    { openai: new OpenAIBatchProvider(openai) },
+    await store(),
+  );
   const input = { ...DOWNLOAD, inputFileId: 'file_in' };
   const env = new MockActivityEnvironment();
   assert.deepEqual(await env.run(deleteProviderFiles, input), ['file_in', 'file_err']);

@@ -87,6 +87,8 @@ export interface BatchWorkflowInput {
   runId: string;
   part: PartRef;
   endpoint: BatchEndpoint;
+  /** The run's model (absent in parts started before providers needed it). */
+  model?: string | null;
   options: BatchWorkflowOptions;
   state?: BatchState;
   /** History length at which a waiting part continues as new (default 2,000). */
@@ -250,6 +252,7 @@ async function createAttemptBatch(p: Part, fileId: string): Promise<string> {
         try: state.tries,
         fileId,
         endpoint: input.endpoint,
+        model: input.model ?? null,
         metadata: input.options.metadata,
       },
     ],

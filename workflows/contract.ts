@@ -57,6 +57,11 @@ export const failures = {
   ProviderUnavailable: retry('ProviderUnavailable'),
   /** The run names a provider this worker has no credentials for. */
   ProviderNotConfigured: final('ProviderNotConfigured'),
+  /**
+   * A create whose answer was lost may have made one of several look-alike batches (a provider
+   * that tags none): which one is known once they end, so the create waits rather than pay twice.
+   */
+  CreateUnresolved: retry('CreateUnresolved'),
   /** The provider refused the call (bad request, auth, not found). */
   ProviderRejected: final('ProviderRejected'),
   /** A download was cut short, or holds fewer lines than the batch reports. */

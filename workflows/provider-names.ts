@@ -1,7 +1,13 @@
 // The batch APIs a run can go through, in a module of their own: the CLI's option definitions
 // list them without loading anything else.
 
-export const PROVIDER_NAMES = ['openai'] as const;
+export const PROVIDER_NAMES = [
+  'openai',
+  'azure',
+  'anthropic',
+  'gemini',
+  'openai-compatible',
+] as const;
 
 export type ProviderName = (typeof PROVIDER_NAMES)[number];
 

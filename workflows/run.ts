@@ -28,7 +28,6 @@ import {
   NightshiftStatus,
 } from './search-attributes.js';
 import type {
-  BatchEndpoint,
   Budget,
   PartOutcome,
   PartRef,
@@ -162,21 +161,19 @@ async function runParts(run: Run, prepared: PrepareResult): Promise<void> {
   for (const part of prepared.parts) {
     await condition(() => inFlight.size < run.input.options.maxConcurrentBatches || stopping(run));
     if (stopping(run)) break;
-    const task: Promise<void> = runPart(run, part, prepared.endpoint).finally(() =>
-      inFlight.delete(task),
-    );
+    const task: Promise<void> = runPart(run, part, prepared).finally(() => inFlight.delete(task));
     inFlight.add(task);
   }
   await condition(() => inFlight.size === 0);
 }
 
-async function runPart(run: Run, part: PartRef, endpoint: BatchEndpoint): Promise<void> {
+async function runPart(run: Run, part: PartRef, { endpoint, model }: PrepareResult): Promise<void> {
   const { runId, progress } = run;
   const entry = progress.parts[part.index - 1];
   if (entry) entry.phase = 'uploading';
   const handle = await startChild(batchWorkflow, {
     workflowId: partWorkflowId(runId, part.index),
-    args: [{ runId, part, endpoint, options: run.input.options }],
+    args: [{ runId, part, endpoint, model, options: run.input.options }],
     typedSearchAttributes: [{ key: NightshiftRunId, value: runId }],
     staticSummary: `Part ${part.index} of run ${runId}: ${part.requests} requests`,
   });

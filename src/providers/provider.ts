@@ -13,12 +13,33 @@ export interface BatchKey {
   try: number;
 }
 
+/**
+ * What a batch is made of: the file `uploadFile` made, or, for a provider whose batches take
+ * their requests inline (Anthropic has no batch input files), the part's JSONL itself.
+ */
+export type BatchInput = { fileId: string } | { requests: Blob };
+
 export interface CreateBatchRequest {
   key: BatchKey;
-  fileId: string;
+  input: BatchInput;
+  /** The run's endpoint, in OpenAI's names (the lines are already in the provider's shape). */
   endpoint: BatchEndpoint;
+  /** The model of every line (null for endpoints whose bodies name none). */
+  model: string | null;
   /** The user's metadata, carried by the batch where the provider keeps any. */
   metadata: Record<string, string>;
+}
+
+/**
+ * A create whose answer was lost, for providers whose batches carry no tag to find them by
+ * (Anthropic): the batch it made, if any, was created at or after `since` (ms since the epoch,
+ * the worker's clock) with `requests` requests, and its results carry only custom ids the part
+ * `owns` (what tells two such batches apart once they have ended).
+ */
+export interface LostCreate {
+  since: number;
+  requests: number;
+  owns(customId: string): boolean;
 }
 
 /**
@@ -29,18 +50,38 @@ export interface CreateBatchRequest {
  */
 export interface BatchProvider {
   readonly name: ProviderName;
+  /**
+   * How a part's requests reach the provider: uploaded as a file that the create names, or
+   * carried inline by the create call (then `findFile`, `uploadFile` and the input file's
+   * deletion are never called).
+   */
+  readonly inputs: 'file' | 'inline';
+  /**
+   * How `findBatch` finds what a create whose answer was lost made: by the tag the batch
+   * carries (OpenAI's metadata, Gemini's display name), or, for batches that carry none
+   * (Anthropic's), by its creation time and size (only for `inline` inputs).
+   */
+  readonly findsBatchesBy: 'tag' | 'shape';
   /** A file an earlier try uploaded under this name and size, if the provider still has it. */
   findFile(filename: string, bytes: number): Promise<string | null>;
   /** Uploads a part's JSONL, streamed from the store's Blob; returns the file id. */
   uploadFile(blob: Blob, filename: string): Promise<string>;
-  /** The batch an earlier try created for this key, if any. */
-  findBatch(key: BatchKey): Promise<string | null>;
+  /**
+   * The batch an earlier try created for this key, if any: found by the tag the provider keeps
+   * (metadata, display name), or, where it keeps none, by the shape of the `lost` create (null
+   * when no earlier try reached the create).
+   */
+  findBatch(key: BatchKey, lost: LostCreate | null): Promise<string | null>;
   /** Creates a batch, once: never retried inside, since a second create is a second bill. */
   createBatch(request: CreateBatchRequest): Promise<string>;
   retrieveBatch(batchId: string): Promise<BatchSnapshot>;
   /** Cancels a running batch; one that has ended (or ends meanwhile) is returned as it is. */
   cancelBatch(batchId: string): Promise<BatchSnapshot>;
-  /** The JSONL bytes of an output or error file. */
+  /**
+   * The JSONL bytes of an output or error file, in OpenAI's batch output shape whatever the
+   * provider (`response.body` stays the provider's own body). Requests a batch left unfinished
+   * come as `error.code` `batch_expired` or `batch_cancelled` lines, or not at all.
+   */
   resultLines(fileId: string): Promise<AsyncIterable<Uint8Array>>;
   /** Deletes a file; one already gone is not an error. */
   deleteFile(fileId: string): Promise<void>;

@@ -2,6 +2,7 @@ import type OpenAI from 'openai';
 import { NotFoundError } from 'openai';
 import type { Batch } from 'openai/resources/batches';
 import { CANCELLABLE_BATCH_STATUSES } from '../../../workflows/contract.js';
+import type { ProviderName } from '../../../workflows/provider-names.js';
 import type { BatchSnapshot } from '../../../workflows/types.js';
 import type { BatchKey, BatchProvider, CreateBatchRequest } from '../provider.js';
 import { callOpenAI } from './errors.js';
@@ -61,9 +62,14 @@ function snapshotOf(batch: Batch): BatchSnapshot {
 
 /** The OpenAI Batch API (and any server that speaks it) through the official SDK. */
 export class OpenAIBatchProvider implements BatchProvider {
-  readonly name = 'openai';
+  readonly inputs = 'file';
+  readonly findsBatchesBy = 'tag';
 
-  constructor(private readonly openai: OpenAI) {}
+  /** Azure and OpenAI-compatible servers speak the same API under their own names. */
+  constructor(
+    private readonly openai: OpenAI,
+    readonly name: ProviderName = 'openai',
+  ) {}
 
   findFile(filename: string, bytes: number): Promise<string | null> {
     return callOpenAI('find an earlier upload', async () => {
@@ -102,7 +108,9 @@ export class OpenAIBatchProvider implements BatchProvider {
     });
   }
 
-  async createBatch({ key, fileId, endpoint, metadata }: CreateBatchRequest): Promise<string> {
+  async createBatch({ key, input, endpoint, metadata }: CreateBatchRequest): Promise<string> {
+    if (!('fileId' in input)) throw new Error('OpenAI batches are made from an uploaded file');
+    const { fileId } = input;
     const batch = await callOpenAI('create batch', () =>
       this.openai.batches.create(
         {
