@@ -6,6 +6,7 @@ import { type ArtifactStore, artifactNames } from '../src/artifacts.js';
 import type { JsonlWriter } from '../src/jsonl.js';
 import { PositionSpill } from '../src/position-spill.js';
 import { addUsage, emptyUsage, usageOfBody } from '../src/pricing.js';
+import { outputTextOf } from '../src/output-text.js';
 import { customIdOf } from '../src/requests.js';
 import {
   type BatchStatus,
@@ -279,10 +280,12 @@ async function writeInOrder(
 }
 
 function resultLine(input: ClassifyInput, custom_id: string, verdict: Verdict): ResultLine {
+  const text = verdict.status === 'succeeded' ? outputTextOf(verdict.response?.body) : null;
   return {
     custom_id,
     status: verdict.status,
     response: verdict.response,
+    ...(text === null ? {} : { output_text: text }),
     error: verdict.error,
     attempts: input.attempt,
     batch_id: input.batchId || null,

@@ -1,8 +1,10 @@
 import { Buffer } from 'node:buffer';
 import { type ArtifactStore, artifactNames, StoreSettingsError } from '../src/artifacts.js';
 import { type JsonlWriter, scanJsonlLines } from '../src/jsonl.js';
+import { PROVIDER_RULES } from '../src/providers/rules.js';
 import { RequestsValidator, summarizeValidation } from '../src/requests.js';
 import { failures } from '../workflows/contract.js';
+import { DEFAULT_PROVIDER } from '../workflows/provider-names.js';
 import type {
   ClientValidation,
   InputLocation,
@@ -15,7 +17,8 @@ import { type OnProgress, PROGRESS_EVERY_LINES } from './heartbeat.js';
 /**
  * Validates the input and splits it, in the same single pass, into parts of at most
  * `maxRequestsPerBatch` lines and `maxBytesPerBatch` bytes. Parts are contiguous slices in
- * input order, lines copied as they are except for CRLF (→ LF) and a leading BOM (dropped).
+ * input order, lines copied as they are except for CRLF (→ LF) and a leading BOM (dropped), or,
+ * for a provider with its own request shape, translated into it.
  * The input is streamed from the store, wherever the client put it. When the client validated
  * this very file (same size and modification time), lines are split without being parsed
  * again: parsing is most of the work.
@@ -36,8 +39,11 @@ export async function prepareParts(
     );
   }
 
-  const trusted = await unchangedSince(store, input.inputFile, input.validated);
-  const validator = new RequestsValidator({ endpoint: input.endpoint });
+  const { translate } = PROVIDER_RULES[input.provider ?? DEFAULT_PROVIDER];
+  // Lines a provider takes in its own shape are parsed to be translated: the client's
+  // validation saves nothing then.
+  const trusted = translate ? null : await unchangedSince(store, input.inputFile, input.validated);
+  const validator = new RequestsValidator({ endpoint: input.endpoint, translate });
   let lines = 0;
   const parts: PartRef[] = [];
   let writer: JsonlWriter | null = null;
@@ -57,9 +63,11 @@ export async function prepareParts(
       if (line.lineNo % PROGRESS_EVERY_LINES === 0) onProgress?.(line.lineNo);
       if (trusted && line.text === null) throw changedSinceValidated(input.inputFile);
       // Past the first error the run fails, so the rest is only read for the error report.
-      if (!trusted && (!validator.check(line) || !validator.ok)) continue;
+      const checked = trusted ? null : validator.check(line);
+      if (!trusted && (!checked || !validator.ok)) continue;
       if (line.text === null) continue;
-      const size = Buffer.byteLength(line.text) + 1;
+      const text = checked?.native ? JSON.stringify(checked.native) : line.text;
+      const size = Buffer.byteLength(text) + 1;
       if (writer) {
         const { lines, bytes } = writer.stats;
         if (lines >= maxRequests || bytes + size > maxBytes) {
@@ -68,7 +76,7 @@ export async function prepareParts(
         }
       }
       writer ??= await store.writer(input.runId, artifactNames.part(parts.length + 1));
-      await writer.write(line.text);
+      await writer.write(text);
     }
   } catch (err) {
     await writer?.abort();

@@ -9,6 +9,7 @@ import {
 } from '@temporalio/client';
 import { partWorkflowId } from '../workflows/ids.js';
 import { cancelSignal, partProgressQuery, runProgressQuery } from '../workflows/messages.js';
+import { DEFAULT_PROVIDER } from '../workflows/provider-names.js';
 import type { runWorkflow } from '../workflows/run.js';
 import { NightshiftRunId, NightshiftStatus } from '../workflows/search-attributes.js';
 import type { ResultLine, RunOptions, RunProgress, RunSummary } from '../workflows/types.js';
@@ -20,6 +21,7 @@ import {
 } from './artifacts.js';
 import { DEFAULT_TASK_QUEUE, loadConfig, type NightshiftConfig } from './config.js';
 import { writeLines } from './jsonl.js';
+import { PROVIDER_RULES } from './providers/rules.js';
 import {
   type FileValidation,
   type ValidateFileOptions,
@@ -34,12 +36,44 @@ export const DEFAULT_RUN_OPTIONS: RunOptions = {
   maxAttempts: 3,
   pollIntervalSeconds: 30,
   maxPollIntervalSeconds: 600,
-  maxRequestsPerBatch: 50_000,
-  // 200 MB is the provider's limit; the margin absorbs multipart framing and rounding.
-  maxBytesPerBatch: 190 * 1024 * 1024,
+  // The default provider's limits; `runOptionsFor` takes the run's provider's.
+  maxRequestsPerBatch: PROVIDER_RULES[DEFAULT_PROVIDER].maxRequestsPerBatch,
+  maxBytesPerBatch: PROVIDER_RULES[DEFAULT_PROVIDER].maxBytesPerBatch,
   maxConcurrentBatches: 8,
   metadata: {},
 };
+
+/**
+ * A run's options: the defaults, the provider's batch limits, then what the caller set, which
+ * may split finer than the provider allows but never coarser.
+ * @throws RangeError for a limit over the provider's
+ */
+export function runOptionsFor(overrides: Partial<RunOptions>): RunOptions {
+  const provider = overrides.provider ?? DEFAULT_PROVIDER;
+  const rules = PROVIDER_RULES[provider];
+  const options: RunOptions = {
+    ...DEFAULT_RUN_OPTIONS,
+    maxRequestsPerBatch: rules.maxRequestsPerBatch,
+    maxBytesPerBatch: rules.maxBytesPerBatch,
+    ...overrides,
+  };
+  for (const key of ['maxRequestsPerBatch', 'maxBytesPerBatch'] as const) {
+    if (options[key] > rules[key]) {
+      throw new RangeError(`${key} ${options[key]} is over ${provider}'s limit of ${rules[key]}`);
+    }
+  }
+  return options;
+}
+
+/** How a run's input is validated before anything is spent: the provider's rules included. */
+export function validationFor(options: RunOptions): ValidateFileOptions {
+  return {
+    endpoint: options.endpoint,
+    // A line longer than a part can hold would only fail later, in prepare.
+    maxLineBytes: options.maxBytesPerBatch,
+    translate: PROVIDER_RULES[options.provider ?? DEFAULT_PROVIDER].translate,
+  };
+}
 
 export type { ResultLine };
 
@@ -197,13 +231,9 @@ export class Nightshift {
   ): Promise<Submitted> {
     const { id = newRunId(), ...overrides } = options;
     if (!isValidRunId(id)) throw new InvalidArtifactPathError(`invalid run id: ${id}`);
-    const runOptions: RunOptions = { ...DEFAULT_RUN_OPTIONS, ...overrides };
+    const runOptions = runOptionsFor(overrides);
     const stored = isStoredInput(input);
-    const validation: ValidateFileOptions = {
-      endpoint: runOptions.endpoint,
-      // A line longer than a part can hold would only fail later, in prepare.
-      maxLineBytes: runOptions.maxBytesPerBatch,
-    };
+    const validation = validationFor(runOptions);
     const check =
       validated ??
       (stored

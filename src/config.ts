@@ -8,7 +8,12 @@ import {
   PROVIDER_NAMES,
   type ProviderName,
 } from '../workflows/provider-names.js';
-import type { OpenAIConfig } from './providers/openai/client.js';
+import { DEFAULT_AZURE_API_VERSION, type OpenAIConfig } from './providers/openai/client.js';
+import {
+  COMPATIBLE_PROFILES,
+  type CompatibleProfile,
+  type ProviderConfigs,
+} from './providers/registry.js';
 import type { TemporalConfig } from './temporal/connection.js';
 
 /** Task queue of runs and workers unless NIGHTSHIFT_TASK_QUEUE says otherwise. */
@@ -25,7 +30,7 @@ export interface NightshiftConfig {
   debug: boolean;
   temporal: TemporalConfig;
   /** Credentials by provider: null where this process has none. */
-  providers: { openai: OpenAIConfig | null };
+  providers: ProviderConfigs;
   /** The embedded emulator's pace per request, null: its default. */
   emulatorPerRequestMs: number | null;
   tools: ToolsConfig;
@@ -82,6 +87,25 @@ const SETTINGS: readonly Setting[] = [
     variables: ['OPENAI_BASE_URL', 'OPENAI_ORG_ID', 'OPENAI_PROJECT_ID', 'OPENAI_WEBHOOK_SECRET'],
     meaning: 'passed to the official SDK',
     default: 'SDK defaults',
+  },
+  {
+    variables: ['AZURE_OPENAI_ENDPOINT', 'AZURE_OPENAI_API_KEY'],
+    meaning: 'Azure OpenAI (`--provider azure`): the resource and its key',
+    default: '—',
+  },
+  {
+    variables: ['OPENAI_API_VERSION'],
+    meaning: "Azure OpenAI's API version",
+    default: `\`${DEFAULT_AZURE_API_VERSION}\``,
+  },
+  {
+    variables: ['NIGHTSHIFT_OPENAI_COMPATIBLE_PROFILE'],
+    meaning: `\`--provider openai-compatible\` (OPENAI_API_KEY at OPENAI_BASE_URL): the server's quirks, one of ${Object.keys(
+      COMPATIBLE_PROFILES,
+    )
+      .map((p) => `\`${p}\``)
+      .join(', ')}`,
+    default: '`openai`',
   },
   { variables: ['TEMPORAL_ADDRESS'], meaning: 'Temporal frontend', default: '`localhost:7233`' },
   { variables: ['TEMPORAL_NAMESPACE'], meaning: 'namespace', default: '`default`' },
@@ -160,6 +184,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): NightshiftConf
   const text = (name: string) => env[name]?.trim() || null;
   const home = text('NIGHTSHIFT_HOME');
   const apiKey = text('OPENAI_API_KEY');
+  const openai: OpenAIConfig | null = apiKey
+    ? {
+        apiKey,
+        ...optional('baseURL', text('OPENAI_BASE_URL')),
+        ...optional('organization', text('OPENAI_ORG_ID')),
+        ...optional('project', text('OPENAI_PROJECT_ID')),
+        ...optional('webhookSecret', text('OPENAI_WEBHOOK_SECRET')),
+      }
+    : null;
+  const azureEndpoint = text('AZURE_OPENAI_ENDPOINT');
+  const azureKey = text('AZURE_OPENAI_API_KEY');
   const temporalApiKey = text('TEMPORAL_API_KEY');
   return {
     provider: providerName(text('NIGHTSHIFT_PROVIDER')),
@@ -179,14 +214,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): NightshiftConf
       ...optional('encryptionKeys', text('NIGHTSHIFT_ENCRYPTION_KEYS')),
     },
     providers: {
-      openai: apiKey
-        ? {
-            apiKey,
-            ...optional('baseURL', text('OPENAI_BASE_URL')),
-            ...optional('organization', text('OPENAI_ORG_ID')),
-            ...optional('project', text('OPENAI_PROJECT_ID')),
-            ...optional('webhookSecret', text('OPENAI_WEBHOOK_SECRET')),
-          }
+      openai,
+      azure:
+        azureEndpoint && azureKey
+          ? {
+              endpoint: azureEndpoint,
+              apiKey: azureKey,
+              apiVersion: text('OPENAI_API_VERSION') ?? DEFAULT_AZURE_API_VERSION,
+            }
+          : null,
+      'openai-compatible': openai?.baseURL
+        ? { ...openai, profile: compatibleProfile(text('NIGHTSHIFT_OPENAI_COMPATIBLE_PROFILE')) }
         : null,
     },
     emulatorPerRequestMs: milliseconds(env, 'NIGHTSHIFT_EMULATOR_PER_REQUEST_MS'),
@@ -214,6 +252,16 @@ function providerName(value: string | null): ProviderName {
     );
   }
   return known;
+}
+
+function compatibleProfile(value: string | null): CompatibleProfile {
+  if (value === null) return 'openai';
+  if (!Object.hasOwn(COMPATIBLE_PROFILES, value)) {
+    throw new ConfigError(
+      `NIGHTSHIFT_OPENAI_COMPATIBLE_PROFILE must be one of ${Object.keys(COMPATIBLE_PROFILES).join(', ')}, got "${value}"`,
+    );
+  }
+  return value as CompatibleProfile;
 }
 
 function milliseconds(env: NodeJS.ProcessEnv, name: string): number | null {

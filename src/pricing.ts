@@ -8,11 +8,13 @@ interface Price {
 }
 
 /**
- * Standard (non-batch) prices, USD per 1M tokens, from the OpenAI pricing page as of August
- * 2025 (o3 after its June 2025 price cut). Cached-input discounts are not modelled, so a cost
- * can come out a little high, never low.
+ * Standard (non-batch) prices, USD per 1M tokens, by model id across providers (their ids do not
+ * collide). Cached-input discounts are not modelled, so a cost can come out a little high, never
+ * low. OpenAI's from its pricing page as of August 2025 (o3 after its June 2025 price cut), which
+ * Azure's global deployments match; Azure runs name deployments, priced only when the name is a
+ * model id.
  */
-const STANDARD: Record<string, Price> = {
+const OPENAI: Record<string, Price> = {
   'gpt-4o': { input: 2.5, output: 10 },
   'gpt-4o-mini': { input: 0.15, output: 0.6 },
   'gpt-4.1': { input: 2, output: 8 },
@@ -28,17 +30,41 @@ const STANDARD: Record<string, Price> = {
   'text-embedding-ada-002': { input: 0.1, output: 0 },
 };
 
-/** The Batch API bills half the standard price. */
+/** Anthropic's pricing page as of October 2025 (ids with and without their date). */
+const ANTHROPIC: Record<string, Price> = {
+  'claude-opus-4-1': { input: 15, output: 75 },
+  'claude-opus-4': { input: 15, output: 75 },
+  'claude-sonnet-4-5': { input: 3, output: 15 },
+  'claude-sonnet-4': { input: 3, output: 15 },
+  'claude-3-7-sonnet': { input: 3, output: 15 },
+  'claude-haiku-4-5': { input: 1, output: 5 },
+  'claude-3-5-haiku': { input: 0.8, output: 4 },
+  'claude-3-haiku': { input: 0.25, output: 1.25 },
+};
+
+/** The Gemini API's paid tier as of October 2025 (2.5 Pro: prompts up to 200k tokens). */
+const GEMINI: Record<string, Price> = {
+  'gemini-2.5-pro': { input: 1.25, output: 10 },
+  'gemini-2.5-flash': { input: 0.3, output: 2.5 },
+  'gemini-2.5-flash-lite': { input: 0.1, output: 0.4 },
+  'gemini-2.0-flash': { input: 0.1, output: 0.4 },
+  'gemini-2.0-flash-lite': { input: 0.075, output: 0.3 },
+};
+
+const STANDARD: Record<string, Price> = { ...OPENAI, ...ANTHROPIC, ...GEMINI };
+
+/** Every provider's batch API bills half the standard price: OpenAI, Azure, Anthropic, Gemini. */
 const BATCH_DISCOUNT = 0.5;
 
 /** Longest first, so that `gpt-4o-mini-…` is matched by gpt-4o-mini and not gpt-4o. */
 const MODELS = Object.keys(STANDARD).sort((a, b) => b.length - a.length);
 
 /**
- * A dated snapshot's suffix (`-2024-07-18`, `-0613`). Anything else after a known name
- * (`-audio-preview`, `-search-preview`) is a different product with a different price.
+ * A dated snapshot's suffix (`-2024-07-18`, `-0613`, Anthropic's `-20250514`). Anything else
+ * after a known name (`-audio-preview`, `-search-preview`) is a different product with a
+ * different price.
  */
-const SNAPSHOT_SUFFIX = /^-(\d{4}-\d{2}-\d{2}|\d{4})$/;
+const SNAPSHOT_SUFFIX = /^-(\d{4}-\d{2}-\d{2}|\d{8}|\d{4})$/;
 
 /** The price entry a model id falls under, or null when unknown. */
 export function priceKey(model: string): string | null {
@@ -90,11 +116,20 @@ export function addUsage(into: Usage, more: Usage): void {
 }
 
 /**
- * The usage a response body reports, in one shape: /v1/responses counts input/output tokens,
- * chat, completions and embeddings count prompt/completion tokens (embeddings no completion).
+ * The usage a response body reports, in one shape: /v1/responses and Anthropic count
+ * input/output tokens, chat, completions and embeddings prompt/completion tokens (embeddings no
+ * completion), Gemini prompt/candidates tokens in `usageMetadata`.
  */
 export function usageOfBody(body: unknown): Usage {
-  const usage = (body as { usage?: Record<string, unknown> } | null)?.usage;
+  const { usage, usageMetadata: gemini } =
+    (body as { usage?: Record<string, unknown>; usageMetadata?: Record<string, unknown> } | null) ??
+    {};
+  if (gemini && typeof gemini === 'object') {
+    const input = count(gemini.promptTokenCount);
+    // Gemini's thinking tokens are billed as output but counted apart from the candidates'.
+    const output = count(gemini.candidatesTokenCount) + count(gemini.thoughtsTokenCount);
+    return { input_tokens: input, output_tokens: output, total_tokens: input + output };
+  }
   if (!usage || typeof usage !== 'object') return emptyUsage();
   const input = count(usage.input_tokens ?? usage.prompt_tokens);
   const output = count(usage.output_tokens ?? usage.completion_tokens);

@@ -2,6 +2,7 @@ import { stat } from 'node:fs/promises';
 import type { BatchEndpoint } from '../workflows/types.js';
 import { FingerprintSet } from './fingerprint-set.js';
 import { type BadJsonlLine, type ByteSource, type JsonlLine, scanJsonlLines } from './jsonl.js';
+import type { LineTranslator } from './providers/translation.js';
 
 /** Whether the endpoint's request bodies must name a model (moderations has a default). */
 const MODEL_REQUIRED: Record<BatchEndpoint, boolean> = {
@@ -30,6 +31,47 @@ export interface RequestLine {
 }
 
 export type LineCheck = { ok: true; request: RequestLine } | { ok: false; message: string };
+
+/** A valid line as the provider takes it: OpenAI's line itself, or the translator's. */
+export interface CheckedLine extends RequestLine {
+  /** The provider's own line when a translator made one (what prepare writes instead). */
+  native: unknown;
+}
+
+/**
+ * Checks one line for a provider that takes its own lines: an OpenAI batch line is checked as
+ * such, then translated; any other object is taken as the provider's native line, which the
+ * translator checks. Native lines name no OpenAI endpoint: they count as chat completions.
+ */
+export function checkTranslatedLine(
+  text: string,
+  translate: LineTranslator,
+): { ok: true; request: CheckedLine } | { ok: false; message: string } {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return checkRequestLine(text) as { ok: false; message: string };
+  }
+  const openaiShaped = isObject(value) && ('url' in value || 'body' in value || 'method' in value);
+  let url: BatchEndpoint = '/v1/chat/completions';
+  if (openaiShaped || !isObject(value)) {
+    const checked = checkRequestLine(text);
+    if (!checked.ok) return checked;
+    url = checked.request.url;
+  }
+  const translated = translate(value as Record<string, unknown>);
+  if (!translated.ok) return translated;
+  return {
+    ok: true,
+    request: {
+      custom_id: translated.customId,
+      url,
+      model: translated.model,
+      native: translated.line,
+    },
+  };
+}
 
 /** Checks one request line on its own; the first problem found is reported. */
 export function checkRequestLine(text: string): LineCheck {
@@ -85,6 +127,8 @@ export interface ValidationReport {
 export interface ValidatorOptions {
   /** The run's endpoint; when absent the first valid line's url decides. */
   endpoint?: BatchEndpoint;
+  /** The provider's translator (`PROVIDER_RULES`): lines are checked and turned into its own. */
+  translate?: LineTranslator | null;
   maxErrors?: number;
 }
 
@@ -107,9 +151,11 @@ export class RequestsValidator {
   private endpoint: Pinned<BatchEndpoint> | null = null;
   private model: Pinned<string | null> | null = null;
   private readonly ids = new FingerprintSet();
+  private readonly translate: LineTranslator | null;
 
   constructor(options: ValidatorOptions = {}) {
     this.maxErrors = options.maxErrors ?? 20;
+    this.translate = options.translate ?? null;
     this.runEndpoint = options.endpoint;
     if (options.endpoint) this.endpoint = { value: options.endpoint, line: 0 };
   }
@@ -119,10 +165,12 @@ export class RequestsValidator {
   }
 
   /** Returns the request when the line is valid, else records why not. */
-  check(line: JsonlLine | BadJsonlLine): RequestLine | null {
+  check(line: JsonlLine | BadJsonlLine): CheckedLine | null {
     this.total += 1;
     if (line.text === null) return this.reject(line.lineNo, line.problem);
-    const result = checkRequestLine(line.text);
+    const result = this.translate
+      ? checkTranslatedLine(line.text, this.translate)
+      : checkRequestLine(line.text);
     if (!result.ok) return this.reject(line.lineNo, result.message);
     const { request } = result;
 
@@ -146,7 +194,7 @@ export class RequestsValidator {
     if (!this.ids.add(request.custom_id)) {
       return this.reject(line.lineNo, `duplicate custom_id ${show(request.custom_id)}`);
     }
-    return request;
+    return { native: null, ...request };
   }
 
   /** The outcome, once every line was checked; `bytes` is the file's size. */
@@ -247,6 +295,7 @@ export const ID_PREFIX = '{"custom_id":"';
  * The custom_id of a line known to be valid JSON, without parsing a large body when the line
  * starts with it as written by the SDKs and JSON.stringify. Anything unusual (an escape in the id,
  * another "custom_id" key anywhere, since JSON.parse keeps the last duplicate) takes JSON.parse.
+ * Gemini's lines name their request `key`.
  */
 export function customIdOf(text: string): string {
   if (text.startsWith(ID_PREFIX)) {
@@ -256,5 +305,6 @@ export function customIdOf(text: string): string {
       if (!id.includes('\\') && text.indexOf('"custom_id"', end) === -1) return id;
     }
   }
-  return (JSON.parse(text) as { custom_id: string }).custom_id;
+  const line = JSON.parse(text) as { custom_id?: string; key?: string };
+  return (line.custom_id ?? line.key) as string;
 }

@@ -92,5 +92,5 @@ test('`nightshift emulator` serves the Batch API and says how to point an SDK at
 test('`nightshift worker` without OPENAI_API_KEY nor --emulator is a usage error', async () => {
   const run = await runCli(['worker']);
   assert.equal(run.code, 2);
-  assert.match(run.stderr, /OPENAI_API_KEY is not set/);
+  assert.match(run.stderr, /no provider has credentials \(OPENAI_API_KEY, AZURE_OPENAI_API_KEY/);
 });

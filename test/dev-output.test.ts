@@ -142,7 +142,7 @@ test('the banner names the endpoint the worker calls: OpenAI’s, or what OPENAI
     emulatorUrl: null,
   };
   const batchLine = (openai: OpenAIConfig) =>
-    devBanner({ ...stack, openai })
+    devBanner({ ...stack, providers: { openai } })
       .split('\n')
       .find((l) => l.startsWith('Batch API    '));
   assert.equal(

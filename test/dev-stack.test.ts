@@ -19,7 +19,7 @@ test('on the dev stack, a finished batch reaches its run through the emulator’
     port: await freePort(),
     uiPort: await freePort(),
     taskQueue: 'dev-webhooks',
-    openai: null,
+    providers: {},
   });
   try {
     const temporal = await connectClient({ address: stack.address, namespace: 'default' });

@@ -131,6 +131,7 @@ async function prepareRun(run: Run) {
     [
       {
         runId: run.runId,
+        provider: options.provider,
         inputFile: input.inputFile,
         endpoint: options.endpoint,
         maxRequestsPerBatch: options.maxRequestsPerBatch,

@@ -32,6 +32,8 @@ export interface ResultLine {
   custom_id: string;
   status: RequestStatus;
   response: { status_code: number; request_id: string; body: unknown } | null;
+  /** The generated text of a success, whatever the provider (absent where none was generated). */
+  output_text?: string;
   error: { code: string; message: string } | null;
   attempts: number;
   /** Null for a request that was never submitted (a run cancelled before its batch). */
@@ -52,6 +54,8 @@ export interface PartRef {
 
 export interface PrepareInput {
   runId: string;
+  /** The run's provider, whose own request shape the parts take (absent: OpenAI's). */
+  provider?: ProviderName;
   /** The requests JSONL. */
   inputFile: InputLocation;
   /** Expected endpoint; when absent the first line's url decides. */

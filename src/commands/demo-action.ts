@@ -39,7 +39,7 @@ async function startStack(): Promise<{ stack: DevStack; home: string; throwaway:
   const config = loadConfig();
   const options = {
     taskQueue: DEFAULT_TASK_QUEUE,
-    openai: null,
+    providers: {},
     emulatorTiming: DEMO_TIMING,
     emulatorPerRequestMs: config.emulatorPerRequestMs,
   };

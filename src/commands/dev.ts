@@ -25,7 +25,7 @@ async function dev(flags: DevFlags): Promise<void> {
     encryptionKeys: config.temporal.encryptionKeys,
     debug: config.debug,
     taskQueue,
-    openai: config.providers.openai,
+    providers: config.providers,
     log: (line) => console.error(line),
   });
   const emulatorUrl = stack.emulator?.url ?? null;

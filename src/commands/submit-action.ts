@@ -8,8 +8,10 @@ import {
   isStoredInput,
   type Nightshift,
   newRunId,
+  runOptionsFor,
   type SubmitOptions,
   validateStoredInput,
+  validationFor,
 } from '../client.js';
 import { loadConfig } from '../config.js';
 import { estimateCost, UNBOUNDED_OUTPUT_GUESS } from '../estimate.js';
@@ -176,12 +178,16 @@ export async function submit(file: string | undefined, flags: SubmitFlags): Prom
     throw new UsageError(`--id: use letters, digits, '.', '_' and '-' (at most 128): ${id}`);
   }
   const options = runOptions(flags, id);
+  let validation: ValidateFileOptions;
+  try {
+    validation = validationFor(runOptionsFor(options));
+  } catch (err) {
+    if (err instanceof RangeError) throw new UsageError(err.message);
+    throw err;
+  }
   const store = await checkedStore(loadConfig());
   const input = source ? await buildFromTemplate(source, flags, id) : await requestsFile(file);
-  const report = await validateInput(store, input, {
-    endpoint: options.endpoint,
-    maxLineBytes: options.maxBytesPerBatch ?? DEFAULT_RUN_OPTIONS.maxBytesPerBatch,
-  });
+  const report = await validateInput(store, input, validation);
   if (!report.ok) reportProblems(file ?? input, report.errors, report.errorCount);
   await estimateAndCheck(isStoredInput(input) ? store.readInput(input) : input, flags.maxCost);
   if (flags.maxCost !== undefined && report.model) {

@@ -1,11 +1,11 @@
 import { loadConfig, type NightshiftConfig } from '../config.js';
-import { emulatorBanner, providerEndpoint } from '../dev/banner.js';
-import { emulatorOpenAIConfig, startLocalEmulator } from '../dev/emulator.js';
+import { emulatorBanner, providerEndpoints } from '../dev/banner.js';
+import { anyProvider, emulatorProviderConfigs, startLocalEmulator } from '../dev/emulator.js';
 import { untilStopSignal } from '../dev/signals.js';
 import { runWorker } from '../dev/worker.js';
 import type { Emulator } from '../emulator/index.js';
 import { collectEveryHour, parseAge } from '../gc.js';
-import type { OpenAIConfig } from '../providers/openai/client.js';
+import type { ProviderConfigs } from '../providers/registry.js';
 import { connectClient } from '../temporal/connection.js';
 import { paintFor } from '../terminal.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../webhooks/receiver.js';
@@ -27,15 +27,16 @@ export async function worker(flags: WorkerFlags): Promise<void> {
   }
   // Before anything else: a worker that cannot reach the store would fail every activity.
   const store = await checkedStore(config);
-  const { openai, emulator } = await provider(flags, config);
-  if (!emulator) console.error(`batches go to ${providerEndpoint(openai)}`);
+  const { providers, emulator } = await providersOf(flags, config);
+  if (!emulator)
+    for (const line of providerEndpoints(providers)) console.error(`batches go to ${line}`);
   let webhooks: WebhookReceiver | null = null;
   let stopGc = async () => {};
   try {
     const running = await runWorker({
       temporal,
       taskQueue,
-      openai,
+      providers,
       store,
       runtime: { metricsPort: flags.metricsPort, jsonLogs: flags.jsonLogs, debug: config.debug },
     });
@@ -75,23 +76,23 @@ export async function worker(flags: WorkerFlags): Promise<void> {
   }
 }
 
-async function provider(
+async function providersOf(
   flags: WorkerFlags,
   config: NightshiftConfig,
-): Promise<{ openai: OpenAIConfig; emulator: Emulator | null }> {
+): Promise<{ providers: ProviderConfigs; emulator: Emulator | null }> {
   if (flags.emulator) {
     const emulator = await startLocalEmulator({
       port: flags.emulatorPort,
       perRequestMs: config.emulatorPerRequestMs,
     });
     console.error(paintFor(process.stderr)('yellow', emulatorBanner(emulator.url, '--emulator')));
-    return { openai: emulatorOpenAIConfig(emulator), emulator };
+    return { providers: emulatorProviderConfigs(emulator), emulator };
   }
-  const { openai } = config.providers;
-  if (!openai) {
+  if (!anyProvider(config.providers)) {
     throw new UsageError(
-      'OPENAI_API_KEY is not set: set it, or run `nightshift worker --emulator` (fake responses)',
+      'no provider has credentials (OPENAI_API_KEY, AZURE_OPENAI_API_KEY, …): set one, ' +
+        'or run `nightshift worker --emulator` (fake responses)',
     );
   }
-  return { openai, emulator: null };
+  return { providers: config.providers, emulator: null };
 }

@@ -2,6 +2,7 @@
 import { join } from 'node:path';
 import { DEFAULT_TASK_QUEUE } from '../config.js';
 import type { OpenAIConfig } from '../providers/openai/client.js';
+import type { ProviderConfigs } from '../providers/registry.js';
 import { type Paint, plain } from '../terminal.js';
 import { DEV_PORT } from './ports.js';
 
@@ -35,6 +36,20 @@ export function providerEndpoint(openai: OpenAIConfig): string {
   );
 }
 
+/**
+ * Where each provider with credentials sends batches: one line each, for `dev` and `worker`.
+ * `openai-compatible` is not named apart: it is OPENAI_BASE_URL, which the OpenAI line names.
+ */
+export function providerEndpoints(providers: ProviderConfigs): string[] {
+  const { openai, azure } = providers;
+  return [
+    ...(openai ? [providerEndpoint(openai)] : []),
+    ...(azure
+      ? [`${azure.endpoint}, Azure OpenAI (AZURE_OPENAI_ENDPOINT): batches are billed`]
+      : []),
+  ];
+}
+
 export interface DevBannerInput {
   /** Temporal's frontend and UI, as the stack started them. */
   address: string;
@@ -44,7 +59,7 @@ export interface DevBannerInput {
   /** The stack's own emulator, when the worker sends batches to it. */
   emulatorUrl: string | null;
   /** What the worker calls otherwise. */
-  openai: OpenAIConfig;
+  providers: ProviderConfigs;
 }
 
 /** `nightshift dev`'s banner: what runs where, and how to submit to it. One item a line. */
@@ -56,9 +71,9 @@ export function devBanner(stack: DevBannerInput, paint: Paint = plain): string {
     ...(emulatorUrl ? [paint('yellow', emulatorBanner(emulatorUrl))] : []),
     `Temporal     ${address} (namespace default, persisted in ${join(home, 'temporal.db')})`,
     `Temporal UI  ${stack.uiUrl}  (find runs with: NightshiftStatus="running")`,
-    emulatorUrl
-      ? `Emulator     ${emulatorUrl}/v1`
-      : paint('bold', `Batch API    ${providerEndpoint(stack.openai)}`),
+    ...(emulatorUrl
+      ? [`Emulator     ${emulatorUrl}/v1 (and every other provider's API)`]
+      : providerEndpoints(stack.providers).map((line) => paint('bold', `Batch API    ${line}`))),
     `Worker       task queue "${taskQueue}", artifacts in ${join(home, 'runs')}`,
     '',
     'Submit from another terminal:',

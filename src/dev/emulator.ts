@@ -1,5 +1,6 @@
 import { type Emulator, type EmulatorTiming, startEmulator } from '../emulator/index.js';
-import type { OpenAIConfig } from '../providers/openai/client.js';
+import { DEFAULT_AZURE_API_VERSION, type OpenAIConfig } from '../providers/openai/client.js';
+import type { ProviderConfigs } from '../providers/registry.js';
 
 export interface LocalEmulatorOptions {
   port?: number;
@@ -31,6 +32,26 @@ export async function startLocalEmulator(options: LocalEmulatorOptions = {}): Pr
 }
 
 /** What the OpenAI SDK needs to talk to the emulator; it checks that a key is sent, not which. */
-export function emulatorOpenAIConfig(emulator: Emulator): OpenAIConfig {
-  return { apiKey: 'sk-nightshift-emulator', baseURL: `${emulator.url}/v1`, maxRetries: 2 };
+export function emulatorOpenAIConfig(emulator: Emulator, maxRetries = 2): OpenAIConfig {
+  return { apiKey: 'sk-nightshift-emulator', baseURL: `${emulator.url}/v1`, maxRetries };
+}
+
+/** Every provider pointed at the emulator, which serves each one's API under its own paths. */
+export function emulatorProviderConfigs(emulator: Emulator, maxRetries = 2): ProviderConfigs {
+  const openai = emulatorOpenAIConfig(emulator, maxRetries);
+  return {
+    openai,
+    azure: {
+      endpoint: emulator.url,
+      apiKey: 'azure-nightshift-emulator',
+      apiVersion: DEFAULT_AZURE_API_VERSION,
+      maxRetries,
+    },
+    'openai-compatible': { ...openai, profile: 'openai' },
+  };
+}
+
+/** Whether any provider has credentials: when none has, `dev` runs the emulator. */
+export function anyProvider(configs: ProviderConfigs): boolean {
+  return Object.values(configs).some((config) => config != null);
 }

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { Emulator, EmulatorTiming } from '../emulator/index.js';
-import type { OpenAIConfig } from '../providers/openai/client.js';
+import type { ProviderConfigs } from '../providers/registry.js';
 import { LocalArtifactStore } from '../store/local.js';
 import { connectClient } from '../temporal/connection.js';
 import { startWebhookReceiver } from '../webhooks/receiver.js';
-import { emulatorOpenAIConfig, startLocalEmulator } from './emulator.js';
+import { anyProvider, emulatorProviderConfigs, startLocalEmulator } from './emulator.js';
 import { DEV_PORT, DEV_UI_PORT } from './ports.js';
 import { startTemporalDevServer, temporalReachable } from './temporal-dev-server.js';
 import { runWorker } from './worker.js';
@@ -19,8 +19,8 @@ export interface DevStackOptions {
   emulatorPort?: number;
   emulatorTiming?: EmulatorTiming;
   taskQueue: string;
-  /** The real provider; null runs the emulator. */
-  openai: OpenAIConfig | null;
+  /** The real providers; when none has credentials, the emulator serves them all. */
+  providers: ProviderConfigs;
   /** NIGHTSHIFT_EMULATOR_PER_REQUEST_MS: the emulator's pace, over `emulatorTiming`'s. */
   emulatorPerRequestMs?: number | null;
   /** NIGHTSHIFT_ENCRYPTION_KEYS: the payload codec of the worker and the webhook receiver. */
@@ -35,8 +35,8 @@ export interface DevStack {
   uiUrl: string;
   /** Null when requests go to the real OpenAI API. */
   emulator: Emulator | null;
-  /** What the worker calls: the emulator, or the provider it was given. */
-  openai: OpenAIConfig;
+  /** What the worker calls: the emulator, or the providers it was given. */
+  providers: ProviderConfigs;
   /** Stops the worker, the emulator and the server, in that order. */
   stop(): Promise<void>;
 }
@@ -79,8 +79,8 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
       ...(encryptionKeys ? { encryptionKeys } : {}),
     };
     let emulator: Emulator | null = null;
-    let openai = options.openai;
-    if (!openai) {
+    let { providers } = options;
+    if (!anyProvider(providers)) {
       // The emulator's finished batches reach the waiting parts through signed webhooks, as
       // OpenAI's would through `nightshift worker --webhook-port`: the whole path, end to end.
       const temporal = await connectClient(local);
@@ -98,17 +98,17 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
       });
       stops.push(() => started.close());
       emulator = started;
-      openai = emulatorOpenAIConfig(started);
+      providers = emulatorProviderConfigs(started);
     }
     const worker = await runWorker({
       temporal: local,
       taskQueue: options.taskQueue,
       runtime: { debug: options.debug },
-      openai,
+      providers,
       store: new LocalArtifactStore(options.home),
     });
     stops.push(() => worker.stop());
-    return { address: server.address, uiUrl: server.uiUrl, emulator, openai, stop };
+    return { address: server.address, uiUrl: server.uiUrl, emulator, providers, stop };
   } catch (err) {
     await stop();
     throw err;

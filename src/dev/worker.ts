@@ -1,8 +1,7 @@
 import { createActivities } from '../../activities/index.js';
 import type { ArtifactStore } from '../artifacts.js';
 import { dataConverterFor } from '../codec/encryption.js';
-import type { OpenAIConfig } from '../providers/openai/client.js';
-import { createProviders } from '../providers/registry.js';
+import { createProviders, type ProviderConfigs } from '../providers/registry.js';
 import { connectWorker, type TemporalConfig } from '../temporal/connection.js';
 import { createNightshiftWorker } from '../worker.js';
 import { installWorkerRuntime, type WorkerRuntimeOptions } from './runtime.js';
@@ -16,7 +15,7 @@ export interface RunningWorker {
 export interface WorkerOptions {
   temporal: TemporalConfig;
   taskQueue: string;
-  openai: OpenAIConfig;
+  providers: ProviderConfigs;
   store: ArtifactStore;
   runtime?: WorkerRuntimeOptions;
 }
@@ -31,7 +30,7 @@ export async function runWorker(options: WorkerOptions): Promise<RunningWorker> 
       namespace: options.temporal.namespace,
       taskQueue: options.taskQueue,
       activities: createActivities({
-        providers: createProviders({ openai: options.openai }),
+        providers: createProviders(options.providers),
         store: options.store,
       }),
       dataConverter: dataConverterFor(options.temporal.encryptionKeys),

@@ -202,7 +202,8 @@ export class EmulatorServer {
     const url = new URL(req.url ?? '/', 'http://emulator');
     if (url.pathname.startsWith('/_emulator/')) return this.control(req, res, url.pathname);
 
-    const { route, id } = matchRoute(req.method, url.pathname);
+    const azure = azureDialect(url);
+    const { route, id } = matchRoute(req.method, azure?.pathname ?? url.pathname);
     const state = this.state;
     let counted = false;
     const call: Call = {
@@ -220,7 +221,8 @@ export class EmulatorServer {
       },
     };
     try {
-      await this.serve(call, route);
+      if (azure && this.config.requireAuth) checkAzureAuth(call, azure.v1);
+      await this.serve(call, route, azure !== null);
     } catch (err) {
       fail(res, err);
     } finally {
@@ -228,9 +230,13 @@ export class EmulatorServer {
     }
   }
 
-  private async serve(call: Call, route: Route): Promise<void> {
+  private async serve(call: Call, route: Route, authChecked: boolean): Promise<void> {
     const { req, state } = call;
-    if (this.config.requireAuth && !/^Bearer \S+/.test(req.headers.authorization ?? '')) {
+    if (
+      this.config.requireAuth &&
+      !authChecked &&
+      !/^Bearer \S+/.test(req.headers.authorization ?? '')
+    ) {
       throw new ApiError(401, MISSING_KEY, 'invalid_request_error');
     }
     call.fault = state.faults.takeHttpFault(route.name);
@@ -281,6 +287,40 @@ function matchRoute(method: string | undefined, pathname: string): { route: Rout
     if (match) return { route, id: decodeURIComponent(match[1] ?? '') };
   }
   throw new ApiError(404, `Invalid URL (${method} ${pathname})`, 'invalid_request_error');
+}
+
+/**
+ * Azure OpenAI's paths for the same Files and Batch APIs: `/openai/{files,batches}…` with an
+ * `api-version` query (what `AzureOpenAI` calls), or the version-less `/openai/v1/…`. Azure's
+ * batch guide: https://learn.microsoft.com/azure/ai-foundry/openai/how-to/batch.
+ */
+function azureDialect(url: URL): { pathname: string; v1: boolean } | null {
+  const match = /^\/openai\/(v1\/)?(.*)$/.exec(url.pathname);
+  if (!match) return null;
+  return { pathname: `/v1/${match[2]}`, v1: match[1] !== undefined };
+}
+
+/** Azure authenticates with an `api-key` header (or Entra ID's bearer token) and a version. */
+function checkAzureAuth(call: Call, v1: boolean): void {
+  const { headers } = call.req;
+  if (!headers['api-key'] && !/^Bearer \S+/.test(headers.authorization ?? '')) {
+    throw new ApiError(
+      401,
+      'Access denied due to invalid subscription key or wrong API endpoint.',
+      'invalid_request_error',
+      null,
+      '401',
+    );
+  }
+  if (!v1 && !call.query.get('api-version')) {
+    throw new ApiError(
+      400,
+      'Missing required query parameter: api-version',
+      'invalid_request_error',
+      'api-version',
+      'MissingApiVersionParameter',
+    );
+  }
 }
 
 function httpFault(rule: FaultRule): ApiError {

@@ -1,17 +1,58 @@
-import { OpenAIBatchProvider } from './openai/batches.js';
-import { createOpenAIClient, type OpenAIConfig } from './openai/client.js';
+import { OPENAI_DIALECT, OpenAIBatchProvider, type OpenAIDialect } from './openai/batches.js';
+import {
+  type AzureConfig,
+  createAzureClient,
+  createOpenAIClient,
+  type OpenAIConfig,
+} from './openai/client.js';
 import type { Providers } from './provider.js';
+
+/**
+ * Servers known to speak OpenAI's Batch API with quirks (`NIGHTSHIFT_OPENAI_COMPATIBLE_PROFILE`),
+ * for `--provider openai-compatible`; `openai` is a server that has none.
+ */
+export const COMPATIBLE_PROFILES = {
+  openai: OPENAI_DIALECT,
+  // Groq's Files and Batches follow OpenAI's, without file lifetimes
+  // (https://console.groq.com/docs/batch).
+  groq: { fileLifetimes: false },
+} as const satisfies Record<string, OpenAIDialect>;
+
+export type CompatibleProfile = keyof typeof COMPATIBLE_PROFILES;
+
+export interface CompatibleConfig extends OpenAIConfig {
+  profile: CompatibleProfile;
+}
 
 /** Credentials by provider; a worker serves the providers it has credentials for. */
 export interface ProviderConfigs {
   openai?: OpenAIConfig | null;
+  azure?: AzureConfig | null;
+  'openai-compatible'?: CompatibleConfig | null;
 }
 
 /** The providers a worker can reach, each through its official SDK. */
 export function createProviders(configs: ProviderConfigs): Providers {
+  const { openai, azure } = configs;
+  const compatible = configs['openai-compatible'];
   return {
-    ...(configs.openai
-      ? { openai: new OpenAIBatchProvider(createOpenAIClient(configs.openai)) }
+    ...(openai ? { openai: new OpenAIBatchProvider(createOpenAIClient(openai)) } : {}),
+    ...(azure
+      ? {
+          // Azure's batch guide names no file lifetimes for every API version it serves.
+          azure: new OpenAIBatchProvider(createAzureClient(azure), 'azure', {
+            fileLifetimes: false,
+          }),
+        }
+      : {}),
+    ...(compatible
+      ? {
+          'openai-compatible': new OpenAIBatchProvider(
+            createOpenAIClient(compatible),
+            'openai-compatible',
+            COMPATIBLE_PROFILES[compatible.profile],
+          ),
+        }
       : {}),
   };
 }

@@ -9,6 +9,7 @@ import type { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from '../../activities/index.js';
 import type { ArtifactStore } from '../../src/artifacts.js';
 import { Nightshift, type ResultLine, type Run, type SubmitOptions } from '../../src/client.js';
+import { emulatorProviderConfigs } from '../../src/dev/emulator.js';
 import { type Emulator, type EmulatorOptions, startEmulator } from '../../src/emulator/index.js';
 import { createProviders } from '../../src/providers/registry.js';
 import { LocalArtifactStore } from '../../src/store/local.js';
@@ -119,9 +120,7 @@ export class Rig {
     }
     const { nativeConnection } = this.temporal;
     if (!nativeConnection) throw new Error('an in-process worker needs a native connection');
-    const providers = createProviders({
-      openai: { apiKey: 'sk-emulator', baseURL: `${this.emulator.url}/v1`, maxRetries: 0 },
-    });
+    const providers = createProviders(emulatorProviderConfigs(this.emulator, 0));
     const worker = await createNightshiftWorker({
       connection: nativeConnection,
       namespace: this.client.options.namespace,
@@ -140,6 +139,8 @@ export class Rig {
       ...(home ? { NIGHTSHIFT_HOME: home } : {}),
       OPENAI_BASE_URL: `${this.emulator.url}/v1`,
       OPENAI_API_KEY: apiKey,
+      AZURE_OPENAI_ENDPOINT: this.emulator.url,
+      AZURE_OPENAI_API_KEY: apiKey,
       ...env,
     });
     try {

@@ -21,6 +21,18 @@ const LOOKBACK_ITEMS = 1_000;
  */
 const FILE_LIFETIME = { anchor: 'created_at', seconds: 7 * 24 * 3600 } as const;
 
+/** What a server speaking OpenAI's Batch API does differently from OpenAI itself. */
+export interface OpenAIDialect {
+  /**
+   * Takes `expires_after` on uploads and `output_expires_after` on batches. Servers that do not
+   * may refuse them; their files then live as long as the server keeps them, unless the run's
+   * clean-up deletes them first (it does once results are stored).
+   */
+  fileLifetimes: boolean;
+}
+
+export const OPENAI_DIALECT: OpenAIDialect = { fileLifetimes: true };
+
 /** Batch metadata keys that carry a batch's {@link BatchKey}, so an earlier try finds it. */
 const KEY_FIELDS = {
   nightshift_run: (k: BatchKey) => k.runId,
@@ -69,6 +81,7 @@ export class OpenAIBatchProvider implements BatchProvider {
   constructor(
     private readonly openai: OpenAI,
     readonly name: ProviderName = 'openai',
+    private readonly dialect: OpenAIDialect = OPENAI_DIALECT,
   ) {}
 
   findFile(filename: string, bytes: number): Promise<string | null> {
@@ -91,7 +104,7 @@ export class OpenAIBatchProvider implements BatchProvider {
       this.openai.files.create({
         file: new File([blob], filename, { type: 'application/jsonl' }),
         purpose: 'batch',
-        expires_after: FILE_LIFETIME,
+        ...(this.dialect.fileLifetimes ? { expires_after: FILE_LIFETIME } : {}),
       }),
     );
     return file.id;
@@ -118,7 +131,7 @@ export class OpenAIBatchProvider implements BatchProvider {
           endpoint,
           completion_window: '24h',
           metadata: batchMetadata(key, metadata),
-          output_expires_after: FILE_LIFETIME,
+          ...(this.dialect.fileLifetimes ? { output_expires_after: FILE_LIFETIME } : {}),
         },
         { maxRetries: 0 },
       ),

@@ -1,4 +1,4 @@
-import OpenAI from 'openai';
+import OpenAI, { AzureOpenAI } from 'openai';
 
 /** OpenAI settings: the SDK's own environment variables, read by `loadConfig`. */
 export interface OpenAIConfig {
@@ -12,6 +12,22 @@ export interface OpenAIConfig {
   maxRetries?: number;
 }
 
+/** Azure OpenAI settings, the `AzureOpenAI` client's own environment variables. */
+export interface AzureConfig {
+  /** AZURE_OPENAI_ENDPOINT: `https://<resource>.openai.azure.com`. */
+  endpoint: string;
+  apiKey: string;
+  /** OPENAI_API_VERSION: one that serves the Batch and Files APIs. */
+  apiVersion: string;
+  timeoutMs?: number;
+  maxRetries?: number;
+}
+
+/** The API version Azure's batch guide uses when OPENAI_API_VERSION names none. */
+export const DEFAULT_AZURE_API_VERSION = '2025-04-01-preview';
+
+const DEFAULT_TIMEOUT_MS = 10 * 60_000;
+
 /** The one place an OpenAI client is made: every activity reaches the provider through it. */
 export function createOpenAIClient(config: OpenAIConfig): OpenAI {
   return new OpenAI({
@@ -20,7 +36,18 @@ export function createOpenAIClient(config: OpenAIConfig): OpenAI {
     organization: config.organization,
     project: config.project,
     webhookSecret: config.webhookSecret,
-    timeout: config.timeoutMs ?? 10 * 60_000,
+    timeout: config.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    maxRetries: config.maxRetries ?? 2,
+  });
+}
+
+/** Azure OpenAI's client: the same resources, under `/openai` with `api-key` and `api-version`. */
+export function createAzureClient(config: AzureConfig): OpenAI {
+  return new AzureOpenAI({
+    endpoint: config.endpoint,
+    apiKey: config.apiKey,
+    apiVersion: config.apiVersion,
+    timeout: config.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     maxRetries: config.maxRetries ?? 2,
   });
 }

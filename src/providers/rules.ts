@@ -1,0 +1,33 @@
+// What each provider's batch accepts, checked before anything is spent: the client validates
+// with these rules, and prepare splits and translates by them. Pure, without the SDKs, so the
+// CLI and the workflow's activities load it cheaply.
+import type { ProviderName } from '../../workflows/provider-names.js';
+import type { LineTranslator } from './translation.js';
+
+export interface ProviderRules {
+  /** Requests one batch may hold. */
+  maxRequestsPerBatch: number;
+  /** Bytes one batch may hold, with a margin for framing (multipart, JSON) and rounding. */
+  maxBytesPerBatch: number;
+  /** Turns input lines into the provider's own; null: OpenAI's lines are sent as they are. */
+  translate: LineTranslator | null;
+}
+
+const MB = 1024 * 1024;
+
+/** OpenAI's Batch API, and servers that speak it: 50,000 requests and 200 MB a file. */
+const OPENAI_RULES: ProviderRules = {
+  maxRequestsPerBatch: 50_000,
+  maxBytesPerBatch: 190 * MB,
+  translate: null,
+};
+
+export const PROVIDER_RULES: Record<ProviderName, ProviderRules> = {
+  openai: OPENAI_RULES,
+  'openai-compatible': OPENAI_RULES,
+  // Azure's global batch: 100,000 lines and 200 MB a file.
+  azure: { ...OPENAI_RULES, maxRequestsPerBatch: 100_000 },
+  // Anthropic's Message Batches: 100,000 requests and 256 MB a batch (set once merged).
+  anthropic: { maxRequestsPerBatch: 100_000, maxBytesPerBatch: 240 * MB, translate: null },
+  gemini: { ...OPENAI_RULES, translate: null },
+};
