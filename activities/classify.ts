@@ -4,9 +4,9 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ArtifactStore, artifactNames } from '../src/artifacts.js';
 import type { JsonlWriter } from '../src/jsonl.js';
+import { outputTextOf } from '../src/output-text.js';
 import { PositionSpill } from '../src/position-spill.js';
 import { addUsage, emptyUsage, usageOfBody } from '../src/pricing.js';
-import { outputTextOf } from '../src/output-text.js';
 import { customIdOf } from '../src/requests.js';
 import {
   type BatchStatus,

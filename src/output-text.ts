@@ -9,7 +9,10 @@ const isObject = (value: unknown): value is Json =>
 /** The strings of `parts` whose `key` holds text, joined; null when there are none. */
 function joined(parts: unknown, pick: (part: Json) => unknown): string | null {
   if (!Array.isArray(parts)) return null;
-  const texts = parts.filter(isObject).map(pick).filter((t) => typeof t === 'string');
+  const texts = parts
+    .filter(isObject)
+    .map(pick)
+    .filter((t) => typeof t === 'string');
   return texts.length > 0 ? texts.join('') : null;
 }
 
