@@ -61,3 +61,29 @@ test('usage is read from both usage shapes', () => {
   assert.deepEqual(usageOfBody(null), usage(0, 0));
   assert.deepEqual(usageOfBody({ usage: 'x' }), usage(0, 0));
 });
+
+test('Anthropic and Gemini models are priced at their batch discount, dated ids included', () => {
+  assert.deepEqual(costOf('claude-sonnet-4-5-20250929', usage(1_000_000, 1_000_000)), {
+    batch: 9,
+    standard_equivalent: 18,
+    saved: 9,
+  });
+  assert.equal(priceKey('claude-3-5-haiku-20241022'), 'claude-3-5-haiku');
+  assert.equal(priceKey('claude-opus-4-1'), 'claude-opus-4-1');
+  assert.equal(priceKey('gemini-2.5-flash-lite'), 'gemini-2.5-flash-lite');
+  assert.deepEqual(costOf('gemini-2.5-flash', usage(1_000_000, 1_000_000))?.batch, 1.4);
+});
+
+test('Gemini’s usageMetadata counts thinking tokens as output', () => {
+  assert.deepEqual(
+    usageOfBody({
+      usageMetadata: {
+        promptTokenCount: 10,
+        candidatesTokenCount: 4,
+        thoughtsTokenCount: 6,
+        totalTokenCount: 20,
+      },
+    }),
+    usage(10, 10),
+  );
+});

@@ -4,9 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import fc from 'fast-check';
+import type { LineTranslator } from '../src/providers/translation.js';
 import {
   checkRequestLine,
   formatValidationError,
+  RequestsValidator,
   summarizeValidation,
   validateRequestsFile,
 } from '../src/requests.js';
@@ -222,5 +224,49 @@ test('property: generated valid files validate; one corruption is reported on it
       },
     ),
     { numRuns: 150 },
+  );
+});
+
+test('with a provider’s translator, OpenAI lines and native lines are both checked and translated', async () => {
+  const translate: LineTranslator = (line) => {
+    if ('params' in line) {
+      return { ok: true, customId: String(line.custom_id), model: 'm', line };
+    }
+    const body = line.body as { model: string; logprobs?: boolean };
+    if (body.logprobs) return { ok: false, message: 'body.logprobs: not supported by Toy' };
+    return {
+      ok: true,
+      customId: String(line.custom_id),
+      model: body.model,
+      line: { custom_id: line.custom_id, params: { model: body.model } },
+    };
+  };
+  const validator = new RequestsValidator({ translate });
+  const lines = [
+    request('a', 'm'),
+    JSON.stringify({ custom_id: 'b', params: { model: 'm' } }),
+    JSON.stringify({
+      custom_id: 'c',
+      method: 'POST',
+      url: '/v1/chat/completions',
+      body: { model: 'm', logprobs: true },
+    }),
+    JSON.stringify({ custom_id: 'd', method: 'GET', url: '/v1/chat/completions', body: {} }),
+    '{"custom_id": ',
+  ];
+  const checked = lines.map((text, i) =>
+    validator.check({ text, lineNo: i + 1, bytes: text.length + 1 }),
+  );
+  assert.deepEqual(checked[0]?.native, { custom_id: 'a', params: { model: 'm' } });
+  assert.equal(checked[0]?.url, '/v1/chat/completions');
+  assert.deepEqual(checked[1]?.native, { custom_id: 'b', params: { model: 'm' } });
+  const report = validator.report(100);
+  assert.deepEqual(
+    report.errors.map((e) => [e.line, e.message.split(':')[0]]),
+    [
+      [3, 'body.logprobs'],
+      [4, '"method" must be "POST", got "GET"'],
+      [5, 'invalid JSON'],
+    ],
   );
 });

@@ -72,7 +72,7 @@ export function devBanner(stack: DevBannerInput, paint: Paint = plain): string {
     `Temporal     ${address} (namespace default, persisted in ${join(home, 'temporal.db')})`,
     `Temporal UI  ${stack.uiUrl}  (find runs with: NightshiftStatus="running")`,
     ...(emulatorUrl
-      ? [`Emulator     ${emulatorUrl}/v1 (and every other provider's API)`]
+      ? [`Emulator     ${emulatorUrl}/v1`]
       : providerEndpoints(stack.providers).map((line) => paint('bold', `Batch API    ${line}`))),
     `Worker       task queue "${taskQueue}", artifacts in ${join(home, 'runs')}`,
     '',

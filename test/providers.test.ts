@@ -1,0 +1,165 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { EndpointName } from '../src/emulator/index.js';
+import type { ProviderName } from '../workflows/provider-names.js';
+import type { ResultLine, RunProgress } from '../workflows/types.js';
+import { assertNoDuplicateBatches } from './helpers/assertions.js';
+import { chatLines } from './helpers/requests.js';
+import { Rig, type RigOptions } from './helpers/rig.js';
+import { startDevServer } from './helpers/temporal.js';
+
+// Every provider through the whole lifecycle, on a real Temporal dev server, against the
+// emulator's API for that provider over HTTP, through the provider's official SDK. The input is
+// the same OpenAI-format file for all of them.
+
+/** Where each provider's creates are counted and faulted in the emulator. */
+const CREATE_ENDPOINT: Partial<Record<ProviderName, EndpointName>> = {
+  openai: 'batches.create',
+  azure: 'batches.create',
+  'openai-compatible': 'batches.create',
+};
+const PROVIDERS = Object.keys(CREATE_ENDPOINT) as ProviderName[];
+
+let env: TestWorkflowEnvironment;
+before(async () => {
+  env = await startDevServer();
+});
+after(async () => {
+  await env?.teardown();
+});
+
+async function withRig<T>(name: string, fn: (rig: Rig) => Promise<T>, options: RigOptions = {}) {
+  const rig = await Rig.start(env, name, options);
+  try {
+    return await fn(rig);
+  } finally {
+    await rig.close();
+  }
+}
+
+const SLOW: RigOptions = {
+  emulator: { timing: { validatingMs: 20, perRequestMs: 40, finalizingMs: 20, cancellingMs: 50 } },
+};
+
+/** Each provider's results of the same file, to compare them across providers. */
+const sequences = new Map<ProviderName, [string, string][]>();
+
+for (const provider of PROVIDERS) {
+  const create = CREATE_ENDPOINT[provider] as EndpointName;
+
+  describe(`provider ${provider}`, () => {
+    test('several parts, in input order, with output_text and usage', async () => {
+      await withRig(`${provider}-happy`, async (rig) => {
+        const lines = chatLines(250);
+        const run = await rig.submit(lines, { id: 'happy', provider, maxRequestsPerBatch: 100 });
+        const summary = await run.wait();
+        assert.equal(summary.status, 'completed');
+        assert.equal(summary.counts.succeeded, 250);
+        assert.equal(summary.batches.length, 3);
+        assert.ok(summary.usage.input_tokens > 0 && summary.usage.output_tokens > 0);
+        const results = await rig.results('happy');
+        assert.deepEqual(
+          results.map((r) => r.custom_id),
+          lines.map((l) => (JSON.parse(l) as { custom_id: string }).custom_id),
+        );
+        assert.ok(results.every((r) => typeof r.output_text === 'string' && r.output_text !== ''));
+        sequences.set(
+          provider,
+          results.map((r: ResultLine) => [r.custom_id, r.status]),
+        );
+        assertNoDuplicateBatches(rig.emulator.stats().batches);
+      });
+    });
+
+    test('an expiry resubmits only the unfinished requests', async () => {
+      await withRig(`${provider}-expiry`, async (rig) => {
+        rig.emulator.addFault({ kind: 'expire_at_fraction', fraction: 0.6, times: 1 });
+        const run = await rig.submit(chatLines(100), { id: 'expiry', provider });
+        const summary = await run.wait();
+        assert.equal(summary.status, 'completed');
+        assert.equal(summary.counts.succeeded, 100);
+        assert.deepEqual(
+          summary.batches.map((b) => [b.attempt, b.status]),
+          [
+            [1, 'expired'],
+            [2, 'completed'],
+          ],
+        );
+        const counts = Object.values(rig.emulator.stats().submissions);
+        assert.equal(counts.filter((n) => n === 2).length, 40, 'the unfinished 40, again');
+        assert.equal(counts.filter((n) => n === 1).length, 60);
+      });
+    });
+
+    test('a lost create answer makes no second batch', async () => {
+      await withRig(`${provider}-lost`, async (rig) => {
+        rig.emulator.addFault({ endpoint: create, kind: 'reset_after', times: 1 });
+        const run = await rig.submit(chatLines(60), { id: 'lost', provider });
+        const summary = await run.wait();
+        assert.equal(summary.status, 'completed');
+        const stats = rig.emulator.stats();
+        assert.equal(stats.batches.length, 1, 'the batch the lost answer made is the only one');
+        assert.ok(Object.values(stats.submissions).every((n) => n === 1));
+        assert.equal(stats.faults.find((f) => f.rule.kind === 'reset_after')?.fired, 1);
+      });
+    });
+
+    test('per-request 500s are resubmitted, 400s are final', async () => {
+      await withRig(`${provider}-lines`, async (rig) => {
+        rig.emulator.addFault({ kind: 'line_error', statusCode: 500, lineRate: 0.2, times: 1 });
+        const retried = await (await rig.submit(chatLines(50), { id: 'l500', provider })).wait();
+        assert.equal(retried.counts.succeeded, 50);
+        assert.equal(retried.batches.length, 2);
+        rig.emulator.addFault({ kind: 'line_error', statusCode: 400, lineRate: 0.2, times: 1 });
+        const final = await (await rig.submit(chatLines(50), { id: 'l400', provider })).wait();
+        assert.equal(final.status, 'partial');
+        assert.equal(final.counts.failed, 10);
+        assert.equal(final.batches.length, 1, 'a 400 is not worth another attempt');
+        const failed = (await rig.results('l400')).filter((r) => r.status === 'failed');
+        assert.ok(failed.every((r) => r.response?.status_code === 400 || r.error?.code));
+      });
+    });
+
+    test('a cancel keeps the finished requests and cancels the rest', async () => {
+      await withRig(
+        `${provider}-cancel`,
+        async (rig) => {
+          const run = await rig.submit(chatLines(80), { id: 'cancel', provider });
+          await untilSomeDone(run.progress.bind(run));
+          await run.cancel();
+          const summary = await run.wait();
+          assert.equal(summary.status, 'cancelled');
+          assert.ok(summary.counts.succeeded > 0, 'finished requests are kept');
+          assert.ok(summary.counts.cancelled > 0, 'unfinished requests are cancelled');
+          assert.equal(summary.counts.succeeded + summary.counts.cancelled, 80);
+          assert.equal((await rig.results('cancel')).length, 80);
+          assert.ok(rig.emulator.stats().batches.every((b) => b.status === 'cancelled'));
+        },
+        SLOW,
+      );
+    });
+  });
+}
+
+test('the same file gives the same custom_id and status sequence on every provider', () => {
+  const [first, ...others] = [...sequences.entries()];
+  assert.ok(first && others.length === PROVIDERS.length - 1, 'every provider ran the file');
+  for (const [provider, sequence] of others) assert.deepEqual(sequence, first[1], provider);
+});
+
+async function untilSomeDone(progress: () => Promise<RunProgress>): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const p = await progress();
+    if (
+      p.parts.some(
+        (part) => part.providerStatus === 'in_progress' && part.requestCounts.completed > 0,
+      )
+    ) {
+      return;
+    }
+    assert.ok(Date.now() < deadline, 'no request finished within 30 s');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
