@@ -99,6 +99,11 @@ const SETTINGS: readonly Setting[] = [
     default: `\`${DEFAULT_AZURE_API_VERSION}\``,
   },
   {
+    variables: ['ANTHROPIC_API_KEY', 'ANTHROPIC_BASE_URL'],
+    meaning: 'Anthropic (`--provider anthropic`): the key, and another endpoint than the API',
+    default: '—, SDK default',
+  },
+  {
     variables: ['NIGHTSHIFT_OPENAI_COMPATIBLE_PROFILE'],
     meaning: `\`--provider openai-compatible\` (OPENAI_API_KEY at OPENAI_BASE_URL): the server's quirks, one of ${Object.keys(
       COMPATIBLE_PROFILES,
@@ -193,6 +198,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): NightshiftConf
         ...optional('webhookSecret', text('OPENAI_WEBHOOK_SECRET')),
       }
     : null;
+  const anthropicKey = text('ANTHROPIC_API_KEY');
   const azureEndpoint = text('AZURE_OPENAI_ENDPOINT');
   const azureKey = text('AZURE_OPENAI_API_KEY');
   const temporalApiKey = text('TEMPORAL_API_KEY');
@@ -223,6 +229,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): NightshiftConf
               apiVersion: text('OPENAI_API_VERSION') ?? DEFAULT_AZURE_API_VERSION,
             }
           : null,
+      anthropic: anthropicKey
+        ? { apiKey: anthropicKey, ...optional('baseURL', text('ANTHROPIC_BASE_URL')) }
+        : null,
       'openai-compatible': openai?.baseURL
         ? { ...openai, profile: compatibleProfile(text('NIGHTSHIFT_OPENAI_COMPATIBLE_PROFILE')) }
         : null,

@@ -13,7 +13,12 @@ test('defaults: local Temporal, the default queue, ~/.nightshift, no provider, n
   assert.deepEqual(config.temporal, { address: 'localhost:7233', namespace: 'default' });
   assert.equal(config.taskQueue, 'nightshift');
   assert.match(config.home, /\.nightshift$/);
-  assert.deepEqual(config.providers, { openai: null, azure: null, 'openai-compatible': null });
+  assert.deepEqual(config.providers, {
+    openai: null,
+    azure: null,
+    anthropic: null,
+    'openai-compatible': null,
+  });
   assert.equal(config.debug, false);
   assert.equal(config.emulatorPerRequestMs, null);
   assert.deepEqual(config.tools, {

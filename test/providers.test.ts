@@ -17,6 +17,7 @@ import { startDevServer } from './helpers/temporal.js';
 const CREATE_ENDPOINT: Partial<Record<ProviderName, EndpointName>> = {
   openai: 'batches.create',
   azure: 'batches.create',
+  anthropic: 'messages.batches.create',
   'openai-compatible': 'batches.create',
 };
 const PROVIDERS = Object.keys(CREATE_ENDPOINT) as ProviderName[];

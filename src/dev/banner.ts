@@ -41,9 +41,12 @@ export function providerEndpoint(openai: OpenAIConfig): string {
  * `openai-compatible` is not named apart: it is OPENAI_BASE_URL, which the OpenAI line names.
  */
 export function providerEndpoints(providers: ProviderConfigs): string[] {
-  const { openai, azure } = providers;
+  const { openai, azure, anthropic } = providers;
   return [
     ...(openai ? [providerEndpoint(openai)] : []),
+    ...(anthropic
+      ? [`${anthropic.baseURL ?? 'https://api.anthropic.com'}, Anthropic: batches are billed`]
+      : []),
     ...(azure
       ? [`${azure.endpoint}, Azure OpenAI (AZURE_OPENAI_ENDPOINT): batches are billed`]
       : []),

@@ -47,6 +47,7 @@ export function emulatorProviderConfigs(emulator: Emulator, maxRetries = 2): Pro
       apiVersion: DEFAULT_AZURE_API_VERSION,
       maxRetries,
     },
+    anthropic: { apiKey: 'sk-ant-nightshift-emulator', baseURL: emulator.url, maxRetries },
     'openai-compatible': { ...openai, profile: 'openai' },
   };
 }

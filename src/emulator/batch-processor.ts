@@ -6,7 +6,7 @@ import { RequestPlan } from './request-plan.js';
 import { attachResults, discardResults, writeResults } from './result-writer.js';
 import { type BatchError, type BatchRecord, NO_PROGRESS, nowSeconds, type Store } from './store.js';
 import type { EmulatorTiming } from './types.js';
-import type { WebhookSender } from './webhooks.js';
+import type { BatchEventType, WebhookSender } from './webhooks.js';
 
 export type Timing = Required<EmulatorTiming>;
 
@@ -158,7 +158,7 @@ export class BatchProcessor {
     batch.status = 'completed';
     batch.completed_at = nowSeconds();
     store.changed();
-    this.deps.webhooks?.send('batch.completed', batch.id);
+    this.notify(batch, 'batch.completed');
   }
 
   /** Expired or cancelled before all requests were done: partial results are kept. */
@@ -183,7 +183,7 @@ export class BatchProcessor {
     if (status === 'expired') batch.expired_at = nowSeconds();
     else batch.cancelled_at = nowSeconds();
     store.changed();
-    this.deps.webhooks?.send(`batch.${status}`, batch.id);
+    this.notify(batch, `batch.${status}`);
   }
 
   private fail(batch: BatchRecord, errors: BatchError[]): void {
@@ -191,7 +191,12 @@ export class BatchProcessor {
     batch.failed_at = nowSeconds();
     batch.errors = errors;
     this.deps.store.changed();
-    this.deps.webhooks?.send('batch.failed', batch.id);
+    this.notify(batch, 'batch.failed');
+  }
+
+  /** OpenAI's webhook events; Anthropic sends none for its batches. */
+  private notify(batch: BatchRecord, type: BatchEventType): void {
+    if (batch.api === undefined) this.deps.webhooks?.send(type, batch.id);
   }
 
   /** Sleeps until `untilMs`, unless the completion window ends or the batch is cancelled first. */

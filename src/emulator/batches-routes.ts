@@ -1,5 +1,5 @@
 import { link } from 'node:fs/promises';
-import type { Handler } from './context.js';
+import type { Call, Handler } from './context.js';
 import { badRequest, invalidValue, missingParameter } from './errors.js';
 import { detailedUsage, SUPPORTED_ENDPOINTS, type SupportedEndpoint } from './fake-responses.js';
 import { expirySeconds, intParam, readJson, sendJson } from './http.js';
@@ -37,7 +37,8 @@ export function batchObject(batch: BatchRecord, { hideFiles = false } = {}) {
   };
 }
 
-export const createBatch: Handler = async ({ state, req, res, completionWindowMs }) => {
+export const createBatch: Handler = async (call) => {
+  const { state, req, res } = call;
   const body = await readJson(req);
   const inputFileId = requiredString(body, 'input_file_id');
   const endpoint = requiredString(body, 'endpoint');
@@ -68,17 +69,41 @@ export const createBatch: Handler = async ({ state, req, res, completionWindowMs
   // A hard link of its own keeps the input readable if the file is deleted while the batch runs.
   const inputPath = state.store.newFilePath();
   await link(file.path, inputPath);
-  const now = Date.now();
-  const created = nowSeconds();
-  const batch: BatchRecord = {
+  const batch = startBatch(call, {
     id: randomId('batch_'),
-    seq: state.store.nextSeq(),
     endpoint: endpoint as SupportedEndpoint,
     input_file_id: inputFileId,
     input_path: inputPath,
     metadata,
     output_expires_after_seconds: outputLifetime,
-    faults: state.faults.takeBatchFaults(metadata?.nightshift_attempt ?? metadata?.attempt),
+    faults: state.faults.takeBatchFaults(
+      'batches.create',
+      metadata?.nightshift_attempt ?? metadata?.attempt,
+    ),
+  });
+  sendJson(res, 200, batchObject(batch));
+};
+
+/** Records a new batch, `validating` from now on, and sets it running; for either API. */
+export function startBatch(
+  { state, completionWindowMs }: Call,
+  fields: Pick<
+    BatchRecord,
+    | 'id'
+    | 'api'
+    | 'endpoint'
+    | 'input_file_id'
+    | 'input_path'
+    | 'metadata'
+    | 'output_expires_after_seconds'
+    | 'faults'
+  >,
+): BatchRecord {
+  const now = Date.now();
+  const created = nowSeconds();
+  const batch: BatchRecord = {
+    ...fields,
+    seq: state.store.nextSeq(),
     status: 'validating',
     model: null,
     errors: null,
@@ -99,16 +124,16 @@ export const createBatch: Handler = async ({ state, req, res, completionWindowMs
   };
   state.store.addBatch(batch);
   state.processor.start(batch);
-  sendJson(res, 200, batchObject(batch));
-};
+  return batch;
+}
 
 export const retrieveBatch: Handler = async ({ state, res, id }) => {
-  const batch = state.store.getBatch(id);
+  const batch = state.store.getBatch(id, 'openai');
   sendJson(res, 200, batchObject(batch, { hideFiles: takeHiddenFilesRead(batch) }));
 };
 
 /** The `late_file_ids` fault: an ended batch's first reads show its status but not its files. */
-function takeHiddenFilesRead(batch: BatchRecord): boolean {
+export function takeHiddenFilesRead(batch: BatchRecord): boolean {
   const left = batch.faults.hiddenFileIdReads ?? 0;
   if (!ENDED_STATUSES.has(batch.status) || left === 0) return false;
   batch.faults.hiddenFileIdReads = left - 1;
@@ -117,7 +142,7 @@ function takeHiddenFilesRead(batch: BatchRecord): boolean {
 
 export const listBatches: Handler = async ({ state, res, query }) => {
   const limit = intParam(query, 'limit', 20, 1, 100);
-  const page = state.store.listBatches(query.get('after') ?? undefined, limit);
+  const page = state.store.listBatches('openai', query.get('after') ?? undefined, limit);
   sendJson(res, 200, {
     object: 'list',
     data: page.data.map((batch) => batchObject(batch)),
@@ -129,7 +154,7 @@ export const listBatches: Handler = async ({ state, res, query }) => {
 
 /** Cancelling twice, or a batch already finalizing, is not an error; an ended batch is. */
 export const cancelBatch: Handler = async ({ state, res, id }) => {
-  const batch = state.store.getBatch(id);
+  const batch = state.store.getBatch(id, 'openai');
   if (batch.status === 'validating' || batch.status === 'in_progress') {
     state.processor.cancel(batch);
   } else if (batch.status !== 'cancelling' && batch.status !== 'finalizing') {

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BatchProcessor } from './batch-processor.js';
 import type { FaultSet } from './faults.js';
-import type { Store } from './store.js';
+import type { BatchApi, Store } from './store.js';
 import type { CallCount, EndpointName, FaultRule } from './types.js';
 
 /** Everything `reset()` throws away; rebuilt whole so stray work of old batches cannot leak in. */
@@ -35,3 +35,12 @@ export interface Call {
 }
 
 export type Handler = (call: Call) => Promise<void>;
+
+export interface Route {
+  method: string;
+  path: RegExp;
+  name: EndpointName;
+  /** Whose API the route is: it decides the auth headers and the shape of errors. */
+  api: BatchApi;
+  handler: Handler;
+}

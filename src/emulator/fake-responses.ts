@@ -3,7 +3,8 @@ import { type ErrorBody, errorBody } from './errors.js';
 import { hash32, seededRandom } from './random.js';
 
 /**
- * Deterministic stand-ins for what OpenAI returns per request.
+ * Deterministic stand-ins for what OpenAI (and, for `/v1/messages`, Anthropic) returns per
+ * request.
  *
  * Usage formulas (what `expectedUsage` returns, and what every body and the batch `usage` sum):
  * - input tokens = ceil(C / 4), at least 1, where C is the number of characters of all text in
@@ -27,6 +28,12 @@ export const SUPPORTED_ENDPOINTS = [
 ] as const;
 
 export type SupportedEndpoint = (typeof SUPPORTED_ENDPOINTS)[number];
+
+/** Anthropic's Messages API, which only its own batches (never an OpenAI one) run. */
+export const MESSAGES_ENDPOINT = '/v1/messages';
+
+/** Every endpoint a batch's requests can go to. */
+export type EmulatedEndpoint = SupportedEndpoint | typeof MESSAGES_ENDPOINT;
 
 export interface Usage {
   input_tokens: number;
@@ -74,6 +81,10 @@ function inputTokens(endpoint: string, body: Json): number {
     case '/v1/chat/completions':
       visit(body.messages);
       break;
+    case MESSAGES_ENDPOINT:
+      visit(body.system);
+      visit(body.messages);
+      break;
     case '/v1/responses':
       visit(body.instructions);
       visit(body.input);
@@ -98,8 +109,9 @@ function wantedOutputTokens(customId: string): number {
   return 16 + (hash32(customId) % 113);
 }
 
-const REQUIRED_PARAMS: Record<SupportedEndpoint, string[]> = {
+const REQUIRED_PARAMS: Record<EmulatedEndpoint, string[]> = {
   '/v1/chat/completions': ['model', 'messages'],
+  [MESSAGES_ENDPOINT]: ['model', 'max_tokens', 'messages'],
   '/v1/responses': ['model'],
   '/v1/embeddings': ['model', 'input'],
   '/v1/completions': ['model', 'prompt'],
@@ -107,10 +119,10 @@ const REQUIRED_PARAMS: Record<SupportedEndpoint, string[]> = {
 };
 
 /** The 400 OpenAI would answer this single request with, if it lacks a required parameter. */
-export function requestProblem(endpoint: SupportedEndpoint, body: Json): ErrorBody | null {
+export function requestProblem(endpoint: EmulatedEndpoint, body: Json): ErrorBody | null {
   const missing = REQUIRED_PARAMS[endpoint].find((param) => body[param] === undefined);
   if (missing === undefined) return null;
-  if (missing === 'model')
+  if (missing === 'model' && endpoint !== MESSAGES_ENDPOINT)
     return errorBody('you must provide a model parameter', 'invalid_request_error');
   return errorBody(
     `Missing required parameter: '${missing}'.`,
@@ -120,9 +132,9 @@ export function requestProblem(endpoint: SupportedEndpoint, body: Json): ErrorBo
   );
 }
 
-/** The 200 body OpenAI would answer this request with; a pure function of its arguments. */
+/** The 200 body the provider would answer this request with; a pure function of its arguments. */
 export function fakeResponseBody(
-  endpoint: SupportedEndpoint,
+  endpoint: EmulatedEndpoint,
   body: Json,
   customId: string,
   created: number,
@@ -133,6 +145,23 @@ export function fakeResponseBody(
   const text = generatedText(usage.output_tokens, customId);
   const truncated = usage.output_tokens < wantedOutputTokens(customId);
   switch (endpoint) {
+    case MESSAGES_ENDPOINT:
+      return {
+        id: `msg_${id}`,
+        type: 'message',
+        role: 'assistant',
+        model,
+        content: [{ type: 'text', text }],
+        stop_reason: truncated ? 'max_tokens' : 'end_turn',
+        stop_sequence: null,
+        usage: {
+          input_tokens: usage.input_tokens,
+          output_tokens: usage.output_tokens,
+          cache_creation_input_tokens: 0,
+          cache_read_input_tokens: 0,
+          service_tier: 'batch',
+        },
+      };
     case '/v1/chat/completions':
       return {
         id: `chatcmpl-${id}`,

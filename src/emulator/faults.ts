@@ -61,12 +61,13 @@ export class FaultSet {
     })?.rule;
   }
 
-  takeBatchFaults(attempt: string | undefined): BatchFaults {
+  /** The batch-level faults dealt to a batch made by the `createdBy` call. */
+  takeBatchFaults(createdBy: EndpointName, attempt: string | undefined): BatchFaults {
     const faults: BatchFaults = { tokenLimit: false, expireAtFraction: null, lineError: null };
     for (const active of this.rules) {
       const { kind, endpoint, attempts } = active.rule;
       if (!BATCH_KINDS.has(kind)) continue;
-      if (endpoint !== undefined && endpoint !== '*' && endpoint !== 'batches.create') continue;
+      if (endpoint !== undefined && endpoint !== '*' && endpoint !== createdBy) continue;
       if (attempts && !attempts.some((a) => String(a) === attempt)) continue;
       if (!this.fire(active)) continue;
       if (kind === 'batch_token_limit') faults.tokenLimit = true;

@@ -36,12 +36,15 @@ export function sendError(res: ServerResponse, err: ApiError): void {
 }
 
 /** A JSON request body, read with a size cap; answers like OpenAI when it does not parse. */
-export async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+export async function readJson(
+  req: IncomingMessage,
+  maxBytes = MAX_JSON_BYTES,
+): Promise<Record<string, unknown>> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > MAX_JSON_BYTES)
+    if (size > maxBytes)
       throw new ApiError(413, 'Request body too large.', 'invalid_request_error');
     chunks.push(chunk);
   }

@@ -1,9 +1,18 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { expectedUsage, requestProblem, type SupportedEndpoint } from './fake-responses.js';
+import {
+  type EmulatedEndpoint,
+  expectedUsage,
+  MESSAGES_ENDPOINT,
+  requestProblem,
+} from './fake-responses.js';
 import type { BatchError } from './store.js';
 
 const MAX_REQUESTS_PER_BATCH = 50_000;
+/** Anthropic's limit, checked when its batch is created. */
+export const MAX_MESSAGE_BATCH_REQUESTS = 100_000;
+const maxRequests = (endpoint: EmulatedEndpoint) =>
+  endpoint === MESSAGES_ENDPOINT ? MAX_MESSAGE_BATCH_REQUESTS : MAX_REQUESTS_PER_BATCH;
 /** Enough to tell the caller what is wrong without letting one batch object grow unbounded. */
 const MAX_REPORTED_ERRORS = 100;
 
@@ -36,7 +45,8 @@ export async function* inputLines(path: string): AsyncGenerator<InputLine> {
   }
 }
 
-async function* rawLines(path: string): AsyncGenerator<{ line: number; text: string }> {
+/** Non-blank lines of a JSONL file the emulator wrote itself, numbered from 1. */
+export async function* rawLines(path: string): AsyncGenerator<{ line: number; text: string }> {
   const stream = createReadStream(path, { encoding: 'utf8' });
   const reader = createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY });
   let line = 0;
@@ -57,7 +67,7 @@ async function* rawLines(path: string): AsyncGenerator<{ line: number; text: str
  */
 export async function scanInput(
   path: string,
-  endpoint: SupportedEndpoint,
+  endpoint: EmulatedEndpoint,
   signal: AbortSignal,
 ): Promise<ScanResult> {
   const errors: BatchError[] = [];
@@ -76,10 +86,10 @@ export async function scanInput(
   let count = 0;
   for await (const { line, text } of rawLines(path)) {
     signal.throwIfAborted();
-    if (++count > MAX_REQUESTS_PER_BATCH) {
+    if (++count > maxRequests(endpoint)) {
       return fileError(
         'too_many_lines',
-        `The input file contains more than the maximum of ${MAX_REQUESTS_PER_BATCH} requests per batch.`,
+        `The input file contains more than the maximum of ${maxRequests(endpoint)} requests per batch.`,
       );
     }
     let parsed: unknown;
@@ -135,7 +145,8 @@ export async function scanInput(
     const request = body as Record<string, unknown>;
     if (typeof request.model === 'string') {
       requests.model ??= request.model;
-      if (request.model !== requests.model) {
+      // Anthropic's batches may mix models; OpenAI's may not.
+      if (request.model !== requests.model && endpoint !== MESSAGES_ENDPOINT) {
         fail(
           'mismatched_model',
           `The provided model '${request.model}' does not match the model '${requests.model}' of the other requests; a batch may only use one model.`,

@@ -1,14 +1,17 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
+import { ANTHROPIC_ROUTES } from './anthropic/batches.js';
+import { anthropicErrorBody, checkAnthropicHeaders } from './anthropic/errors.js';
 import { BatchProcessor, type Timing } from './batch-processor.js';
 import { cancelBatch, createBatch, listBatches, retrieveBatch } from './batches-routes.js';
-import type { Call, Handler, State } from './context.js';
+import type { Call, Route, State } from './context.js';
 import { ApiError, statusErrorBody } from './errors.js';
 import { FaultSet } from './faults.js';
 import { createFile, deleteFile, fileContent, listFiles, retrieveFile } from './files-routes.js';
 import { dropAnswer, readJson, sendError, sendJson } from './http.js';
+import { randomId } from './random.js';
 import { StateFile } from './state-file.js';
-import { ENDED_STATUSES, Store } from './store.js';
+import { apiOf, type BatchApi, ENDED_STATUSES, Store } from './store.js';
 import type { EmulatorStats, EndpointName, FaultRule } from './types.js';
 import type { WebhookSender } from './webhooks.js';
 
@@ -24,56 +27,74 @@ export interface ServerConfig {
   persist: boolean;
 }
 
-interface Route {
-  method: string;
-  path: RegExp;
-  name: EndpointName;
-  handler: Handler;
-}
-
 const ID = '([^/]+)';
 const ROUTES: Route[] = [
-  { method: 'POST', path: /^\/v1\/files$/, name: 'files.create', handler: createFile },
-  { method: 'GET', path: /^\/v1\/files$/, name: 'files.list', handler: listFiles },
+  {
+    method: 'POST',
+    path: /^\/v1\/files$/,
+    name: 'files.create',
+    api: 'openai',
+    handler: createFile,
+  },
+  { method: 'GET', path: /^\/v1\/files$/, name: 'files.list', api: 'openai', handler: listFiles },
   {
     method: 'GET',
     path: new RegExp(`^/v1/files/${ID}$`),
     name: 'files.retrieve',
+    api: 'openai',
     handler: retrieveFile,
   },
   {
     method: 'DELETE',
     path: new RegExp(`^/v1/files/${ID}$`),
     name: 'files.delete',
+    api: 'openai',
     handler: deleteFile,
   },
   {
     method: 'GET',
     path: new RegExp(`^/v1/files/${ID}/content$`),
     name: 'files.content',
+    api: 'openai',
     handler: fileContent,
   },
-  { method: 'POST', path: /^\/v1\/batches$/, name: 'batches.create', handler: createBatch },
-  { method: 'GET', path: /^\/v1\/batches$/, name: 'batches.list', handler: listBatches },
+  {
+    method: 'POST',
+    path: /^\/v1\/batches$/,
+    name: 'batches.create',
+    api: 'openai',
+    handler: createBatch,
+  },
+  {
+    method: 'GET',
+    path: /^\/v1\/batches$/,
+    name: 'batches.list',
+    api: 'openai',
+    handler: listBatches,
+  },
   {
     method: 'GET',
     path: new RegExp(`^/v1/batches/${ID}$`),
     name: 'batches.retrieve',
+    api: 'openai',
     handler: retrieveBatch,
   },
   {
     method: 'POST',
     path: new RegExp(`^/v1/batches/${ID}/cancel$`),
     name: 'batches.cancel',
+    api: 'openai',
     handler: cancelBatch,
   },
+  ...ANTHROPIC_ROUTES,
 ];
 
 const MISSING_KEY =
   "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).";
 
 /**
- * The HTTP side of the emulator: OpenAI's routes under `/v1`, and a control API without auth:
+ * The HTTP side of the emulator: OpenAI's and Anthropic's routes under `/v1`, and a control API
+ * without auth:
  * `GET /_emulator/stats`, `POST /_emulator/reset`, `POST /_emulator/faults` (a FaultRule as JSON,
  * answers `{id}`) and `DELETE /_emulator/faults`.
  */
@@ -92,7 +113,7 @@ export class EmulatorServer {
       : null;
     this.state = this.freshState(store);
     this.http = createServer((req, res) => {
-      this.handle(req, res).catch((err: unknown) => fail(res, err));
+      this.handle(req, res).catch((err: unknown) => fail(res, err, 'openai'));
     });
   }
 
@@ -129,6 +150,7 @@ export class EmulatorServer {
       })),
       batches: store.allBatches().map((b) => ({
         id: b.id,
+        api: apiOf(b),
         input_file_id: b.input_file_id,
         endpoint: b.endpoint,
         model: b.model,
@@ -203,7 +225,14 @@ export class EmulatorServer {
     if (url.pathname.startsWith('/_emulator/')) return this.control(req, res, url.pathname);
 
     const azure = azureDialect(url);
-    const { route, id } = matchRoute(req.method, azure?.pathname ?? url.pathname);
+    const matched = matchRoute(req.method, azure?.pathname ?? url.pathname);
+    if (!matched) {
+      const api = url.pathname.startsWith('/v1/messages') ? 'anthropic' : 'openai';
+      const unknown = `Invalid URL (${req.method} ${url.pathname})`;
+      fail(res, new ApiError(404, unknown, 'invalid_request_error'), api);
+      return;
+    }
+    const { route, id } = matched;
     const state = this.state;
     let counted = false;
     const call: Call = {
@@ -224,7 +253,7 @@ export class EmulatorServer {
       if (azure && this.config.requireAuth) checkAzureAuth(call, azure.v1);
       await this.serve(call, route, azure !== null);
     } catch (err) {
-      fail(res, err);
+      fail(res, err, route.api);
     } finally {
       call.count();
     }
@@ -232,7 +261,8 @@ export class EmulatorServer {
 
   private async serve(call: Call, route: Route, authChecked: boolean): Promise<void> {
     const { req, state } = call;
-    if (
+    if (route.api === 'anthropic') checkAnthropicHeaders(req, this.config.requireAuth);
+    else if (
       this.config.requireAuth &&
       !authChecked &&
       !/^Bearer \S+/.test(req.headers.authorization ?? '')
@@ -281,12 +311,15 @@ export class EmulatorServer {
   }
 }
 
-function matchRoute(method: string | undefined, pathname: string): { route: Route; id: string } {
+function matchRoute(
+  method: string | undefined,
+  pathname: string,
+): { route: Route; id: string } | null {
   for (const route of ROUTES) {
     const match = route.method === method ? route.path.exec(pathname) : null;
     if (match) return { route, id: decodeURIComponent(match[1] ?? '') };
   }
-  throw new ApiError(404, `Invalid URL (${method} ${pathname})`, 'invalid_request_error');
+  return null;
 }
 
 /**
@@ -342,15 +375,23 @@ function countCall(state: State, name: EndpointName, status: string): void {
   state.calls.set(name, count);
 }
 
-function fail(res: ServerResponse, err: unknown): void {
+/** Answers with the error in the shape of the API the call was made to. */
+function fail(res: ServerResponse, err: unknown, api: BatchApi): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  sendError(
-    res,
+  const error =
     err instanceof ApiError
       ? err
-      : new ApiError(500, 'The server had an error while processing your request.', 'server_error'),
-  );
+      : new ApiError(500, 'The server had an error while processing your request.', 'server_error');
+  if (api === 'openai') {
+    sendError(res, error);
+    return;
+  }
+  const requestId = randomId('req_');
+  sendJson(res, error.status, anthropicErrorBody(error.status, error.message, requestId), {
+    ...error.headers,
+    'request-id': requestId,
+  });
 }

@@ -2,7 +2,7 @@ import { rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Batch } from 'openai/resources/batches';
 import { badRequest, notFound } from './errors.js';
-import type { SupportedEndpoint, Usage } from './fake-responses.js';
+import type { EmulatedEndpoint, Usage } from './fake-responses.js';
 import type { BatchFaults } from './faults.js';
 import { randomId } from './random.js';
 import type { PersistedState } from './state-file.js';
@@ -21,6 +21,8 @@ export interface FileRecord {
   path: string;
   deleted: boolean;
 }
+
+export const apiOf = (batch: BatchRecord): BatchApi => batch.api ?? 'openai';
 
 /** Deleted, or past its `expires_at`: OpenAI then answers for it as for an unknown id. */
 const gone = (file: FileRecord): boolean =>
@@ -55,10 +57,17 @@ export interface Progress {
   usage: Usage;
 }
 
+/** The API a batch was made through; each API sees only its own batches. */
+export type BatchApi = 'openai' | 'anthropic';
+
 export interface BatchRecord {
   id: string;
   seq: number;
-  endpoint: SupportedEndpoint;
+  /** Absent for OpenAI's batches (and in state saved before there were others). */
+  api?: 'anthropic';
+  /** Deleted through Anthropic's API, which deletes batches (OpenAI's never does). */
+  deleted?: boolean;
+  endpoint: EmulatedEndpoint;
   input_file_id: string;
   /** The batch's own link to the input file's content. */
   input_path: string;
@@ -206,14 +215,23 @@ export class Store {
     this.changed();
   }
 
-  getBatch(id: string): BatchRecord {
+  getBatch(id: string, api: BatchApi): BatchRecord {
     const batch = this.batches.get(id);
-    if (!batch) throw notFound(`No such Batch object: ${id}`);
+    if (!batch || apiOf(batch) !== api || batch.deleted) {
+      throw notFound(`No such Batch object: ${id}`);
+    }
     return batch;
   }
 
-  listBatches(after: string | undefined, limit: number): Page<BatchRecord> {
-    return paginate([...this.batches.values()], this.batches, 'desc', after, limit);
+  /** The API's batches, deleted ones left out, newest first. */
+  batchesOf(api: BatchApi): BatchRecord[] {
+    return this.allBatches()
+      .filter((b) => apiOf(b) === api && !b.deleted)
+      .sort((a, b) => b.seq - a.seq);
+  }
+
+  listBatches(api: BatchApi, after: string | undefined, limit: number): Page<BatchRecord> {
+    return paginate(this.batchesOf(api), this.batches, 'desc', after, limit);
   }
 
   allFiles(): FileRecord[] {

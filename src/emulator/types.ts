@@ -1,4 +1,7 @@
-/** Names under which calls are counted and faults are targeted; one per OpenAI SDK method. */
+/**
+ * Names under which calls are counted and faults are targeted; one per method of the official
+ * SDKs (OpenAI's `files.*` and `batches.*`, Anthropic's `messages.batches.*`).
+ */
 export const ENDPOINT_NAMES = [
   'files.create',
   'files.retrieve',
@@ -9,6 +12,12 @@ export const ENDPOINT_NAMES = [
   'batches.retrieve',
   'batches.list',
   'batches.cancel',
+  'messages.batches.create',
+  'messages.batches.retrieve',
+  'messages.batches.list',
+  'messages.batches.cancel',
+  'messages.batches.results',
+  'messages.batches.delete',
 ] as const;
 
 export type EndpointName = (typeof ENDPOINT_NAMES)[number];
@@ -48,10 +57,14 @@ export interface FaultRule {
   lineRate?: number;
   /**
    * late_file_ids: how many retrieves of the ended batch answer without its `output_file_id` and
-   * `error_file_id` (default 1), as providers do when the status is published before the files.
+   * `error_file_id` (default 1), or, for an Anthropic batch, without its `results_url`, as
+   * providers do when the status is published before the files.
    */
   reads?: number;
-  /** Batch faults only: hit only batches whose `metadata.nightshift_attempt` (or `attempt`) is one of these. */
+  /**
+   * Batch faults only: hit only batches whose `metadata.nightshift_attempt` (or `attempt`) is one
+   * of these. Anthropic's batches carry no metadata: a rule with `attempts` never hits them.
+   */
   attempts?: number[];
 }
 
@@ -108,6 +121,8 @@ export interface FileStat {
 
 export interface BatchStat {
   id: string;
+  /** The API the batch was made through. */
+  api: 'openai' | 'anthropic';
   input_file_id: string;
   endpoint: string;
   model: string | null;

@@ -1,3 +1,5 @@
+import { AnthropicBatchProvider } from './anthropic/batches.js';
+import { type AnthropicConfig, createAnthropicClient } from './anthropic/client.js';
 import { OPENAI_DIALECT, OpenAIBatchProvider, type OpenAIDialect } from './openai/batches.js';
 import {
   type AzureConfig,
@@ -28,12 +30,13 @@ export interface CompatibleConfig extends OpenAIConfig {
 export interface ProviderConfigs {
   openai?: OpenAIConfig | null;
   azure?: AzureConfig | null;
+  anthropic?: AnthropicConfig | null;
   'openai-compatible'?: CompatibleConfig | null;
 }
 
 /** The providers a worker can reach, each through its official SDK. */
 export function createProviders(configs: ProviderConfigs): Providers {
-  const { openai, azure } = configs;
+  const { openai, azure, anthropic } = configs;
   const compatible = configs['openai-compatible'];
   return {
     ...(openai ? { openai: new OpenAIBatchProvider(createOpenAIClient(openai)) } : {}),
@@ -44,6 +47,9 @@ export function createProviders(configs: ProviderConfigs): Providers {
             fileLifetimes: false,
           }),
         }
+      : {}),
+    ...(anthropic
+      ? { anthropic: new AnthropicBatchProvider(createAnthropicClient(anthropic)) }
       : {}),
     ...(compatible
       ? {

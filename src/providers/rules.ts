@@ -2,6 +2,7 @@
 // with these rules, and prepare splits and translates by them. Pure, without the SDKs, so the
 // CLI and the workflow's activities load it cheaply.
 import type { ProviderName } from '../../workflows/provider-names.js';
+import { translateToAnthropic } from './anthropic/translate.js';
 import type { LineTranslator } from './translation.js';
 
 export interface ProviderRules {
@@ -27,7 +28,11 @@ export const PROVIDER_RULES: Record<ProviderName, ProviderRules> = {
   'openai-compatible': OPENAI_RULES,
   // Azure's global batch: 100,000 lines and 200 MB a file.
   azure: { ...OPENAI_RULES, maxRequestsPerBatch: 100_000 },
-  // Anthropic's Message Batches: 100,000 requests and 256 MB a batch (set once merged).
-  anthropic: { maxRequestsPerBatch: 100_000, maxBytesPerBatch: 240 * MB, translate: null },
+  // Anthropic's Message Batches: 100,000 requests and 256 MB a batch, sent inline as JSON.
+  anthropic: {
+    maxRequestsPerBatch: 100_000,
+    maxBytesPerBatch: 240 * MB,
+    translate: translateToAnthropic,
+  },
   gemini: { ...OPENAI_RULES, translate: null },
 };

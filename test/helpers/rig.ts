@@ -141,6 +141,8 @@ export class Rig {
       OPENAI_API_KEY: apiKey,
       AZURE_OPENAI_ENDPOINT: this.emulator.url,
       AZURE_OPENAI_API_KEY: apiKey,
+      ANTHROPIC_BASE_URL: this.emulator.url,
+      ANTHROPIC_API_KEY: apiKey,
       ...env,
     });
     try {

@@ -4,6 +4,7 @@ import type { Batch } from 'openai/resources/batches';
 import { CANCELLABLE_BATCH_STATUSES } from '../../../workflows/contract.js';
 import type { ProviderName } from '../../../workflows/provider-names.js';
 import type { BatchSnapshot } from '../../../workflows/types.js';
+import { cancelUnlessEnded } from '../failures.js';
 import type { BatchKey, BatchProvider, CreateBatchRequest } from '../provider.js';
 import { callOpenAI } from './errors.js';
 
@@ -144,18 +145,14 @@ export class OpenAIBatchProvider implements BatchProvider {
   }
 
   async cancelBatch(batchId: string): Promise<BatchSnapshot> {
-    const current = await callOpenAI(`retrieve ${batchId}`, () => this.retrieve(batchId));
-    if (!CANCELLABLE_BATCH_STATUSES.includes(current.status)) return snapshotOf(current);
-    const cancelled = await callOpenAI(`cancel ${batchId}`, () =>
-      this.openai.batches.cancel(batchId).catch(async (err: unknown) => {
-        // Ended between the read and the cancel: OpenAI refuses with a 400, which a retry
-        // would only meet again.
-        const now = await this.retrieve(batchId);
-        if (CANCELLABLE_BATCH_STATUSES.includes(now.status)) throw err;
-        return now;
+    const batch = await callOpenAI(`cancel ${batchId}`, () =>
+      cancelUnlessEnded({
+        retrieve: () => this.retrieve(batchId),
+        cancel: () => this.openai.batches.cancel(batchId),
+        running: (b) => CANCELLABLE_BATCH_STATUSES.includes(b.status),
       }),
     );
-    return snapshotOf(cancelled);
+    return snapshotOf(batch);
   }
 
   async resultLines(fileId: string): Promise<AsyncIterable<Uint8Array>> {
