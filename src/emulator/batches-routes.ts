@@ -1,10 +1,16 @@
 import { link } from 'node:fs/promises';
-import type { Handler } from './context.js';
+import type { Handler, State } from './context.js';
 import { badRequest, invalidValue, missingParameter } from './errors.js';
-import { detailedUsage, SUPPORTED_ENDPOINTS, type SupportedEndpoint } from './fake-responses.js';
+import {
+  detailedUsage,
+  type OpenAIEndpoint,
+  SUPPORTED_ENDPOINTS,
+  type SupportedEndpoint,
+} from './fake-responses.js';
 import { expirySeconds, intParam, readJson, sendJson } from './http.js';
 import { randomId } from './random.js';
 import { type BatchRecord, ENDED_STATUSES, NO_PROGRESS, nowSeconds } from './store.js';
+import type { EndpointName } from './types.js';
 
 /** Accepted by OpenAI but without fake bodies here, so refused rather than faked badly. */
 const UNEMULATED_ENDPOINTS = ['/v1/images/generations', '/v1/images/edits', '/v1/videos'];
@@ -45,7 +51,7 @@ export const createBatch: Handler = async ({ state, req, res, completionWindowMs
   if (UNEMULATED_ENDPOINTS.includes(endpoint)) {
     throw invalidValue('endpoint', `'${endpoint}' is not supported by the emulator.`);
   }
-  if (!SUPPORTED_ENDPOINTS.includes(endpoint as SupportedEndpoint)) {
+  if (!SUPPORTED_ENDPOINTS.includes(endpoint as OpenAIEndpoint)) {
     throw invalidValue(
       'endpoint',
       `'${endpoint}'. Supported values are: ${SUPPORTED_ENDPOINTS.join(', ')}.`,
@@ -68,17 +74,48 @@ export const createBatch: Handler = async ({ state, req, res, completionWindowMs
   // A hard link of its own keeps the input readable if the file is deleted while the batch runs.
   const inputPath = state.store.newFilePath();
   await link(file.path, inputPath);
+  const batch = startBatch(state, {
+    endpoint: endpoint as OpenAIEndpoint,
+    inputFileId,
+    inputPath,
+    metadata,
+    outputLifetime,
+    attempt: metadata?.nightshift_attempt ?? metadata?.attempt,
+    completionWindowMs,
+  });
+  sendJson(res, 200, batchObject(batch));
+};
+
+/**
+ * Records a new batch over an input the batch owns (`inputPath`, removed when its run ends) and
+ * starts its run; shared by every API the emulator speaks.
+ */
+export function startBatch(
+  state: State,
+  args: {
+    endpoint: SupportedEndpoint;
+    inputFileId: string;
+    inputPath: string;
+    metadata: Record<string, string> | null;
+    outputLifetime: number | null;
+    /** What batch faults with `attempts` match against. */
+    attempt: string | undefined;
+    /** The create endpoint, which batch faults with an `endpoint` match against. */
+    creator?: EndpointName;
+    completionWindowMs: number;
+  },
+): BatchRecord {
   const now = Date.now();
   const created = nowSeconds();
   const batch: BatchRecord = {
     id: randomId('batch_'),
     seq: state.store.nextSeq(),
-    endpoint: endpoint as SupportedEndpoint,
-    input_file_id: inputFileId,
-    input_path: inputPath,
-    metadata,
-    output_expires_after_seconds: outputLifetime,
-    faults: state.faults.takeBatchFaults(metadata?.nightshift_attempt ?? metadata?.attempt),
+    endpoint: args.endpoint,
+    input_file_id: args.inputFileId,
+    input_path: args.inputPath,
+    metadata: args.metadata,
+    output_expires_after_seconds: args.outputLifetime,
+    faults: state.faults.takeBatchFaults(args.attempt, args.creator),
     status: 'validating',
     model: null,
     errors: null,
@@ -87,7 +124,7 @@ export const createBatch: Handler = async ({ state, req, res, completionWindowMs
     created_ms: now,
     created_at: created,
     // Honest about when the emulator will expire it, so pollers can plan with it.
-    expires_at: created + Math.ceil(completionWindowMs / 1000),
+    expires_at: created + Math.ceil(args.completionWindowMs / 1000),
     in_progress_at: null,
     finalizing_at: null,
     completed_at: null,
@@ -99,8 +136,8 @@ export const createBatch: Handler = async ({ state, req, res, completionWindowMs
   };
   state.store.addBatch(batch);
   state.processor.start(batch);
-  sendJson(res, 200, batchObject(batch));
-};
+  return batch;
+}
 
 export const retrieveBatch: Handler = async ({ state, res, id }) => {
   const batch = state.store.getBatch(id);
@@ -108,7 +145,7 @@ export const retrieveBatch: Handler = async ({ state, res, id }) => {
 };
 
 /** The `late_file_ids` fault: an ended batch's first reads show its status but not its files. */
-function takeHiddenFilesRead(batch: BatchRecord): boolean {
+export function takeHiddenFilesRead(batch: BatchRecord): boolean {
   const left = batch.faults.hiddenFileIdReads ?? 0;
   if (!ENDED_STATUSES.has(batch.status) || left === 0) return false;
   batch.faults.hiddenFileIdReads = left - 1;

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BatchProcessor } from './batch-processor.js';
+import type { ApiError } from './errors.js';
 import type { FaultSet } from './faults.js';
 import type { Store } from './store.js';
 import type { CallCount, EndpointName, FaultRule } from './types.js';
@@ -35,3 +36,10 @@ export interface Call {
 }
 
 export type Handler = (call: Call) => Promise<void>;
+
+/** How one provider's API checks the caller's key and words its errors. */
+export interface Dialect {
+  authorized(req: IncomingMessage, query: URLSearchParams): boolean;
+  missingKey(): ApiError;
+  errorBody(err: ApiError): unknown;
+}

@@ -16,6 +16,9 @@ const BATCH_KINDS: ReadonlySet<FaultKind> = new Set([
   'late_file_ids',
 ]);
 
+/** The endpoints that stream a file's content, which `truncate` cuts short. */
+const DOWNLOADS: ReadonlySet<EndpointName> = new Set(['files.content', 'gemini.files.download']);
+
 /** What a newly created batch has been dealt by the batch-level rules. */
 export interface BatchFaults {
   tokenLimit: boolean;
@@ -56,17 +59,21 @@ export class FaultSet {
       const { kind, endpoint: target } = active.rule;
       if (BATCH_KINDS.has(kind)) return false;
       if (target !== undefined && target !== '*' && target !== endpoint) return false;
-      if (kind === 'truncate' && endpoint !== 'files.content') return false;
+      if (kind === 'truncate' && !DOWNLOADS.has(endpoint)) return false;
       return this.fire(active);
     })?.rule;
   }
 
-  takeBatchFaults(attempt: string | undefined): BatchFaults {
+  /** The batch faults dealt to a batch that `creator` (an API's batch create) makes. */
+  takeBatchFaults(
+    attempt: string | undefined,
+    creator: EndpointName = 'batches.create',
+  ): BatchFaults {
     const faults: BatchFaults = { tokenLimit: false, expireAtFraction: null, lineError: null };
     for (const active of this.rules) {
       const { kind, endpoint, attempts } = active.rule;
       if (!BATCH_KINDS.has(kind)) continue;
-      if (endpoint !== undefined && endpoint !== '*' && endpoint !== 'batches.create') continue;
+      if (endpoint !== undefined && endpoint !== '*' && endpoint !== creator) continue;
       if (attempts && !attempts.some((a) => String(a) === attempt)) continue;
       if (!this.fire(active)) continue;
       if (kind === 'batch_token_limit') faults.tokenLimit = true;

@@ -36,7 +36,7 @@ export async function* inputLines(path: string): AsyncGenerator<InputLine> {
   }
 }
 
-async function* rawLines(path: string): AsyncGenerator<{ line: number; text: string }> {
+export async function* rawLines(path: string): AsyncGenerator<{ line: number; text: string }> {
   const stream = createReadStream(path, { encoding: 'utf8' });
   const reader = createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY });
   let line = 0;

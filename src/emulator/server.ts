@@ -2,11 +2,12 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { setTimeout as delay } from 'node:timers/promises';
 import { BatchProcessor, type Timing } from './batch-processor.js';
 import { cancelBatch, createBatch, listBatches, retrieveBatch } from './batches-routes.js';
-import type { Call, Handler, State } from './context.js';
+import type { Call, Dialect, Handler, State } from './context.js';
 import { ApiError, statusErrorBody } from './errors.js';
 import { FaultSet } from './faults.js';
 import { createFile, deleteFile, fileContent, listFiles, retrieveFile } from './files-routes.js';
-import { dropAnswer, readJson, sendError, sendJson } from './http.js';
+import { GEMINI_ROUTES } from './gemini/routes.js';
+import { dropAnswer, readJson, sendJson } from './http.js';
 import { StateFile } from './state-file.js';
 import { ENDED_STATUSES, Store } from './store.js';
 import type { EmulatorStats, EndpointName, FaultRule } from './types.js';
@@ -24,11 +25,13 @@ export interface ServerConfig {
   persist: boolean;
 }
 
-interface Route {
+export interface Route {
   method: string;
   path: RegExp;
   name: EndpointName;
   handler: Handler;
+  /** How the route checks keys and words errors, when not as OpenAI does. */
+  dialect?: Dialect;
 }
 
 const ID = '([^/]+)';
@@ -67,13 +70,23 @@ const ROUTES: Route[] = [
     name: 'batches.cancel',
     handler: cancelBatch,
   },
+  ...GEMINI_ROUTES,
 ];
 
-const MISSING_KEY =
-  "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).";
+const OPENAI: Dialect = {
+  authorized: (req) => /^Bearer \S+/.test(req.headers.authorization ?? ''),
+  missingKey: () =>
+    new ApiError(
+      401,
+      "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+      'invalid_request_error',
+    ),
+  errorBody: (err) => err.body(),
+};
 
 /**
- * The HTTP side of the emulator: OpenAI's routes under `/v1`, and a control API without auth:
+ * The HTTP side of the emulator: OpenAI's routes under `/v1`, Gemini's under `/v1beta` (with
+ * `/upload` and `/download`), and a control API without auth:
  * `GET /_emulator/stats`, `POST /_emulator/reset`, `POST /_emulator/faults` (a FaultRule as JSON,
  * answers `{id}`) and `DELETE /_emulator/faults`.
  */
@@ -222,7 +235,7 @@ export class EmulatorServer {
     try {
       await this.serve(call, route);
     } catch (err) {
-      fail(res, err);
+      fail(res, err, route.dialect);
     } finally {
       call.count();
     }
@@ -230,8 +243,9 @@ export class EmulatorServer {
 
   private async serve(call: Call, route: Route): Promise<void> {
     const { req, state } = call;
-    if (this.config.requireAuth && !/^Bearer \S+/.test(req.headers.authorization ?? '')) {
-      throw new ApiError(401, MISSING_KEY, 'invalid_request_error');
+    const dialect = route.dialect ?? OPENAI;
+    if (this.config.requireAuth && !dialect.authorized(req, call.query)) {
+      throw dialect.missingKey();
     }
     call.fault = state.faults.takeHttpFault(route.name);
     switch (call.fault?.kind) {
@@ -302,15 +316,14 @@ function countCall(state: State, name: EndpointName, status: string): void {
   state.calls.set(name, count);
 }
 
-function fail(res: ServerResponse, err: unknown): void {
+function fail(res: ServerResponse, err: unknown, dialect = OPENAI): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  sendError(
-    res,
+  const error =
     err instanceof ApiError
       ? err
-      : new ApiError(500, 'The server had an error while processing your request.', 'server_error'),
-  );
+      : new ApiError(500, 'The server had an error while processing your request.', 'server_error');
+  sendJson(res, error.status, dialect.errorBody(error), error.headers);
 }

@@ -1,4 +1,7 @@
-/** Names under which calls are counted and faults are targeted; one per OpenAI SDK method. */
+/**
+ * Names under which calls are counted and faults are targeted; one per OpenAI SDK method, and
+ * one per Gemini REST method (`gemini.files.upload` counts every request of a resumable upload).
+ */
 export const ENDPOINT_NAMES = [
   'files.create',
   'files.retrieve',
@@ -9,6 +12,16 @@ export const ENDPOINT_NAMES = [
   'batches.retrieve',
   'batches.list',
   'batches.cancel',
+  'gemini.files.upload',
+  'gemini.files.get',
+  'gemini.files.list',
+  'gemini.files.download',
+  'gemini.files.delete',
+  'gemini.batches.create',
+  'gemini.batches.get',
+  'gemini.batches.list',
+  'gemini.batches.cancel',
+  'gemini.batches.delete',
 ] as const;
 
 export type EndpointName = (typeof ENDPOINT_NAMES)[number];
