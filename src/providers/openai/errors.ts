@@ -2,7 +2,7 @@ import { APIError } from 'openai';
 import { failures } from '../../../workflows/contract.js';
 
 /** Statuses that heal by themselves: rate limits, timeouts, conflicts and server trouble. */
-function isRetryableStatus(status: number | undefined): boolean {
+export function isRetryableStatus(status: number | undefined): boolean {
   return (
     status === undefined || status === 408 || status === 409 || status === 429 || status >= 500
   );
