@@ -171,8 +171,8 @@ export const listFiles: Handler = async ({ state, req, res, query }) => {
 };
 
 /**
- * Google's `pageSize` / `pageToken` paging, newest first; the token is the last id of the page
- * before, which stays valid when items are deleted between pages.
+ * Google's `pageSize` / `pageToken` paging, newest first; the token is where the page before
+ * ended (`<seq>.<id>`), which stays valid when items are deleted between pages.
  */
 export function pageOf<T extends { id: string; seq: number }>(
   items: T[],
