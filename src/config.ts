@@ -104,6 +104,11 @@ const SETTINGS: readonly Setting[] = [
     default: '—, SDK default',
   },
   {
+    variables: ['GEMINI_API_KEY', 'GOOGLE_GEMINI_BASE_URL'],
+    meaning: 'Gemini (`--provider gemini`): the key, and another endpoint than the API',
+    default: '—, SDK default',
+  },
+  {
     variables: ['NIGHTSHIFT_OPENAI_COMPATIBLE_PROFILE'],
     meaning: `\`--provider openai-compatible\` (OPENAI_API_KEY at OPENAI_BASE_URL): the server's quirks, one of ${Object.keys(
       COMPATIBLE_PROFILES,
@@ -199,6 +204,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): NightshiftConf
       }
     : null;
   const anthropicKey = text('ANTHROPIC_API_KEY');
+  const geminiKey = text('GEMINI_API_KEY');
   const azureEndpoint = text('AZURE_OPENAI_ENDPOINT');
   const azureKey = text('AZURE_OPENAI_API_KEY');
   const temporalApiKey = text('TEMPORAL_API_KEY');
@@ -231,6 +237,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): NightshiftConf
           : null,
       anthropic: anthropicKey
         ? { apiKey: anthropicKey, ...optional('baseURL', text('ANTHROPIC_BASE_URL')) }
+        : null,
+      gemini: geminiKey
+        ? { apiKey: geminiKey, ...optional('baseUrl', text('GOOGLE_GEMINI_BASE_URL')) }
         : null,
       'openai-compatible': openai?.baseURL
         ? { ...openai, profile: compatibleProfile(text('NIGHTSHIFT_OPENAI_COMPATIBLE_PROFILE')) }

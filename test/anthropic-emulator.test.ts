@@ -106,7 +106,7 @@ test('create, retrieve, results and delete through the official SDK', async () =
   assert.equal(stats.calls['messages.batches.create']?.total, 1);
   assert.equal(stats.calls['messages.batches.delete']?.byStatus['200'], 1);
   assert.equal(stats.batches.find((b) => b.id === created.id)?.api, 'anthropic');
-  assert.equal(stats.submissions['sys'], 1);
+  assert.equal(stats.submissions.sys, 1);
 });
 
 test('list pages newest first with limit, after_id and before_id; each API sees its own', async () => {

@@ -17,6 +17,7 @@ test('defaults: local Temporal, the default queue, ~/.nightshift, no provider, n
     openai: null,
     azure: null,
     anthropic: null,
+    gemini: null,
     'openai-compatible': null,
   });
   assert.equal(config.debug, false);

@@ -18,6 +18,7 @@ const CREATE_ENDPOINT: Partial<Record<ProviderName, EndpointName>> = {
   openai: 'batches.create',
   azure: 'batches.create',
   anthropic: 'messages.batches.create',
+  gemini: 'gemini.batches.create',
   'openai-compatible': 'batches.create',
 };
 const PROVIDERS = Object.keys(CREATE_ENDPOINT) as ProviderName[];

@@ -41,11 +41,16 @@ export function providerEndpoint(openai: OpenAIConfig): string {
  * `openai-compatible` is not named apart: it is OPENAI_BASE_URL, which the OpenAI line names.
  */
 export function providerEndpoints(providers: ProviderConfigs): string[] {
-  const { openai, azure, anthropic } = providers;
+  const { openai, azure, anthropic, gemini } = providers;
   return [
     ...(openai ? [providerEndpoint(openai)] : []),
     ...(anthropic
       ? [`${anthropic.baseURL ?? 'https://api.anthropic.com'}, Anthropic: batches are billed`]
+      : []),
+    ...(gemini
+      ? [
+          `${gemini.baseUrl ?? 'https://generativelanguage.googleapis.com'}, Gemini: batches are billed`,
+        ]
       : []),
     ...(azure
       ? [`${azure.endpoint}, Azure OpenAI (AZURE_OPENAI_ENDPOINT): batches are billed`]

@@ -48,6 +48,7 @@ export function emulatorProviderConfigs(emulator: Emulator, maxRetries = 2): Pro
       maxRetries,
     },
     anthropic: { apiKey: 'sk-ant-nightshift-emulator', baseURL: emulator.url, maxRetries },
+    gemini: { apiKey: 'gemini-nightshift-emulator', baseUrl: emulator.url },
     'openai-compatible': { ...openai, profile: 'openai' },
   };
 }

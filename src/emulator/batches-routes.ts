@@ -1,7 +1,7 @@
 import { link } from 'node:fs/promises';
 import type { Call, Handler } from './context.js';
 import { badRequest, invalidValue, missingParameter } from './errors.js';
-import { detailedUsage, SUPPORTED_ENDPOINTS, type SupportedEndpoint } from './fake-responses.js';
+import { detailedUsage, type OpenAIEndpoint, SUPPORTED_ENDPOINTS } from './fake-responses.js';
 import { expirySeconds, intParam, readJson, sendJson } from './http.js';
 import { randomId } from './random.js';
 import { type BatchRecord, ENDED_STATUSES, NO_PROGRESS, nowSeconds } from './store.js';
@@ -46,7 +46,7 @@ export const createBatch: Handler = async (call) => {
   if (UNEMULATED_ENDPOINTS.includes(endpoint)) {
     throw invalidValue('endpoint', `'${endpoint}' is not supported by the emulator.`);
   }
-  if (!SUPPORTED_ENDPOINTS.includes(endpoint as SupportedEndpoint)) {
+  if (!SUPPORTED_ENDPOINTS.includes(endpoint as OpenAIEndpoint)) {
     throw invalidValue(
       'endpoint',
       `'${endpoint}'. Supported values are: ${SUPPORTED_ENDPOINTS.join(', ')}.`,
@@ -71,7 +71,7 @@ export const createBatch: Handler = async (call) => {
   await link(file.path, inputPath);
   const batch = startBatch(call, {
     id: randomId('batch_'),
-    endpoint: endpoint as SupportedEndpoint,
+    endpoint: endpoint as OpenAIEndpoint,
     input_file_id: inputFileId,
     input_path: inputPath,
     metadata,

@@ -1,7 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BatchProcessor } from './batch-processor.js';
+import type { ApiError } from './errors.js';
 import type { FaultSet } from './faults.js';
-import type { BatchApi, Store } from './store.js';
+import type { Store } from './store.js';
 import type { CallCount, EndpointName, FaultRule } from './types.js';
 
 /** Everything `reset()` throws away; rebuilt whole so stray work of old batches cannot leak in. */
@@ -36,11 +37,20 @@ export interface Call {
 
 export type Handler = (call: Call) => Promise<void>;
 
+/** How one provider's API checks the caller's key and words its errors. */
+export interface Dialect {
+  authorized(req: IncomingMessage, query: URLSearchParams): boolean;
+  missingKey(): ApiError;
+  /** Headers the API requires of every call, keys aside (Anthropic's version). */
+  checkRequest?(req: IncomingMessage): void;
+  errorBody(err: ApiError): unknown;
+}
+
 export interface Route {
   method: string;
   path: RegExp;
   name: EndpointName;
-  /** Whose API the route is: it decides the auth headers and the shape of errors. */
-  api: BatchApi;
   handler: Handler;
+  /** How the route checks keys and words errors, when not as OpenAI does. */
+  dialect?: Dialect;
 }

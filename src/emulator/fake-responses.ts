@@ -27,7 +27,16 @@ export const SUPPORTED_ENDPOINTS = [
   '/v1/moderations',
 ] as const;
 
-export type SupportedEndpoint = (typeof SUPPORTED_ENDPOINTS)[number];
+/** OpenAI's endpoints, the ones its batch create accepts. */
+export type OpenAIEndpoint = (typeof SUPPORTED_ENDPOINTS)[number];
+
+/**
+ * Gemini's `models.generateContent`, as the endpoint of the internal batches the Gemini facade
+ * (`gemini/`) runs: their bodies are GenerateContentRequests with the batch's `model` added.
+ */
+export const GEMINI_ENDPOINT = '/v1beta/models:generateContent';
+
+export type SupportedEndpoint = OpenAIEndpoint | typeof GEMINI_ENDPOINT;
 
 /** Anthropic's Messages API, which only its own batches (never an OpenAI one) run. */
 export const MESSAGES_ENDPOINT = '/v1/messages';
@@ -74,7 +83,7 @@ function inputTokens(endpoint: string, body: Json): number {
     else if (Array.isArray(value)) value.forEach(visit);
     else if (value && typeof value === 'object') {
       const part = value as Json;
-      visit(part.content ?? part.text);
+      visit(part.content ?? part.text ?? part.parts);
     }
   };
   switch (endpoint) {
@@ -92,6 +101,10 @@ function inputTokens(endpoint: string, body: Json): number {
     case '/v1/completions':
       visit(body.prompt);
       break;
+    case GEMINI_ENDPOINT:
+      visit(body.systemInstruction);
+      visit(body.contents);
+      break;
     default:
       visit(body.input);
   }
@@ -99,9 +112,13 @@ function inputTokens(endpoint: string, body: Json): number {
 }
 
 function outputTokens(body: Json, customId: string): number {
-  const cap = [body.max_completion_tokens, body.max_tokens, body.max_output_tokens].find(
-    (v): v is number => Number.isInteger(v) && (v as number) > 0,
-  );
+  const gemini = body.generationConfig as Json | undefined;
+  const cap = [
+    body.max_completion_tokens,
+    body.max_tokens,
+    body.max_output_tokens,
+    gemini?.maxOutputTokens,
+  ].find((v): v is number => Number.isInteger(v) && (v as number) > 0);
   return Math.min(cap ?? DEFAULT_OUTPUT_CAP, wantedOutputTokens(customId));
 }
 
@@ -116,6 +133,7 @@ const REQUIRED_PARAMS: Record<EmulatedEndpoint, string[]> = {
   '/v1/embeddings': ['model', 'input'],
   '/v1/completions': ['model', 'prompt'],
   '/v1/moderations': ['input'],
+  [GEMINI_ENDPOINT]: ['model', 'contents'],
 };
 
 /** The 400 OpenAI would answer this single request with, if it lacks a required parameter. */
@@ -245,6 +263,23 @@ export function fakeResponseBody(
         })),
         model,
         usage: { prompt_tokens: usage.input_tokens, total_tokens: usage.input_tokens },
+      };
+    case GEMINI_ENDPOINT:
+      return {
+        candidates: [
+          {
+            content: { role: 'model', parts: [{ text }] },
+            finishReason: truncated ? 'MAX_TOKENS' : 'STOP',
+            index: 0,
+          },
+        ],
+        usageMetadata: {
+          promptTokenCount: usage.input_tokens,
+          candidatesTokenCount: usage.output_tokens,
+          totalTokenCount: usage.total_tokens,
+        },
+        modelVersion: model,
+        responseId: id,
       };
     case '/v1/moderations':
       return {

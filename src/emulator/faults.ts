@@ -16,6 +16,9 @@ const BATCH_KINDS: ReadonlySet<FaultKind> = new Set([
   'late_file_ids',
 ]);
 
+/** The endpoints that stream a file's content, which `truncate` cuts short. */
+const DOWNLOADS: ReadonlySet<EndpointName> = new Set(['files.content', 'gemini.files.download']);
+
 /** What a newly created batch has been dealt by the batch-level rules. */
 export interface BatchFaults {
   tokenLimit: boolean;
@@ -56,7 +59,7 @@ export class FaultSet {
       const { kind, endpoint: target } = active.rule;
       if (BATCH_KINDS.has(kind)) return false;
       if (target !== undefined && target !== '*' && target !== endpoint) return false;
-      if (kind === 'truncate' && endpoint !== 'files.content') return false;
+      if (kind === 'truncate' && !DOWNLOADS.has(endpoint)) return false;
       return this.fire(active);
     })?.rule;
   }

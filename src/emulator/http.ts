@@ -31,10 +31,6 @@ export function sendJson(
   res.end(text);
 }
 
-export function sendError(res: ServerResponse, err: ApiError): void {
-  sendJson(res, err.status, err.body(), err.headers);
-}
-
 /** A JSON request body, read with a size cap; answers like OpenAI when it does not parse. */
 export async function readJson(
   req: IncomingMessage,

@@ -1,17 +1,18 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
 import { ANTHROPIC_ROUTES } from './anthropic/batches.js';
-import { anthropicErrorBody, checkAnthropicHeaders } from './anthropic/errors.js';
+import { ANTHROPIC } from './anthropic/errors.js';
 import { BatchProcessor, type Timing } from './batch-processor.js';
 import { cancelBatch, createBatch, listBatches, retrieveBatch } from './batches-routes.js';
-import type { Call, Route, State } from './context.js';
+import type { Call, Dialect, Route, State } from './context.js';
 import { ApiError, statusErrorBody } from './errors.js';
 import { FaultSet } from './faults.js';
 import { createFile, deleteFile, fileContent, listFiles, retrieveFile } from './files-routes.js';
-import { dropAnswer, readJson, sendError, sendJson } from './http.js';
-import { randomId } from './random.js';
+import { GEMINI } from './gemini/dialect.js';
+import { GEMINI_ROUTES } from './gemini/routes.js';
+import { dropAnswer, readJson, sendJson } from './http.js';
 import { StateFile } from './state-file.js';
-import { apiOf, type BatchApi, ENDED_STATUSES, Store } from './store.js';
+import { apiOf, ENDED_STATUSES, Store } from './store.js';
 import type { EmulatorStats, EndpointName, FaultRule } from './types.js';
 import type { WebhookSender } from './webhooks.js';
 
@@ -33,67 +34,69 @@ const ROUTES: Route[] = [
     method: 'POST',
     path: /^\/v1\/files$/,
     name: 'files.create',
-    api: 'openai',
     handler: createFile,
   },
-  { method: 'GET', path: /^\/v1\/files$/, name: 'files.list', api: 'openai', handler: listFiles },
+  { method: 'GET', path: /^\/v1\/files$/, name: 'files.list', handler: listFiles },
   {
     method: 'GET',
     path: new RegExp(`^/v1/files/${ID}$`),
     name: 'files.retrieve',
-    api: 'openai',
     handler: retrieveFile,
   },
   {
     method: 'DELETE',
     path: new RegExp(`^/v1/files/${ID}$`),
     name: 'files.delete',
-    api: 'openai',
     handler: deleteFile,
   },
   {
     method: 'GET',
     path: new RegExp(`^/v1/files/${ID}/content$`),
     name: 'files.content',
-    api: 'openai',
     handler: fileContent,
   },
   {
     method: 'POST',
     path: /^\/v1\/batches$/,
     name: 'batches.create',
-    api: 'openai',
     handler: createBatch,
   },
   {
     method: 'GET',
     path: /^\/v1\/batches$/,
     name: 'batches.list',
-    api: 'openai',
     handler: listBatches,
   },
   {
     method: 'GET',
     path: new RegExp(`^/v1/batches/${ID}$`),
     name: 'batches.retrieve',
-    api: 'openai',
     handler: retrieveBatch,
   },
   {
     method: 'POST',
     path: new RegExp(`^/v1/batches/${ID}/cancel$`),
     name: 'batches.cancel',
-    api: 'openai',
     handler: cancelBatch,
   },
   ...ANTHROPIC_ROUTES,
+  ...GEMINI_ROUTES,
 ];
 
-const MISSING_KEY =
-  "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).";
+const OPENAI: Dialect = {
+  authorized: (req) => /^Bearer \S+/.test(req.headers.authorization ?? ''),
+  missingKey: () =>
+    new ApiError(
+      401,
+      "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+      'invalid_request_error',
+    ),
+  errorBody: (err) => err.body(),
+};
 
 /**
- * The HTTP side of the emulator: OpenAI's and Anthropic's routes under `/v1`, and a control API
+ * The HTTP side of the emulator: OpenAI's and Anthropic's routes under `/v1` (and Azure's
+ * under `/openai`), Gemini's under `/v1beta` (with `/upload` and `/download`), and a control API
  * without auth:
  * `GET /_emulator/stats`, `POST /_emulator/reset`, `POST /_emulator/faults` (a FaultRule as JSON,
  * answers `{id}`) and `DELETE /_emulator/faults`.
@@ -113,7 +116,7 @@ export class EmulatorServer {
       : null;
     this.state = this.freshState(store);
     this.http = createServer((req, res) => {
-      this.handle(req, res).catch((err: unknown) => fail(res, err, 'openai'));
+      this.handle(req, res).catch((err: unknown) => fail(res, err));
     });
   }
 
@@ -227,9 +230,8 @@ export class EmulatorServer {
     const azure = azureDialect(url);
     const matched = matchRoute(req.method, azure?.pathname ?? url.pathname);
     if (!matched) {
-      const api = url.pathname.startsWith('/v1/messages') ? 'anthropic' : 'openai';
       const unknown = `Invalid URL (${req.method} ${url.pathname})`;
-      fail(res, new ApiError(404, unknown, 'invalid_request_error'), api);
+      fail(res, new ApiError(404, unknown, 'invalid_request_error'), dialectOf(url.pathname));
       return;
     }
     const { route, id } = matched;
@@ -253,7 +255,7 @@ export class EmulatorServer {
       if (azure && this.config.requireAuth) checkAzureAuth(call, azure.v1);
       await this.serve(call, route, azure !== null);
     } catch (err) {
-      fail(res, err, route.api);
+      fail(res, err, route.dialect);
     } finally {
       call.count();
     }
@@ -261,14 +263,11 @@ export class EmulatorServer {
 
   private async serve(call: Call, route: Route, authChecked: boolean): Promise<void> {
     const { req, state } = call;
-    if (route.api === 'anthropic') checkAnthropicHeaders(req, this.config.requireAuth);
-    else if (
-      this.config.requireAuth &&
-      !authChecked &&
-      !/^Bearer \S+/.test(req.headers.authorization ?? '')
-    ) {
-      throw new ApiError(401, MISSING_KEY, 'invalid_request_error');
+    const dialect = route.dialect ?? OPENAI;
+    if (this.config.requireAuth && !authChecked && !dialect.authorized(req, call.query)) {
+      throw dialect.missingKey();
     }
+    dialect.checkRequest?.(req);
     call.fault = state.faults.takeHttpFault(route.name);
     switch (call.fault?.kind) {
       case 'reset':
@@ -320,6 +319,13 @@ function matchRoute(
     if (match) return { route, id: decodeURIComponent(match[1] ?? '') };
   }
   return null;
+}
+
+/** Whose API an unknown path was meant for, to answer in its words. */
+function dialectOf(pathname: string): Dialect {
+  if (pathname.startsWith('/v1/messages')) return ANTHROPIC;
+  if (/^\/(v1beta|upload|download)\//.test(pathname)) return GEMINI;
+  return OPENAI;
 }
 
 /**
@@ -376,7 +382,7 @@ function countCall(state: State, name: EndpointName, status: string): void {
 }
 
 /** Answers with the error in the shape of the API the call was made to. */
-function fail(res: ServerResponse, err: unknown, api: BatchApi): void {
+function fail(res: ServerResponse, err: unknown, dialect = OPENAI): void {
   if (res.headersSent) {
     res.destroy();
     return;
@@ -385,13 +391,5 @@ function fail(res: ServerResponse, err: unknown, api: BatchApi): void {
     err instanceof ApiError
       ? err
       : new ApiError(500, 'The server had an error while processing your request.', 'server_error');
-  if (api === 'openai') {
-    sendError(res, error);
-    return;
-  }
-  const requestId = randomId('req_');
-  sendJson(res, error.status, anthropicErrorBody(error.status, error.message, requestId), {
-    ...error.headers,
-    'request-id': requestId,
-  });
+  sendJson(res, error.status, dialect.errorBody(error), error.headers);
 }

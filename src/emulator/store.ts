@@ -58,13 +58,13 @@ export interface Progress {
 }
 
 /** The API a batch was made through; each API sees only its own batches. */
-export type BatchApi = 'openai' | 'anthropic';
+export type BatchApi = 'openai' | 'anthropic' | 'gemini';
 
 export interface BatchRecord {
   id: string;
   seq: number;
   /** Absent for OpenAI's batches (and in state saved before there were others). */
-  api?: 'anthropic';
+  api?: Exclude<BatchApi, 'openai'>;
   /** Deleted through Anthropic's API, which deletes batches (OpenAI's never does). */
   deleted?: boolean;
   endpoint: EmulatedEndpoint;

@@ -1,6 +1,7 @@
 /**
  * Names under which calls are counted and faults are targeted; one per method of the official
- * SDKs (OpenAI's `files.*` and `batches.*`, Anthropic's `messages.batches.*`).
+ * SDKs (OpenAI's `files.*` and `batches.*`, Anthropic's `messages.batches.*`), and one per Gemini
+ * REST method (`gemini.files.upload` counts every request of a resumable upload).
  */
 export const ENDPOINT_NAMES = [
   'files.create',
@@ -18,6 +19,16 @@ export const ENDPOINT_NAMES = [
   'messages.batches.cancel',
   'messages.batches.results',
   'messages.batches.delete',
+  'gemini.files.upload',
+  'gemini.files.get',
+  'gemini.files.list',
+  'gemini.files.download',
+  'gemini.files.delete',
+  'gemini.batches.create',
+  'gemini.batches.get',
+  'gemini.batches.list',
+  'gemini.batches.cancel',
+  'gemini.batches.delete',
 ] as const;
 
 export type EndpointName = (typeof ENDPOINT_NAMES)[number];
@@ -122,7 +133,7 @@ export interface FileStat {
 export interface BatchStat {
   id: string;
   /** The API the batch was made through. */
-  api: 'openai' | 'anthropic';
+  api: 'openai' | 'anthropic' | 'gemini';
   input_file_id: string;
   endpoint: string;
   model: string | null;

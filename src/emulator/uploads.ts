@@ -91,15 +91,34 @@ function multipartParser(req: IncomingMessage, maxBytes: number) {
   }
 }
 
-async function saveStream(source: NodeJS.ReadableStream, path: string, filename: string) {
-  const file: Received = { path, filename, bytes: 0, lines: 0 };
-  let endsWithNewline = true;
+/** Bytes and lines of a file seen chunk by chunk; a last line without a newline counts too. */
+export class LineCounter {
+  bytes = 0;
+  private newlines = 0;
+  private endsWithNewline = true;
+
+  add(chunk: Buffer): void {
+    this.bytes += chunk.length;
+    for (let i = chunk.indexOf(NEWLINE); i !== -1; i = chunk.indexOf(NEWLINE, i + 1)) {
+      this.newlines++;
+    }
+    if (chunk.length > 0) this.endsWithNewline = chunk[chunk.length - 1] === NEWLINE;
+  }
+
+  get lines(): number {
+    return this.newlines + (this.endsWithNewline ? 0 : 1);
+  }
+}
+
+async function saveStream(
+  source: NodeJS.ReadableStream,
+  path: string,
+  filename: string,
+): Promise<Received> {
+  const count = new LineCounter();
   const counter = new Transform({
     transform(chunk: Buffer, _encoding, callback) {
-      file.bytes += chunk.length;
-      for (let i = chunk.indexOf(NEWLINE); i !== -1; i = chunk.indexOf(NEWLINE, i + 1))
-        file.lines++;
-      if (chunk.length > 0) endsWithNewline = chunk[chunk.length - 1] === NEWLINE;
+      count.add(chunk);
       callback(null, chunk);
     },
   });
@@ -109,8 +128,7 @@ async function saveStream(source: NodeJS.ReadableStream, path: string, filename:
     await rm(path, { force: true });
     throw err;
   }
-  if (!endsWithNewline) file.lines++;
-  return file;
+  return { path, filename, bytes: count.bytes, lines: count.lines };
 }
 
 async function discard(received: Promise<Received> | undefined): Promise<void> {

@@ -30,12 +30,17 @@ export interface SdkApiError {
  * text and never the request, so no key or body reaches workflow history. The HTTP status (or
  * `connection`) rides along in the details, for the metrics.
  */
-export function apiFailure(err: SdkApiError, what: string): Error {
+export function apiFailure(
+  err: SdkApiError,
+  what: string,
+  /** The provider's retry hint, where it sends none in headers (Gemini's RetryInfo). */
+  retryDelayMs = retryAfterMs(err.headers),
+): Error {
   const message = `${what}: ${err.status ?? 'connection error'} ${err.message}`;
   const details = [{ status: err.status ?? 'connection' }];
   if (isRetryableStatus(err.status)) {
     return failures.ProviderUnavailable(message, {
-      nextRetryDelayMs: retryAfterMs(err.headers),
+      nextRetryDelayMs: retryDelayMs,
       details,
     });
   }

@@ -1,5 +1,7 @@
 import { AnthropicBatchProvider } from './anthropic/batches.js';
 import { type AnthropicConfig, createAnthropicClient } from './anthropic/client.js';
+import { GeminiBatchProvider } from './gemini/batches.js';
+import { createGeminiClient, type GeminiConfig } from './gemini/client.js';
 import { OPENAI_DIALECT, OpenAIBatchProvider, type OpenAIDialect } from './openai/batches.js';
 import {
   type AzureConfig,
@@ -31,12 +33,13 @@ export interface ProviderConfigs {
   openai?: OpenAIConfig | null;
   azure?: AzureConfig | null;
   anthropic?: AnthropicConfig | null;
+  gemini?: GeminiConfig | null;
   'openai-compatible'?: CompatibleConfig | null;
 }
 
 /** The providers a worker can reach, each through its official SDK. */
 export function createProviders(configs: ProviderConfigs): Providers {
-  const { openai, azure, anthropic } = configs;
+  const { openai, azure, anthropic, gemini } = configs;
   const compatible = configs['openai-compatible'];
   return {
     ...(openai ? { openai: new OpenAIBatchProvider(createOpenAIClient(openai)) } : {}),
@@ -51,6 +54,7 @@ export function createProviders(configs: ProviderConfigs): Providers {
     ...(anthropic
       ? { anthropic: new AnthropicBatchProvider(createAnthropicClient(anthropic)) }
       : {}),
+    ...(gemini ? { gemini: new GeminiBatchProvider(createGeminiClient(gemini)) } : {}),
     ...(compatible
       ? {
           'openai-compatible': new OpenAIBatchProvider(

@@ -3,6 +3,7 @@
 // CLI and the workflow's activities load it cheaply.
 import type { ProviderName } from '../../workflows/provider-names.js';
 import { translateToAnthropic } from './anthropic/translate.js';
+import { translateToGemini } from './gemini/translate.js';
 import type { LineTranslator } from './translation.js';
 
 export interface ProviderRules {
@@ -34,5 +35,7 @@ export const PROVIDER_RULES: Record<ProviderName, ProviderRules> = {
     maxBytesPerBatch: 240 * MB,
     translate: translateToAnthropic,
   },
-  gemini: { ...OPENAI_RULES, translate: null },
+  // Gemini's batch input file: up to 2 GB, no request limit published; parts stay at OpenAI's
+  // size, which keeps each file's upload and download short.
+  gemini: { ...OPENAI_RULES, translate: translateToGemini },
 };

@@ -143,6 +143,8 @@ export class Rig {
       AZURE_OPENAI_API_KEY: apiKey,
       ANTHROPIC_BASE_URL: this.emulator.url,
       ANTHROPIC_API_KEY: apiKey,
+      GOOGLE_GEMINI_BASE_URL: this.emulator.url,
+      GEMINI_API_KEY: apiKey,
       ...env,
     });
     try {

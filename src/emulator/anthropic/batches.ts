@@ -24,7 +24,7 @@ import { MAX_MESSAGE_BATCH_REQUESTS, rawLines } from '../input-scan.js';
 import { randomId } from '../random.js';
 import type { UnfinishedCode } from '../result-writer.js';
 import { type BatchRecord, ENDED_STATUSES, type Store } from '../store.js';
-import { anthropicErrorBody } from './errors.js';
+import { ANTHROPIC, anthropicErrorBody } from './errors.js';
 
 const MAX_BATCH_BYTES = 256 * 1024 * 1024;
 const CUSTOM_ID = /^[a-zA-Z0-9_-]{1,64}$/;
@@ -287,42 +287,42 @@ export const ANTHROPIC_ROUTES: Route[] = [
     method: 'POST',
     path: /^\/v1\/messages\/batches$/,
     name: 'messages.batches.create',
-    api: 'anthropic',
+    dialect: ANTHROPIC,
     handler: createMessageBatch,
   },
   {
     method: 'GET',
     path: /^\/v1\/messages\/batches$/,
     name: 'messages.batches.list',
-    api: 'anthropic',
+    dialect: ANTHROPIC,
     handler: listMessageBatches,
   },
   {
     method: 'GET',
     path: batchPath(),
     name: 'messages.batches.retrieve',
-    api: 'anthropic',
+    dialect: ANTHROPIC,
     handler: retrieveMessageBatch,
   },
   {
     method: 'POST',
     path: batchPath('/cancel'),
     name: 'messages.batches.cancel',
-    api: 'anthropic',
+    dialect: ANTHROPIC,
     handler: cancelMessageBatch,
   },
   {
     method: 'GET',
     path: batchPath('/results'),
     name: 'messages.batches.results',
-    api: 'anthropic',
+    dialect: ANTHROPIC,
     handler: messageBatchResults,
   },
   {
     method: 'DELETE',
     path: batchPath(),
     name: 'messages.batches.delete',
-    api: 'anthropic',
+    dialect: ANTHROPIC,
     handler: deleteMessageBatch,
   },
 ];

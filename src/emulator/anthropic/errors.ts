@@ -1,5 +1,7 @@
 import type { IncomingMessage } from 'node:http';
+import type { Dialect } from '../context.js';
 import { ApiError } from '../errors.js';
+import { randomId } from '../random.js';
 
 /** Anthropic's error type for an HTTP status (https://docs.anthropic.com/en/api/errors). */
 export function anthropicErrorType(status: number): string {
@@ -41,16 +43,18 @@ export function anthropicErrorBody(status: number, message: string, requestId: s
 }
 
 /**
- * The headers every Anthropic call needs: a key (when the server checks keys at all) and
- * `anthropic-version`. The reference names `x-api-key`; the official SDK (1.16) sends its API
- * key as `Authorization: Bearer`, so either will do.
+ * Anthropic's headers and error shape. A key (when the server checks keys at all): the reference
+ * names `x-api-key`, the official SDK (1.16) sends its API key as `Authorization: Bearer`, so
+ * either will do; and `anthropic-version`, on every call.
  */
-export function checkAnthropicHeaders(req: IncomingMessage, requireAuth: boolean): void {
-  const key = req.headers['x-api-key'] || /^Bearer \S+/.test(req.headers.authorization ?? '');
-  if (requireAuth && !key) {
-    throw new ApiError(401, 'x-api-key header is required', 'authentication_error');
-  }
-  if (!req.headers['anthropic-version']) {
-    throw new ApiError(400, 'anthropic-version: header is required', 'invalid_request_error');
-  }
-}
+export const ANTHROPIC: Dialect = {
+  authorized: (req: IncomingMessage) =>
+    Boolean(req.headers['x-api-key']) || /^Bearer \S+/.test(req.headers.authorization ?? ''),
+  missingKey: () => new ApiError(401, 'x-api-key header is required', 'authentication_error'),
+  checkRequest(req: IncomingMessage) {
+    if (!req.headers['anthropic-version']) {
+      throw new ApiError(400, 'anthropic-version: header is required', 'invalid_request_error');
+    }
+  },
+  errorBody: (err) => anthropicErrorBody(err.status, err.message, randomId('req_')),
+};
