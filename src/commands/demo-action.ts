@@ -2,6 +2,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { ProviderName } from '../../workflows/provider-names.js';
 import { artifactNames } from '../artifacts.js';
 import { inputPathFor, Nightshift, newRunId } from '../client.js';
 import { DEFAULT_TASK_QUEUE, loadConfig } from '../config.js';
@@ -9,6 +10,7 @@ import { emulatorBanner } from '../dev/banner.js';
 import { DEV_PORT, freePort } from '../dev/ports.js';
 import { untilStopSignal } from '../dev/signals.js';
 import { type DevStack, PortInUseError, startDevStack } from '../dev/stack.js';
+import { PROVIDER_RULES } from '../providers/rules.js';
 import { LocalArtifactStore } from '../store/local.js';
 import { type TemplateOptions, type TemplateSource, writeTemplateRequests } from '../templates.js';
 import { connectClient } from '../temporal/connection.js';
@@ -25,8 +27,7 @@ const DEMO_SOURCE: TemplateSource = {
     'Classify the sentiment of this review of a {{product}} as positive, negative or neutral. ' +
     'Answer with one word.\n\nReview: {{review}}',
 };
-const DEMO_OPTIONS: TemplateOptions = {
-  model: 'gpt-4o-mini',
+const DEMO_OPTIONS: Omit<TemplateOptions, 'model'> = {
   system: 'You are a precise sentiment classifier.',
   maxTokens: 3,
   idField: 'id',
@@ -59,7 +60,7 @@ async function startStack(): Promise<{ stack: DevStack; home: string; throwaway:
   }
 }
 
-async function runDemo(stack: DevStack, home: string): Promise<string> {
+async function runDemo(stack: DevStack, home: string, provider: ProviderName): Promise<string> {
   const store = new LocalArtifactStore(home);
   const nightshift = new Nightshift(
     await connectClient({ address: stack.address, namespace: 'default' }),
@@ -69,13 +70,15 @@ async function runDemo(stack: DevStack, home: string): Promise<string> {
   try {
     const id = newRunId().replace(/^run-/, 'demo-');
     const input = await inputPathFor(home, id);
-    const n = await writeTemplateRequests(DEMO_SOURCE, DEMO_OPTIONS, input);
+    const { templateModel: model } = PROVIDER_RULES[provider];
+    const n = await writeTemplateRequests(DEMO_SOURCE, { ...DEMO_OPTIONS, model }, input);
     console.log(
-      `\nBuilt ${n} sentiment-classification requests (${DEMO_OPTIONS.model}) from ` +
+      `\nBuilt ${n} sentiment-classification requests (${provider}, ${model}) from ` +
         `${relative(process.cwd(), REVIEWS)} with a template; submitting run ${id}…`,
     );
     const { run } = await nightshift.submit(input, {
       id,
+      provider,
       pollIntervalSeconds: 0.1,
       maxPollIntervalSeconds: 0.5,
       maxRequestsPerBatch: 100,
@@ -91,7 +94,7 @@ async function runDemo(stack: DevStack, home: string): Promise<string> {
 }
 
 /** `nightshift demo`: the stack, the bundled job with its progress and summary, then stop. */
-export async function demo(flags: { keep?: boolean }): Promise<void> {
+export async function demo(flags: { keep?: boolean; provider: ProviderName }): Promise<void> {
   console.error('Starting Temporal (dev server), the Batch API emulator and a worker…');
   const { stack, home, throwaway } = await startStack();
   try {
@@ -101,7 +104,7 @@ export async function demo(flags: { keep?: boolean }): Promise<void> {
       );
     }
     const interrupted = untilStopSignal().then(() => null);
-    const uiLink = await Promise.race([runDemo(stack, home), interrupted]);
+    const uiLink = await Promise.race([runDemo(stack, home, flags.provider), interrupted]);
     if (uiLink === null) return;
     if (flags.keep) {
       console.log(`Temporal UI  ${uiLink}\n\nThe stack keeps running; Ctrl-C stops it.`);

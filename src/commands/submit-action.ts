@@ -1,5 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { DEFAULT_PROVIDER, type ProviderName } from '../../workflows/provider-names.js';
 import { type ArtifactStore, isValidRunId, StoreSettingsError } from '../artifacts.js';
 import {
   DEFAULT_RUN_OPTIONS,
@@ -17,6 +18,7 @@ import { loadConfig } from '../config.js';
 import { estimateCost, UNBOUNDED_OUTPUT_GUESS } from '../estimate.js';
 import type { ByteSource } from '../jsonl.js';
 import { budgetFor } from '../pricing.js';
+import { PROVIDER_RULES } from '../providers/rules.js';
 import type { FileValidation, ValidateFileOptions, ValidationError } from '../requests.js';
 import { formatValidationError, isBatchEndpoint, validateRequestsFile } from '../requests.js';
 import {
@@ -98,9 +100,14 @@ function runOptions(flags: SubmitFlags, id: string): SubmitOptions {
 }
 
 /** Writes the requests of template mode under NIGHTSHIFT_HOME/inputs/, or reports bad records. */
-async function buildFromTemplate(source: TemplateSource, flags: SubmitFlags, id: string) {
+async function buildFromTemplate(
+  source: TemplateSource,
+  flags: SubmitFlags,
+  id: string,
+  provider: ProviderName,
+) {
   const options: TemplateOptions = {
-    model: flags.model,
+    model: flags.model ?? PROVIDER_RULES[provider].templateModel,
     system: flags.system,
     maxTokens: flags.maxTokens,
     idField: flags.idField,
@@ -186,7 +193,9 @@ export async function submit(file: string | undefined, flags: SubmitFlags): Prom
     throw err;
   }
   const store = await checkedStore(loadConfig());
-  const input = source ? await buildFromTemplate(source, flags, id) : await requestsFile(file);
+  const input = source
+    ? await buildFromTemplate(source, flags, id, options.provider ?? DEFAULT_PROVIDER)
+    : await requestsFile(file);
   const report = await validateInput(store, input, validation);
   if (!report.ok) reportProblems(file ?? input, report.errors, report.errorCount);
   await estimateAndCheck(isStoredInput(input) ? store.readInput(input) : input, flags.maxCost);

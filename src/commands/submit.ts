@@ -61,7 +61,10 @@ export function registerSubmit(program: Command): void {
     .option('--prompts <txt>', 'template mode: one prompt per line')
     .option('--records <file>', 'template mode: records as JSONL or CSV, with --template')
     .option('--template <text>', 'prompt template; {{field}} takes a field of the record')
-    .addOption(new Option('--model <model>', 'template mode: model').default('gpt-4o-mini'))
+    .option(
+      '--model <model>',
+      "template mode: model (default: the provider's small model, gpt-4o-mini for openai; Azure: the deployment name)",
+    )
     .option('--system <text>', 'template mode: system message')
     .option('--max-tokens <n>', 'template mode: max_tokens of each request', positiveInt)
     .option('--id-field <field>', 'template mode: record field used as custom_id (else row-<n>)')
