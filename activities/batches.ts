@@ -10,6 +10,7 @@ import {
   providerFor,
 } from '../src/providers/provider.js';
 import { customIdOf } from '../src/requests.js';
+import { whileHeartbeating } from './heartbeat.js';
 import type { ProviderName } from '../workflows/provider-names.js';
 import type { ArtifactName, BatchEndpoint, BatchSnapshot } from '../workflows/types.js';
 import type { AttemptRef } from './transfers.js';
@@ -103,7 +104,9 @@ export function batchActivities(providers: Providers, store: ArtifactStore) {
       const create = (batchInput: BatchInput) =>
         provider.createBatch({ key, input: batchInput, endpoint, model, metadata });
       const batchId = requests
-        ? await store.withBlob(key.runId, requests, (blob) => create({ requests: blob }))
+        ? await whileHeartbeating(() =>
+            store.withBlob(key.runId, requests, (blob) => create({ requests: blob })),
+          )
         : await create({ fileId });
       await store.writeJson(key.runId, record, { sentAt: Date.now(), batchId } satisfies Creation);
       log.info('batch created', { ...ids, batch_id: batchId, file_id: requests ? null : fileId });

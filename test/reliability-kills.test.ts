@@ -130,6 +130,63 @@ scenario(
   },
 );
 
+/** Anthropic's batches: they carry no metadata to tell runs apart, so scenarios count them. */
+const anthropicBatches = () => rig.emulator.stats().batches.filter((b) => b.api === 'anthropic');
+
+/** An Anthropic run finished whole, from one batch more, each request sent once. */
+async function finishOnAnthropic(
+  run: Awaited<ReturnType<typeof submit>>,
+  lines: string[],
+  batchesBefore: number,
+) {
+  const summary = await run.wait();
+  await recordHistories(rig.client, run.id);
+  assert.equal(summary.status, 'completed');
+  assert.equal(summary.counts.succeeded, lines.length);
+  assert.equal(anthropicBatches().length, batchesBefore + 1, 'no second batch');
+  const { submissions } = rig.emulator.stats();
+  assert.ok(
+    idsOf(lines).every((id) => submissions[id] === 1),
+    'each request sent once',
+  );
+}
+
+scenario(
+  'killed while waiting, on Anthropic',
+  'an Anthropic run (batches without metadata): SIGKILL while its batch is in progress',
+  async () => {
+    const lines = chatLines(200, { prefix: 'ant-wait' });
+    const before = anthropicBatches().length;
+    const run = await submit('kill-waiting-anthropic', lines, { provider: 'anthropic' });
+    await eventually('an Anthropic batch in progress', () =>
+      anthropicBatches().some((b) => b.status === 'in_progress' && b.request_counts.completed > 0)
+        ? true
+        : undefined,
+    );
+    await killAndReplace(run.id);
+    await finishOnAnthropic(run, lines, before);
+    return { runs: 1 };
+  },
+);
+
+scenario(
+  'killed while the Anthropic create was in flight',
+  'slow messages.batches.create (3 s), SIGKILL while it is in flight: the batch is made, its id never reaches the run',
+  async () => {
+    const lines = chatLines(100, { prefix: 'ant-create' });
+    const before = anthropicBatches().length;
+    const run = await submit('kill-create-anthropic', lines, { provider: 'anthropic' }, [
+      { endpoint: 'messages.batches.create', kind: 'slow', delayMs: 3_000, times: 1 },
+    ]);
+    await eventually('the create in flight', () =>
+      faultFired(rig.emulator, run.faultIds[0] ?? '') > 0 ? true : undefined,
+    );
+    await killAndReplace(run.id);
+    await finishOnAnthropic(run, lines, before);
+    return { runs: 1, note: 'found again by its creation time and request count' };
+  },
+);
+
 scenario(
   'killed during download',
   'slow files.content (3 s), SIGKILL while it is in flight',

@@ -15,15 +15,23 @@ type Group<K extends keyof NightshiftActivities> = Pick<NightshiftActivities, K>
 
 /**
  * Quick calls on a provider's batches and files. 30 s bounds what a lost completion costs (a
- * worker or server dying mid-call): the call is simply made again, create finds its earlier
- * batch, and a deletion meets files already gone.
+ * worker or server dying mid-call): the call is simply made again, and a deletion meets files
+ * already gone.
  */
-export const { createBatch, pollBatch, cancelBatch, deleteProviderFiles } = proxyActivities<
-  Group<'createBatch' | 'pollBatch' | 'cancelBatch' | 'deleteProviderFiles'>
+export const { pollBatch, cancelBatch, deleteProviderFiles } = proxyActivities<
+  Group<'pollBatch' | 'cancelBatch' | 'deleteProviderFiles'>
 >({ startToCloseTimeout: '30s', retry });
 
 /** Long work heartbeats (every 10 s, or every 5,000 lines): a dead worker is noticed in 1 min. */
 const long = { startToCloseTimeout: '2h', heartbeatTimeout: '1m', retry } as const;
+
+/**
+ * Creating a batch, which a retry finds again rather than repeats: a quick call where the
+ * provider takes a file id, but one that carries the part (up to 256 MB) where the provider
+ * takes its requests inline (Anthropic). It heartbeats meanwhile, so a create still sending is
+ * never retried beside itself.
+ */
+export const { createBatch } = proxyActivities<Group<'createBatch'>>(long);
 
 /** Moving a part to the provider and its results back: up to 200 MB each way. */
 export const { upload, download } = proxyActivities<Group<'upload' | 'download'>>(long);

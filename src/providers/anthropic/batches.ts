@@ -9,13 +9,15 @@ import { failures } from '../../../workflows/contract.js';
 import type { BatchSnapshot } from '../../../workflows/types.js';
 import { cancelUnlessEnded } from '../failures.js';
 import type { BatchKey, BatchProvider, CreateBatchRequest, LostCreate } from '../provider.js';
+import { DEFAULT_TIMEOUT_MS } from './client.js';
 import { callAnthropic } from './errors.js';
 
 /**
  * How long after the lost create's `since` its batch can have been created: `since` is already
- * set back by the clock skew allowed, and a create is answered in seconds.
+ * set back by the clock skew allowed, and a create carrying 256 MB may take until the client's
+ * timeout (`DEFAULT_TIMEOUT_MS`) to arrive whole.
  */
-const CREATE_WINDOW_MS = 60_000;
+const CREATE_WINDOW_MS = DEFAULT_TIMEOUT_MS + 60_000;
 
 /** The HTTP status behind each of Anthropic's error types (https://docs.anthropic.com/en/api/errors). */
 const STATUS_OF_ERROR_TYPE: Record<string, number> = {

@@ -13,12 +13,15 @@ export interface AnthropicConfig {
   maxRetries?: number;
 }
 
+/** Minutes, as for OpenAI's uploads: a create carries up to 256 MB. */
+export const DEFAULT_TIMEOUT_MS = 10 * 60_000;
+
 /** The one place an Anthropic client is made: every activity reaches the provider through it. */
 export function createAnthropicClient(config: AnthropicConfig): Anthropic {
   return new Anthropic({
     apiKey: config.apiKey,
     baseURL: config.baseURL,
-    timeout: config.timeoutMs ?? 10 * 60_000,
+    timeout: config.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     maxRetries: config.maxRetries ?? 2,
   });
 }
