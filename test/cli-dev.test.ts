@@ -84,6 +84,25 @@ test('`nightshift emulator` serves the Batch API and says how to point an SDK at
     const stats = await fetch(`http://127.0.0.1:${port}/_emulator/stats`);
     assert.equal(stats.status, 200);
     assert.deepEqual(((await stats.json()) as { batches: unknown[] }).batches, []);
+    for (const setting of [
+      'ANTHROPIC_BASE_URL',
+      'GOOGLE_GEMINI_BASE_URL',
+      'AZURE_OPENAI_ENDPOINT',
+    ]) {
+      assert.match(emulator.stdout, new RegExp(`${setting}=http://127.0.0.1:${port} `));
+    }
+  } finally {
+    assert.equal((await emulator.stop('SIGINT')).code, 0);
+  }
+});
+
+test('`nightshift emulator --provider anthropic` names only Anthropic’s settings', async () => {
+  const port = await freePort();
+  const emulator = spawnCli(['emulator', '--port', String(port), '--provider', 'anthropic']);
+  try {
+    await emulator.waitFor(/Ctrl-C/);
+    assert.match(emulator.stdout, /anthropic: ANTHROPIC_BASE_URL=/);
+    assert.doesNotMatch(emulator.stdout, /OPENAI_BASE_URL|GEMINI_API_KEY/);
   } finally {
     assert.equal((await emulator.stop('SIGINT')).code, 0);
   }

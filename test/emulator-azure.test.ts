@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import OpenAI, { AzureOpenAI } from 'openai';
+import { createAzureClient } from '../src/providers/openai/client.js';
 import {
   chatLine,
   createBatch,
@@ -57,4 +58,22 @@ test('Azure paths without a key or an api-version are refused as Azure refuses t
   assert.equal(noVersion.status, 400);
   const body = (await noVersion.json()) as { error: { message: string } };
   assert.match(body.error.message, /api-version/);
+});
+
+test('the Azure client goes to Azure’s endpoint even where OPENAI_BASE_URL names another server', async () => {
+  // A worker serving both providers has OPENAI_BASE_URL set for the OpenAI one; the SDK would
+  // take it for Azure's base URL too (and refuse it beside an endpoint).
+  const saved = process.env.OPENAI_BASE_URL;
+  process.env.OPENAI_BASE_URL = 'http://127.0.0.1:9/v1';
+  try {
+    const azure = createAzureClient({
+      endpoint: `${h.emu.url}/`,
+      apiKey: 'azure-test-key',
+      apiVersion: '2025-04-01-preview',
+    });
+    assert.ok(Array.isArray((await azure.batches.list()).data));
+  } finally {
+    if (saved === undefined) delete process.env.OPENAI_BASE_URL;
+    else process.env.OPENAI_BASE_URL = saved;
+  }
 });

@@ -1,3 +1,4 @@
+import type { ProviderName } from '../../workflows/provider-names.js';
 import { type Emulator, type EmulatorTiming, startEmulator } from '../emulator/index.js';
 import { DEFAULT_AZURE_API_VERSION, type OpenAIConfig } from '../providers/openai/client.js';
 import type { ProviderConfigs } from '../providers/registry.js';
@@ -56,4 +57,16 @@ export function emulatorProviderConfigs(emulator: Emulator, maxRetries = 2): Pro
 /** Whether any provider has credentials: when none has, `dev` runs the emulator. */
 export function anyProvider(configs: ProviderConfigs): boolean {
   return Object.values(configs).some((config) => config != null);
+}
+
+/** The settings that point each provider's official SDK (and `nightshift worker`) at the emulator. */
+export function emulatorEnvironment(url: string): Record<ProviderName, string> {
+  const openai = `OPENAI_BASE_URL=${url}/v1 OPENAI_API_KEY=anything`;
+  return {
+    openai,
+    azure: `AZURE_OPENAI_ENDPOINT=${url} AZURE_OPENAI_API_KEY=anything`,
+    anthropic: `ANTHROPIC_BASE_URL=${url} ANTHROPIC_API_KEY=anything`,
+    gemini: `GOOGLE_GEMINI_BASE_URL=${url} GEMINI_API_KEY=anything`,
+    'openai-compatible': `${openai} NIGHTSHIFT_OPENAI_COMPATIBLE_PROFILE=openai`,
+  };
 }

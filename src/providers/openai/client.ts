@@ -44,7 +44,9 @@ export function createOpenAIClient(config: OpenAIConfig): OpenAI {
 /** Azure OpenAI's client: the same resources, under `/openai` with `api-key` and `api-version`. */
 export function createAzureClient(config: AzureConfig): OpenAI {
   return new AzureOpenAI({
-    endpoint: config.endpoint,
+    // The base URL the SDK would make of the endpoint, given outright: left unset, the SDK
+    // reads OPENAI_BASE_URL, which names the OpenAI provider's server, not Azure's.
+    baseURL: `${config.endpoint.replace(/\/+$/, '')}/openai`,
     apiKey: config.apiKey,
     apiVersion: config.apiVersion,
     timeout: config.timeoutMs ?? DEFAULT_TIMEOUT_MS,
