@@ -80,7 +80,8 @@ const SETTINGS: readonly Setting[] = [
   },
   {
     variables: ['OPENAI_API_KEY'],
-    meaning: 'the key the worker sends batches with; unset: `dev` uses the emulator',
+    meaning:
+      'the key the worker sends OpenAI (and OpenAI-compatible) batches with; with no provider key at all, `dev` uses the emulator',
     default: '—',
   },
   {
