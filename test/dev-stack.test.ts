@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { mkdtemp, writeFile } from 'node:fs/promises';
-import { type AddressInfo, createServer } from 'node:net';
+import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -48,7 +48,11 @@ test('on the dev stack, a finished batch reaches its run through the emulator’
 test('the dev server counts as ready when its frontend serves, not when its port opens', async () => {
   // A port that accepts connections but speaks no gRPC is what a dev server looks like in the
   // moment before its frontend is healthy; a client connecting then would fail.
-  const listener = createServer((socket) => socket.on('error', () => {}));
+  const sockets = new Set<Socket>();
+  const listener = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => {});
+  });
   await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
   const { port } = listener.address() as AddressInfo;
   try {
@@ -58,5 +62,6 @@ test('the dev server counts as ready when its frontend serves, not when its port
     );
   } finally {
     listener.close();
+    for (const socket of sockets) socket.destroy();
   }
 });

@@ -62,12 +62,15 @@ export async function waitUntilServing(
   const deadline = Date.now() + options.timeoutMs;
   let lastError: unknown;
   while (!options.exited?.()) {
+    // Closed whether or not it answered: a failed connect left open keeps the process alive.
+    const connection = Connection.lazy({ address, connectTimeout: 2_000 });
     try {
-      const connection = await Connection.connect({ address, connectTimeout: 2_000 });
-      await connection.close();
+      await connection.ensureConnected();
       return;
     } catch (err) {
       lastError = err;
+    } finally {
+      await connection.close();
     }
     if (Date.now() > deadline) {
       const why = lastError instanceof Error ? lastError.message : String(lastError);
