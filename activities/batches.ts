@@ -6,13 +6,14 @@ import {
   type BatchKey,
   type BatchProvider,
   type LostCreate,
+  type LostUpload,
   type Providers,
   providerFor,
 } from '../src/providers/provider.js';
 import { customIdOf } from '../src/requests.js';
-import { whileHeartbeating } from './heartbeat.js';
 import type { ProviderName } from '../workflows/provider-names.js';
 import type { ArtifactName, BatchEndpoint, BatchSnapshot } from '../workflows/types.js';
+import { whileHeartbeating } from './heartbeat.js';
 import type { AttemptRef } from './transfers.js';
 
 export interface CreateBatchInput extends BatchKey {
@@ -74,12 +75,30 @@ export function batchActivities(providers: Providers, store: ArtifactStore) {
     return lost;
   }
 
+  /** What a provider without tags needs to find the batch a create sent at `sentAt` made. */
+  async function lostOf(
+    provider: BatchProvider,
+    runId: string,
+    sentAt: number,
+    fileId: string,
+  ): Promise<LostCreate | LostUpload | null> {
+    switch (provider.findsBatchesBy) {
+      case 'tag':
+        return null;
+      case 'shape':
+        return lostCreate(runId, sentAt, requestsOf(provider, fileId));
+      case 'upload':
+        return { since: sentAt - CLOCK_SKEW_MS, fileId } satisfies LostUpload;
+    }
+  }
+
   return {
     /**
      * Creates the batch of an attempt exactly once. The creation is recorded before the create
      * is sent and again with its answer, so a later try of this activity returns the batch an
      * earlier one made: from the record, from the provider's tag on it, or, for a provider that
-     * tags nothing, by the lost create's time and size (see {@link LostCreate}).
+     * tags nothing, by the lost create's time and size (see {@link LostCreate}) or time and
+     * upload (see {@link LostUpload}).
      */
     async createBatch(input: CreateBatchInput) {
       const { provider: name, fileId, endpoint, model = null, metadata, ...key } = input;
@@ -91,9 +110,7 @@ export function batchActivities(providers: Providers, store: ArtifactStore) {
       const requests = provider.inputs === 'inline' ? requestsOf(provider, fileId) : null;
       const existing = await provider.findBatch(
         key,
-        earlier && provider.findsBatchesBy === 'shape'
-          ? await lostCreate(key.runId, earlier.sentAt, requestsOf(provider, fileId))
-          : null,
+        earlier ? await lostOf(provider, key.runId, earlier.sentAt, fileId) : null,
       );
       if (existing) {
         log.info('batch found from an earlier try', { ...ids, batch_id: existing });

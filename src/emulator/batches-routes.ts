@@ -60,10 +60,10 @@ export const createBatch: Handler = async (call) => {
     ? expirySeconds('output_expires_after', expiry.anchor, expiry.seconds)
     : null;
   const file = state.store.getFile(inputFileId);
-  if (file.purpose !== 'batch') {
+  if (file.purpose !== call.batchPurpose) {
     throw invalidValue(
       'input_file_id',
-      `file ${inputFileId} must be uploaded with purpose 'batch'.`,
+      `file ${inputFileId} must be uploaded with purpose '${call.batchPurpose}'.`,
     );
   }
   // A hard link of its own keeps the input readable if the file is deleted while the batch runs.

@@ -23,6 +23,8 @@ export interface Call {
   query: URLSearchParams;
   maxFileBytes: number;
   completionWindowMs: number;
+  /** The purpose a batch's input file is uploaded with: `batch`, or Together's `batch-api`. */
+  batchPurpose: string;
   /** The HTTP fault hitting this call, for handlers that shape it themselves (truncate). */
   fault: FaultRule | undefined;
   /** Overrides the HTTP status in the call counts, for connections cut on purpose. */

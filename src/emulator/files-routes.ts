@@ -20,8 +20,8 @@ function fileObject(file: FileRecord) {
   };
 }
 
-export const createFile: Handler = async ({ state, req, res, maxFileBytes }) => {
-  const file = await receiveUpload(req, state.store, maxFileBytes);
+export const createFile: Handler = async ({ state, req, res, maxFileBytes, batchPurpose }) => {
+  const file = await receiveUpload(req, state.store, maxFileBytes, batchPurpose);
   sendJson(res, 200, fileObject(file));
 };
 

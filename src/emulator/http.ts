@@ -10,6 +10,12 @@ const MAX_JSON_BYTES = 1024 * 1024;
  */
 export const dropAnswer = new WeakSet<ServerResponse>();
 
+/**
+ * Successful answers rewritten on their way out, for an API served by another's routes
+ * (Together's by OpenAI's); errors keep the route's words.
+ */
+export const reshapeAnswer = new WeakMap<ServerResponse, (body: unknown) => unknown>();
+
 export function sendJson(
   res: ServerResponse,
   status: number,
@@ -20,7 +26,8 @@ export function sendJson(
     res.socket?.destroy();
     return;
   }
-  const text = JSON.stringify(body);
+  const reshape = status < 400 ? reshapeAnswer.get(res) : undefined;
+  const text = JSON.stringify(reshape ? reshape(body) : body);
   res.writeHead(status, {
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(text),

@@ -13,6 +13,7 @@ import { GEMINI_ROUTES } from './gemini/routes.js';
 import { dropAnswer, readJson, sendJson } from './http.js';
 import { StateFile } from './state-file.js';
 import { apiOf, ENDED_STATUSES, Store } from './store.js';
+import { answerAsTogether, TOGETHER_BATCH_PURPOSE, togetherPath } from './together.js';
 import type { EmulatorStats, EndpointName, FaultRule } from './types.js';
 import type { WebhookSender } from './webhooks.js';
 
@@ -96,7 +97,7 @@ const OPENAI: Dialect = {
 
 /**
  * The HTTP side of the emulator: OpenAI's and Anthropic's routes under `/v1` (and Azure's
- * under `/openai`), Gemini's under `/v1beta` (with `/upload` and `/download`), and a control API
+ * under `/openai`, Together's under `/together/v1`), Gemini's under `/v1beta` (with `/upload` and `/download`), and a control API
  * without auth:
  * `GET /_emulator/stats`, `POST /_emulator/reset`, `POST /_emulator/faults` (a FaultRule as JSON,
  * answers `{id}`) and `DELETE /_emulator/faults`.
@@ -228,7 +229,8 @@ export class EmulatorServer {
     if (url.pathname.startsWith('/_emulator/')) return this.control(req, res, url.pathname);
 
     const azure = azureDialect(url);
-    const matched = matchRoute(req.method, azure?.pathname ?? url.pathname);
+    const together = togetherPath(req.method, url.pathname);
+    const matched = matchRoute(req.method, azure?.pathname ?? together ?? url.pathname);
     if (!matched) {
       const unknown = `Invalid URL (${req.method} ${url.pathname})`;
       fail(res, new ApiError(404, unknown, 'invalid_request_error'), dialectOf(url.pathname));
@@ -245,12 +247,14 @@ export class EmulatorServer {
       query: url.searchParams,
       maxFileBytes: this.config.maxFileBytes,
       completionWindowMs: this.config.timing.completionWindowMs,
+      batchPurpose: together ? TOGETHER_BATCH_PURPOSE : 'batch',
       fault: undefined,
       count: () => {
         if (!counted) countCall(state, route.name, call.outcome ?? String(res.statusCode));
         counted = true;
       },
     };
+    if (together) answerAsTogether(res, route.name);
     try {
       if (azure && this.config.requireAuth) checkAzureAuth(call, azure.v1);
       await this.serve(call, route, azure !== null);

@@ -20,12 +20,14 @@ interface Received {
 
 /**
  * Handles `POST /v1/files`: streams the multipart file part to disk (never whole in memory),
- * counting bytes and lines on the way, then checks the fields as OpenAI does.
+ * counting bytes and lines on the way, then checks the fields as OpenAI does (batch input being
+ * `batchPurpose`, Together's differing from OpenAI's).
  */
 export async function receiveUpload(
   req: IncomingMessage,
   store: Store,
   maxBytes: number,
+  batchPurpose: string,
 ): Promise<FileRecord> {
   const fields = new Map<string, string>();
   let received: Promise<Received> | undefined;
@@ -58,10 +60,11 @@ export async function receiveUpload(
     }
     const purpose = fields.get('purpose');
     if (purpose === undefined) throw missingParameter('purpose');
-    if (!PURPOSES.includes(purpose)) {
-      throw invalidValue('purpose', `'${purpose}'. Supported values are: ${PURPOSES.join(', ')}.`);
+    const purposes = [...new Set([...PURPOSES, batchPurpose])];
+    if (!purposes.includes(purpose)) {
+      throw invalidValue('purpose', `'${purpose}'. Supported values are: ${purposes.join(', ')}.`);
     }
-    if (purpose === 'batch' && !file.filename.endsWith('.jsonl')) {
+    if (purpose === batchPurpose && !file.filename.endsWith('.jsonl')) {
       throw badRequest(
         'Invalid file format for Batch API. Must be .jsonl',
         'file',

@@ -43,6 +43,16 @@ export interface LostCreate {
 }
 
 /**
+ * A create whose answer was lost, for providers whose batches carry no tag but name the file
+ * they were made from (Together): the batch it made, if any, names `fileId` and was created at
+ * or after `since` (as in {@link LostCreate}).
+ */
+export interface LostUpload {
+  since: number;
+  fileId: string;
+}
+
+/**
  * One provider's batch API, in Nightshift's vocabulary. Calls throw the failures of
  * `workflows/contract.ts` (ProviderUnavailable heals, ProviderRejected does not), so the
  * activities above stay the same for every provider. Lines come in OpenAI's batch output shape
@@ -58,20 +68,22 @@ export interface BatchProvider {
   readonly inputs: 'file' | 'inline';
   /**
    * How `findBatch` finds what a create whose answer was lost made: by the tag the batch
-   * carries (OpenAI's metadata, Gemini's display name), or, for batches that carry none
-   * (Anthropic's), by its creation time and size (only for `inline` inputs).
+   * carries (OpenAI's metadata, Gemini's display name), or, for batches that carry none, by
+   * its creation time and size (Anthropic's, only for `inline` inputs) or by its creation time
+   * and the upload it names (Together's, only for `file` inputs).
    */
-  readonly findsBatchesBy: 'tag' | 'shape';
+  readonly findsBatchesBy: 'tag' | 'shape' | 'upload';
   /** A file an earlier try uploaded under this name and size, if the provider still has it. */
   findFile(filename: string, bytes: number): Promise<string | null>;
   /** Uploads a part's JSONL, streamed from the store's Blob; returns the file id. */
   uploadFile(blob: Blob, filename: string): Promise<string>;
   /**
    * The batch an earlier try created for this key, if any: found by the tag the provider keeps
-   * (metadata, display name), or, where it keeps none, by the shape of the `lost` create (null
-   * when no earlier try reached the create).
+   * (metadata, display name), or, where it keeps none, from the `lost` create: a
+   * {@link LostCreate} for `shape`, a {@link LostUpload} for `upload` (null when no earlier try
+   * reached the create).
    */
-  findBatch(key: BatchKey, lost: LostCreate | null): Promise<string | null>;
+  findBatch(key: BatchKey, lost: LostCreate | LostUpload | null): Promise<string | null>;
   /** Creates a batch, once: never retried inside, since a second create is a second bill. */
   createBatch(request: CreateBatchRequest): Promise<string>;
   retrieveBatch(batchId: string): Promise<BatchSnapshot>;

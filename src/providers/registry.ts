@@ -9,6 +9,7 @@ import {
   createOpenAIClient,
   type OpenAIConfig,
 } from './openai/client.js';
+import { togetherFetch } from './openai/together.js';
 import type { Providers } from './provider.js';
 
 /**
@@ -19,7 +20,15 @@ export const COMPATIBLE_PROFILES = {
   openai: OPENAI_DIALECT,
   // Groq's Files and Batches follow OpenAI's, without file lifetimes
   // (https://console.groq.com/docs/batch).
-  groq: { fileLifetimes: false },
+  groq: { ...OPENAI_DIALECT, fileLifetimes: false },
+  // Together's follow OpenAI's paths in other shapes (see together.ts), uploads are for
+  // `batch-api`, and batches keep no metadata (https://docs.together.ai/reference/batch-create).
+  together: {
+    fileLifetimes: false,
+    inputPurpose: 'batch-api',
+    batchMetadata: false,
+    fetch: togetherFetch(),
+  },
 } as const satisfies Record<string, OpenAIDialect>;
 
 export type CompatibleProfile = keyof typeof COMPATIBLE_PROFILES;
@@ -47,6 +56,7 @@ export function createProviders(configs: ProviderConfigs): Providers {
       ? {
           // Azure's batch guide names no file lifetimes for every API version it serves.
           azure: new OpenAIBatchProvider(createAzureClient(azure), 'azure', {
+            ...OPENAI_DIALECT,
             fileLifetimes: false,
           }),
         }
@@ -57,12 +67,17 @@ export function createProviders(configs: ProviderConfigs): Providers {
     ...(gemini ? { gemini: new GeminiBatchProvider(createGeminiClient(gemini)) } : {}),
     ...(compatible
       ? {
-          'openai-compatible': new OpenAIBatchProvider(
-            createOpenAIClient(compatible),
-            'openai-compatible',
-            COMPATIBLE_PROFILES[compatible.profile],
-          ),
+          'openai-compatible': compatibleProvider(compatible),
         }
       : {}),
   };
+}
+
+function compatibleProvider(config: CompatibleConfig): OpenAIBatchProvider {
+  const dialect: OpenAIDialect = COMPATIBLE_PROFILES[config.profile];
+  return new OpenAIBatchProvider(
+    createOpenAIClient(config, dialect.fetch),
+    'openai-compatible',
+    dialect,
+  );
 }

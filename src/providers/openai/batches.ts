@@ -5,7 +5,7 @@ import { CANCELLABLE_BATCH_STATUSES } from '../../../workflows/contract.js';
 import type { ProviderName } from '../../../workflows/provider-names.js';
 import type { BatchSnapshot } from '../../../workflows/types.js';
 import { cancelUnlessEnded } from '../failures.js';
-import type { BatchKey, BatchProvider, CreateBatchRequest } from '../provider.js';
+import type { BatchKey, BatchProvider, CreateBatchRequest, LostUpload } from '../provider.js';
 import { callOpenAI } from './errors.js';
 
 /** How far back to look for a batch or file an earlier try of the same activity made. */
@@ -30,9 +30,22 @@ export interface OpenAIDialect {
    * clean-up deletes them first (it does once results are stored).
    */
   fileLifetimes: boolean;
+  /** The purpose batch input is uploaded with (OpenAI's `batch`). */
+  inputPurpose: string;
+  /**
+   * Keeps batch metadata, which then carries the batch's {@link BatchKey}. A server that keeps
+   * none is sent none, and the batch a lost create made is found by the upload it names.
+   */
+  batchMetadata: boolean;
+  /** The SDK's `fetch`, for a server whose answers need rewriting into OpenAI's shapes. */
+  fetch?: typeof globalThis.fetch;
 }
 
-export const OPENAI_DIALECT: OpenAIDialect = { fileLifetimes: true };
+export const OPENAI_DIALECT: OpenAIDialect = {
+  fileLifetimes: true,
+  inputPurpose: 'batch',
+  batchMetadata: true,
+};
 
 /** Batch metadata keys that carry a batch's {@link BatchKey}, so an earlier try finds it. */
 const KEY_FIELDS = {
@@ -76,20 +89,23 @@ function snapshotOf(batch: Batch): BatchSnapshot {
 /** The OpenAI Batch API (and any server that speaks it) through the official SDK. */
 export class OpenAIBatchProvider implements BatchProvider {
   readonly inputs = 'file';
-  readonly findsBatchesBy = 'tag';
+  readonly findsBatchesBy: 'tag' | 'upload';
 
   /** Azure and OpenAI-compatible servers speak the same API under their own names. */
   constructor(
     private readonly openai: OpenAI,
     readonly name: ProviderName = 'openai',
     private readonly dialect: OpenAIDialect = OPENAI_DIALECT,
-  ) {}
+  ) {
+    this.findsBatchesBy = dialect.batchMetadata ? 'tag' : 'upload';
+  }
 
   findFile(filename: string, bytes: number): Promise<string | null> {
     return callOpenAI('find an earlier upload', async () => {
       let seen = 0;
       for await (const file of this.openai.files.list({
-        purpose: 'batch',
+        // The SDK's type names OpenAI's purposes only; the server's own is sent as it is.
+        purpose: this.dialect.inputPurpose as 'batch',
         order: 'desc',
         limit: 100,
       })) {
@@ -104,18 +120,29 @@ export class OpenAIBatchProvider implements BatchProvider {
     const file = await callOpenAI(`upload ${filename}`, () =>
       this.openai.files.create({
         file: new File([blob], filename, { type: 'application/jsonl' }),
-        purpose: 'batch',
+        purpose: this.dialect.inputPurpose as 'batch',
         ...(this.dialect.fileLifetimes ? { expires_after: FILE_LIFETIME } : {}),
       }),
     );
     return file.id;
   }
 
-  findBatch(key: BatchKey): Promise<string | null> {
+  /**
+   * The batch that carries the key's metadata, or, on a server that keeps none, the one made
+   * from the lost create's upload since it was sent: an upload is made for one attempt, and
+   * only its creations (a try after a token-limit failure reuses it) name it, each sent after
+   * the one before ended.
+   */
+  findBatch(key: BatchKey, lost: LostUpload | null): Promise<string | null> {
+    if (!this.dialect.batchMetadata && !lost) return Promise.resolve(null);
+    const matches = (batch: Batch) =>
+      lost
+        ? batch.input_file_id === lost.fileId && batch.created_at * 1000 >= lost.since
+        : carriesKey(batch, key);
     return callOpenAI('find an earlier batch', async () => {
       let seen = 0;
       for await (const batch of this.openai.batches.list({ limit: 100 })) {
-        if (carriesKey(batch, key)) return batch.id;
+        if (matches(batch)) return batch.id;
         if (++seen >= LOOKBACK_ITEMS) break;
       }
       return null;
@@ -131,7 +158,7 @@ export class OpenAIBatchProvider implements BatchProvider {
           input_file_id: fileId,
           endpoint,
           completion_window: '24h',
-          metadata: batchMetadata(key, metadata),
+          ...(this.dialect.batchMetadata ? { metadata: batchMetadata(key, metadata) } : {}),
           ...(this.dialect.fileLifetimes ? { output_expires_after: FILE_LIFETIME } : {}),
         },
         { maxRetries: 0 },

@@ -28,9 +28,16 @@ export const DEFAULT_AZURE_API_VERSION = '2025-04-01-preview';
 
 const DEFAULT_TIMEOUT_MS = 10 * 60_000;
 
-/** The one place an OpenAI client is made: every activity reaches the provider through it. */
-export function createOpenAIClient(config: OpenAIConfig): OpenAI {
+/**
+ * The one place an OpenAI client is made: every activity reaches the provider through it. A
+ * server that answers in other shapes than OpenAI's gets a `fetch` that rewrites them.
+ */
+export function createOpenAIClient(
+  config: OpenAIConfig,
+  fetch: typeof globalThis.fetch | undefined = undefined,
+): OpenAI {
   return new OpenAI({
+    fetch,
     apiKey: config.apiKey,
     baseURL: config.baseURL,
     organization: config.organization,
