@@ -10,9 +10,9 @@ import {
   providerFor,
 } from '../src/providers/provider.js';
 import { customIdOf } from '../src/requests.js';
-import { whileHeartbeating } from './heartbeat.js';
 import type { ProviderName } from '../workflows/provider-names.js';
 import type { ArtifactName, BatchEndpoint, BatchSnapshot } from '../workflows/types.js';
+import { whileHeartbeating } from './heartbeat.js';
 import type { AttemptRef } from './transfers.js';
 
 export interface CreateBatchInput extends BatchKey {
