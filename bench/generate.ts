@@ -15,7 +15,7 @@ const WORDS = (
 ).split(' ');
 
 /** xorshift32: the same input for the same seed on every machine and Node version. */
-function generator(seed: number): () => number {
+export function generator(seed: number): () => number {
   let x = seed >>> 0 || 1;
   return () => {
     x ^= x << 13;
@@ -25,7 +25,7 @@ function generator(seed: number): () => number {
   };
 }
 
-function userMessage(random: () => number, i: number): string {
+export function userMessage(random: () => number, i: number): string {
   const target = 300 + Math.floor(random() * 501);
   let text = `Review #${i + 1}:`;
   while (text.length < target) text += ` ${WORDS[Math.floor(random() * WORDS.length)]}`;

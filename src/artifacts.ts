@@ -141,5 +141,9 @@ export const artifactNames = {
   /** The requests file a client uploaded to a store the workers do not share a disk with. */
   input: named('input.jsonl'),
   results: named('results.jsonl'),
+  /** Records mode: the input records, one line per request in input order, for exports. */
+  records: named('records.jsonl'),
+  /** Written once records.jsonl is whole: its columns (see `RecordsManifest`). */
+  recordsManifest: named('records.json'),
   summary: named('summary.json'),
 } as const;

@@ -203,6 +203,14 @@ export interface ByteSink {
   abort(): Promise<void>;
 }
 
+/** A private name beside `path` (same file system, so a rename over `path` is atomic). */
+export function tempPathNextTo(path: string): string {
+  return join(
+    dirname(path),
+    `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`,
+  );
+}
+
 /**
  * A file that appears complete or not at all: data goes to a private temp file next to the
  * target, which is fsynced and renamed over it on commit.
@@ -217,10 +225,7 @@ class AtomicFileSink implements ByteSink {
   ) {}
 
   static async open(path: string): Promise<AtomicFileSink> {
-    const tempPath = join(
-      dirname(path),
-      `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`,
-    );
+    const tempPath = tempPathNextTo(path);
     return new AtomicFileSink(path, tempPath, await open(tempPath, 'wx', 0o600));
   }
 

@@ -1,6 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { extname } from 'node:path';
 import { CsvError, parse } from 'csv-parse';
+import { type ArtifactStore, artifactNames } from './artifacts.js';
 import { scanJsonlLines, writeLines } from './jsonl.js';
 import type { ValidationError } from './requests.js';
 
@@ -17,6 +18,29 @@ export interface TemplateOptions {
 export type TemplateSource =
   | { kind: 'prompts'; path: string }
   | { kind: 'records'; path: string; template: string };
+
+/** A request of template mode and the record it was made from. */
+interface TemplateRequest {
+  id: string;
+  /** The request line. */
+  line: string;
+  fields: Record<string, unknown>;
+}
+
+/** One line of `records.jsonl`: the custom_id lets a reader check it is zipping the right rows. */
+export interface StoredRecord {
+  custom_id: string;
+  record: Record<string, unknown>;
+}
+
+/** `records.json`, written once `records.jsonl` is whole. */
+export interface RecordsManifest {
+  /** The records file given to submit. */
+  source: string;
+  /** Every field of the records, in order of first appearance (a CSV's header order). */
+  columns: string[];
+  count: number;
+}
 
 /** Bad records, reported against the source file the way request files are. */
 export class TemplateInputError extends Error {
@@ -136,7 +160,7 @@ async function* templateRequests(
   source: TemplateSource,
   options: TemplateOptions,
   maxErrors = 20,
-): AsyncGenerator<string> {
+): AsyncGenerator<TemplateRequest> {
   const template = source.kind === 'prompts' ? '{{prompt}}' : source.template;
   const problems: ValidationError[] = [];
   let problemCount = 0;
@@ -163,7 +187,10 @@ async function* templateRequests(
     }
     ids.add(id);
     try {
-      yield JSON.stringify(chatRequest(id, renderTemplate(template, record.fields), options));
+      const line = JSON.stringify(
+        chatRequest(id, renderTemplate(template, record.fields), options),
+      );
+      yield { id, line, fields: record.fields };
     } catch (err) {
       reject(record.line, (err as Error).message);
     }
@@ -183,12 +210,55 @@ function recordId(
   return typeof value === 'string' && value.trim() !== '' ? value.trim() : null;
 }
 
-/** Writes the requests a source makes to `path`, atomically: nothing is left if a record is bad. */
+/** Where template mode keeps the records of a run: its folder of the store. */
+export interface RecordsTarget {
+  store: ArtifactStore;
+  runId: string;
+}
+
+/**
+ * Writes the requests a source makes to `path`, atomically: nothing is left if a record is bad.
+ * With `keep`, records mode also writes the records into the run's folder of the store, in the
+ * same pass: the requests carry only the rendered prompt, and exports put the records' own
+ * columns beside the results.
+ */
 export async function writeTemplateRequests(
   source: TemplateSource,
   options: TemplateOptions,
   path: string,
+  keep?: RecordsTarget,
 ): Promise<number> {
-  const stats = await writeLines(path, templateRequests(source, options));
-  return stats.lines;
+  const records =
+    keep && source.kind === 'records'
+      ? await keep.store.writer(keep.runId, artifactNames.records)
+      : null;
+  const columns = new Set<string>();
+  async function* lines(): AsyncGenerator<string> {
+    for await (const { id, line, fields } of templateRequests(source, options)) {
+      if (records) {
+        for (const name of Object.keys(fields)) columns.add(name);
+        await records.write(
+          JSON.stringify({ custom_id: id, record: fields } satisfies StoredRecord),
+        );
+      }
+      yield line;
+    }
+  }
+  let written: number;
+  try {
+    written = (await writeLines(path, lines())).lines;
+  } catch (err) {
+    await records?.abort();
+    throw err;
+  }
+  if (keep && records) {
+    await records.commit();
+    const manifest: RecordsManifest = {
+      source: source.path,
+      columns: [...columns],
+      count: written,
+    };
+    await keep.store.writeJson(keep.runId, artifactNames.recordsManifest, manifest);
+  }
+  return written;
 }

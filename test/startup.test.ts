@@ -13,13 +13,14 @@ import { startDevServer } from './helpers/temporal.js';
 
 const RECORDER = fileURLToPath(new URL('../bench/module-recorder.js', import.meta.url));
 
-/** What only running a worker, the emulator, an estimate or a template needs. */
+/** What only running a worker, the emulator, an estimate, a template or an export needs. */
 const HEAVY = [
   `${sep}node_modules${sep}@temporalio${sep}worker${sep}`,
   `${sep}node_modules${sep}@temporalio${sep}core-bridge${sep}`,
   `${sep}node_modules${sep}openai${sep}`,
   `${sep}node_modules${sep}gpt-tokenizer${sep}`,
   `${sep}node_modules${sep}csv-parse${sep}`,
+  `${sep}node_modules${sep}hyparquet-writer${sep}`,
   `${sep}node_modules${sep}pino${sep}`,
   `${sep}dist${sep}src${sep}emulator${sep}`,
   `${sep}dist${sep}activities${sep}`,

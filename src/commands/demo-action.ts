@@ -71,7 +71,10 @@ async function runDemo(stack: DevStack, home: string, provider: ProviderName): P
     const id = newRunId().replace(/^run-/, 'demo-');
     const input = await inputPathFor(home, id);
     const { templateModel: model } = PROVIDER_RULES[provider];
-    const n = await writeTemplateRequests(DEMO_SOURCE, { ...DEMO_OPTIONS, model }, input);
+    const n = await writeTemplateRequests(DEMO_SOURCE, { ...DEMO_OPTIONS, model }, input, {
+      store,
+      runId: id,
+    });
     console.log(
       `\nBuilt ${n} sentiment-classification requests (${provider}, ${model}) from ` +
         `${relative(process.cwd(), REVIEWS)} with a template; submitting run ${id}…`,

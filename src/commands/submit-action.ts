@@ -99,10 +99,14 @@ function runOptions(flags: SubmitFlags, id: string): SubmitOptions {
   return options;
 }
 
-/** Writes the requests of template mode under NIGHTSHIFT_HOME/inputs/, or reports bad records. */
+/**
+ * Writes the requests of template mode under NIGHTSHIFT_HOME/inputs/ (and records mode's records
+ * into the run's folder of the store, for exports), or reports bad records.
+ */
 async function buildFromTemplate(
   source: TemplateSource,
   flags: SubmitFlags,
+  store: ArtifactStore,
   id: string,
   provider: ProviderName,
 ) {
@@ -114,7 +118,7 @@ async function buildFromTemplate(
   };
   const path = await inputPathFor(loadConfig().home, id);
   try {
-    const n = await writeTemplateRequests(source, options, path);
+    const n = await writeTemplateRequests(source, options, path, { store, runId: id });
     console.error(`built ${n} requests from ${source.path} into ${path}`);
   } catch (err) {
     if (err instanceof TemplateInputError) reportProblems(err.file, err.problems, err.problemCount);
@@ -194,7 +198,7 @@ export async function submit(file: string | undefined, flags: SubmitFlags): Prom
   }
   const store = await checkedStore(loadConfig());
   const input = source
-    ? await buildFromTemplate(source, flags, id, options.provider ?? DEFAULT_PROVIDER)
+    ? await buildFromTemplate(source, flags, store, id, options.provider ?? DEFAULT_PROVIDER)
     : await requestsFile(file);
   const report = await validateInput(store, input, validation);
   if (!report.ok) reportProblems(file ?? input, report.errors, report.errorCount);
