@@ -117,7 +117,9 @@ export function batchActivities(providers: Providers, store: ArtifactStore) {
         await store.writeJson(key.runId, record, { ...earlier, batchId: existing });
         return existing;
       }
-      await store.writeJson(key.runId, record, { sentAt: Date.now() } satisfies Creation);
+      // The earliest send stays the record's: a create still on its way would land after it.
+      const sentAt = earlier?.sentAt ?? Date.now();
+      await store.writeJson(key.runId, record, { sentAt } satisfies Creation);
       const create = (batchInput: BatchInput) =>
         provider.createBatch({ key, input: batchInput, endpoint, model, metadata });
       const batchId = requests
@@ -125,7 +127,7 @@ export function batchActivities(providers: Providers, store: ArtifactStore) {
             store.withBlob(key.runId, requests, (blob) => create({ requests: blob })),
           )
         : await create({ fileId });
-      await store.writeJson(key.runId, record, { sentAt: Date.now(), batchId } satisfies Creation);
+      await store.writeJson(key.runId, record, { sentAt, batchId } satisfies Creation);
       log.info('batch created', { ...ids, batch_id: batchId, file_id: requests ? null : fileId });
       return batchId;
     },
