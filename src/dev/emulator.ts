@@ -1,7 +1,7 @@
 import type { ProviderName } from '../../workflows/provider-names.js';
 import { type Emulator, type EmulatorTiming, startEmulator } from '../emulator/index.js';
 import { DEFAULT_AZURE_API_VERSION, type OpenAIConfig } from '../providers/openai/client.js';
-import type { ProviderConfigs } from '../providers/registry.js';
+import type { CompatibleProfile, ProviderConfigs } from '../providers/registry.js';
 
 export interface LocalEmulatorOptions {
   port?: number;
@@ -38,7 +38,12 @@ export function emulatorOpenAIConfig(emulator: Emulator, maxRetries = 2): OpenAI
 }
 
 /** Every provider pointed at the emulator, which serves each one's API under its own paths. */
-export function emulatorProviderConfigs(emulator: Emulator, maxRetries = 2): ProviderConfigs {
+export function emulatorProviderConfigs(
+  emulator: Emulator,
+  maxRetries = 2,
+  /** The OpenAI-compatible server the emulator plays: OpenAI's API, or a profile's dialect. */
+  compatibleProfile: CompatibleProfile = 'openai',
+): ProviderConfigs {
   const openai = emulatorOpenAIConfig(emulator, maxRetries);
   return {
     openai,
@@ -50,7 +55,12 @@ export function emulatorProviderConfigs(emulator: Emulator, maxRetries = 2): Pro
     },
     anthropic: { apiKey: 'sk-ant-nightshift-emulator', baseURL: emulator.url, maxRetries },
     gemini: { apiKey: 'gemini-nightshift-emulator', baseUrl: emulator.url },
-    'openai-compatible': { ...openai, profile: 'openai' },
+    'openai-compatible': {
+      ...openai,
+      // Together's dialect is served under its own prefix; the other profiles speak OpenAI's.
+      ...(compatibleProfile === 'together' ? { baseURL: `${emulator.url}/together/v1` } : {}),
+      profile: compatibleProfile,
+    },
   };
 }
 

@@ -11,7 +11,7 @@ import type { ArtifactStore } from '../../src/artifacts.js';
 import { Nightshift, type ResultLine, type Run, type SubmitOptions } from '../../src/client.js';
 import { emulatorProviderConfigs } from '../../src/dev/emulator.js';
 import { type Emulator, type EmulatorOptions, startEmulator } from '../../src/emulator/index.js';
-import { createProviders } from '../../src/providers/registry.js';
+import { type CompatibleProfile, createProviders } from '../../src/providers/registry.js';
 import { LocalArtifactStore } from '../../src/store/local.js';
 import { createNightshiftWorker } from '../../src/worker.js';
 import { type CliProcess, spawnCli } from './cli.js';
@@ -40,6 +40,8 @@ export interface RigOptions {
   /** A worker process's OpenAI key (else a dummy one), extra arguments and settings. */
   workerSettings?: { apiKey?: string; args?: string[]; env?: Record<string, string> };
   emulator?: EmulatorOptions;
+  /** The OpenAI-compatible server the in-process worker's emulator plays (default: OpenAI's API). */
+  compatibleProfile?: CompatibleProfile;
   /** The client's and the in-process worker's, e.g. with an encryption codec. */
   dataConverter?: DataConverter;
   /**
@@ -120,7 +122,9 @@ export class Rig {
     }
     const { nativeConnection } = this.temporal;
     if (!nativeConnection) throw new Error('an in-process worker needs a native connection');
-    const providers = createProviders(emulatorProviderConfigs(this.emulator, 0));
+    const providers = createProviders(
+      emulatorProviderConfigs(this.emulator, 0, this.options.compatibleProfile),
+    );
     const worker = await createNightshiftWorker({
       connection: nativeConnection,
       namespace: this.client.options.namespace,
