@@ -8,12 +8,13 @@ import {
   PROVIDER_NAMES,
   type ProviderName,
 } from '../workflows/provider-names.js';
-import { DEFAULT_AZURE_API_VERSION, type OpenAIConfig } from './providers/openai/client.js';
+import type { OpenAIConfig } from './providers/openai/client.js';
+import type { ProviderConfigs } from './providers/registry.js';
 import {
-  COMPATIBLE_PROFILES,
+  COMPATIBLE_PROFILE_NAMES,
   type CompatibleProfile,
-  type ProviderConfigs,
-} from './providers/registry.js';
+  DEFAULT_AZURE_API_VERSION,
+} from './providers/settings.js';
 import type { TemporalConfig } from './temporal/connection.js';
 
 /** Task queue of runs and workers unless NIGHTSHIFT_TASK_QUEUE says otherwise. */
@@ -111,11 +112,7 @@ const SETTINGS: readonly Setting[] = [
   },
   {
     variables: ['NIGHTSHIFT_OPENAI_COMPATIBLE_PROFILE'],
-    meaning: `\`--provider openai-compatible\` (OPENAI_API_KEY at OPENAI_BASE_URL): the server's quirks, one of ${Object.keys(
-      COMPATIBLE_PROFILES,
-    )
-      .map((p) => `\`${p}\``)
-      .join(', ')}`,
+    meaning: `\`--provider openai-compatible\` (OPENAI_API_KEY at OPENAI_BASE_URL): the server's quirks, one of ${COMPATIBLE_PROFILE_NAMES.map((p) => `\`${p}\``).join(', ')}`,
     default: '`openai`',
   },
   { variables: ['TEMPORAL_ADDRESS'], meaning: 'Temporal frontend', default: '`localhost:7233`' },
@@ -275,12 +272,13 @@ function providerName(value: string | null): ProviderName {
 
 function compatibleProfile(value: string | null): CompatibleProfile {
   if (value === null) return 'openai';
-  if (!Object.hasOwn(COMPATIBLE_PROFILES, value)) {
+  const known = COMPATIBLE_PROFILE_NAMES.find((name) => name === value);
+  if (!known) {
     throw new ConfigError(
-      `NIGHTSHIFT_OPENAI_COMPATIBLE_PROFILE must be one of ${Object.keys(COMPATIBLE_PROFILES).join(', ')}, got "${value}"`,
+      `NIGHTSHIFT_OPENAI_COMPATIBLE_PROFILE must be one of ${COMPATIBLE_PROFILE_NAMES.join(', ')}, got "${value}"`,
     );
   }
-  return value as CompatibleProfile;
+  return known;
 }
 
 function milliseconds(env: NodeJS.ProcessEnv, name: string): number | null {

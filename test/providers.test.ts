@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { EndpointName } from '../src/emulator/index.js';
-import type { CompatibleProfile } from '../src/providers/registry.js';
+import type { CompatibleProfile } from '../src/providers/settings.js';
 import type { ProviderName } from '../workflows/provider-names.js';
 import type { ResultLine } from '../workflows/types.js';
 import { recordHistories } from './helpers/histories.js';

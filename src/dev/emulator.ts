@@ -1,7 +1,8 @@
 import type { ProviderName } from '../../workflows/provider-names.js';
 import { type Emulator, type EmulatorTiming, startEmulator } from '../emulator/index.js';
-import { DEFAULT_AZURE_API_VERSION, type OpenAIConfig } from '../providers/openai/client.js';
-import type { CompatibleProfile, ProviderConfigs } from '../providers/registry.js';
+import type { OpenAIConfig } from '../providers/openai/client.js';
+import type { ProviderConfigs } from '../providers/registry.js';
+import { type CompatibleProfile, DEFAULT_AZURE_API_VERSION } from '../providers/settings.js';
 
 export interface LocalEmulatorOptions {
   port?: number;

@@ -11,12 +11,10 @@ import {
 } from './openai/client.js';
 import { togetherFetch } from './openai/together.js';
 import type { Providers } from './provider.js';
+import type { CompatibleProfile } from './settings.js';
 
-/**
- * Servers known to speak OpenAI's Batch API with quirks (`NIGHTSHIFT_OPENAI_COMPATIBLE_PROFILE`),
- * for `--provider openai-compatible`; `openai` is a server that has none.
- */
-export const COMPATIBLE_PROFILES = {
+/** How each OpenAI-compatible profile (`settings.ts`) differs from OpenAI's own API. */
+const COMPATIBLE_PROFILES: Record<CompatibleProfile, OpenAIDialect> = {
   openai: OPENAI_DIALECT,
   // Groq's Files and Batches follow OpenAI's, without file lifetimes
   // (https://console.groq.com/docs/batch).
@@ -29,9 +27,7 @@ export const COMPATIBLE_PROFILES = {
     batchMetadata: false,
     fetch: togetherFetch(),
   },
-} as const satisfies Record<string, OpenAIDialect>;
-
-export type CompatibleProfile = keyof typeof COMPATIBLE_PROFILES;
+};
 
 export interface CompatibleConfig extends OpenAIConfig {
   profile: CompatibleProfile;

@@ -23,9 +23,6 @@ export interface AzureConfig {
   maxRetries?: number;
 }
 
-/** The API version Azure's batch guide uses when OPENAI_API_VERSION names none. */
-export const DEFAULT_AZURE_API_VERSION = '2025-04-01-preview';
-
 const DEFAULT_TIMEOUT_MS = 10 * 60_000;
 
 /**
