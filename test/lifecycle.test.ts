@@ -81,36 +81,6 @@ test('several parts run in parallel and merge in input order with exact counts a
   });
 });
 
-test('a batch expiring at 60% is resubmitted with only its unfinished requests', async () => {
-  await withRig('expiry', async (rig) => {
-    rig.emulator.addFault({ kind: 'expire_at_fraction', fraction: 0.6, times: 1 });
-    const run = await rig.submit(chatLines(100), { id: 'expiry-1' });
-    const summary = await run.wait();
-    await recordHistories(rig.client, run.id);
-
-    assert.equal(summary.status, 'completed');
-    assert.equal(summary.counts.succeeded, 100);
-    assert.deepEqual(
-      summary.batches.map((b) => [b.attempt, b.status]),
-      [
-        [1, 'expired'],
-        [2, 'completed'],
-      ],
-    );
-    const stats = rig.emulator.stats();
-    const [first, second] = stats.batches;
-    assert.ok(first && second);
-    assert.equal(first.request_counts.completed, 60);
-    assert.equal(second.request_counts.total, 40, 'only the unfinished 40 were resubmitted');
-    const counts = Object.values(stats.submissions);
-    assert.equal(counts.filter((n) => n === 2).length, 40);
-    assert.equal(counts.filter((n) => n === 1).length, 60);
-    const results = await rig.results('expiry-1');
-    assert.equal(results.filter((r) => r.attempts === 2).length, 40);
-    assertNoDuplicateBatches(stats.batches);
-  });
-});
-
 test('per-line 500s are resubmitted, 400s are final', async () => {
   await withRig('lines', async (rig) => {
     rig.emulator.addFault({ kind: 'line_error', statusCode: 500, lineRate: 0.2, times: 1 });

@@ -10,7 +10,7 @@ import { chatLines } from './helpers/requests.js';
 import { Rig, type RigOptions } from './helpers/rig.js';
 import { startDevServer } from './helpers/temporal.js';
 
-// Every provider through the whole lifecycle, on a real Temporal dev server, against the
+// Every provider through the whole lifecycle (OpenAI's expiry and per-request errors included), on a real Temporal dev server, against the
 // emulator's API for that provider over HTTP, through the provider's official SDK. The input is
 // the same OpenAI-format file for all of them.
 
@@ -123,6 +123,8 @@ for (const { name, provider, profile, create } of CASES) {
           const again = name === 'gemini' ? 100 : 40;
           assert.equal(counts.filter((n) => n === 2).length, again, 'the unfinished, again');
           assert.equal(counts.filter((n) => n === 1).length, 100 - again);
+          const results = await rig.results(`${name}-expiry`);
+          assert.equal(results.filter((r) => r.attempts === 2).length, again);
         },
         rigOptions,
       );
