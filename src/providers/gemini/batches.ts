@@ -1,6 +1,7 @@
 import { ApiError } from '@google/genai';
 import { type BatchStatus, CANCELLABLE_BATCH_STATUSES } from '../../../workflows/contract.js';
 import type { BatchSnapshot } from '../../../workflows/types.js';
+import { cancelUnlessEnded } from '../failures.js';
 import type { BatchKey, BatchProvider, CreateBatchRequest } from '../provider.js';
 import type { GeminiClient } from './client.js';
 import { callGemini } from './errors.js';
@@ -185,18 +186,18 @@ export class GeminiBatchProvider implements BatchProvider {
   }
 
   async cancelBatch(batchId: string): Promise<BatchSnapshot> {
-    const current = snapshotOf(
-      await callGemini(`retrieve ${batchId}`, () => this.retrieve(batchId)),
-    );
-    if (!CANCELLABLE_BATCH_STATUSES.includes(current.status)) return current;
-    await callGemini(`cancel ${batchId}`, () =>
-      this.ai.batches.cancel({ name: batchId }).catch(async (err: unknown) => {
-        // Ended between the read and the cancel: refused, and a retry would only meet it again.
-        const now = snapshotOf(await this.retrieve(batchId));
-        if (CANCELLABLE_BATCH_STATUSES.includes(now.status)) throw err;
+    const batch = await callGemini(`cancel ${batchId}`, () =>
+      cancelUnlessEnded({
+        retrieve: () => this.retrieve(batchId),
+        // Gemini answers a cancel with nothing: the batch as it is now is read after it.
+        cancel: async () => {
+          await this.ai.batches.cancel({ name: batchId });
+          return this.retrieve(batchId);
+        },
+        running: (b) => CANCELLABLE_BATCH_STATUSES.includes(snapshotOf(b).status),
       }),
     );
-    return snapshotOf(await callGemini(`retrieve ${batchId}`, () => this.retrieve(batchId)));
+    return snapshotOf(batch);
   }
 
   async resultLines(fileId: string): Promise<AsyncIterable<Uint8Array>> {
