@@ -68,7 +68,8 @@ test('a run in progress when `dev` is stopped finishes after `dev` starts again'
     assert.equal(batches[0]?.status, 'completed');
     assert.ok(Object.values(submissions).every((n) => n === 1));
   } finally {
-    assert.equal((await second.stop('SIGINT')).code, 0);
+    const stoppedAgain = await second.stop('SIGINT');
+    assert.equal(stoppedAgain.code, 0, stoppedAgain.stderr);
   }
 });
 

@@ -175,7 +175,9 @@ if (skip) {
 
   test('gc --older-than removes the artifacts of ended runs, never of an open one', async () => {
     const path = await input('open.jsonl', chatLines(3));
-    // Its first poll comes in an hour: the run stays open through the gc.
+    // The run stays open through the gc: its batch's result files never appear (a busy machine
+    // can see a fast batch end at the first poll, and its run close).
+    rig.emulator.addFault({ kind: 'late_file_ids', reads: 1_000_000, times: 1 });
     const { run } = await rig.nightshift.submit(path, {
       id: 's3-open',
       pollIntervalSeconds: 3600,
