@@ -99,6 +99,7 @@ test('submit --wait --out writes exact results; status, list, results and a dupl
   assert.deepEqual(summary.counts, {
     total: 30,
     succeeded: 30,
+    invalid_output: 0,
     failed: 0,
     expired: 0,
     cancelled: 0,
