@@ -231,15 +231,16 @@ async function positionsOf(store: ArtifactStore, input: ClassifyInput): Promise<
   const distinct = new Map<string, number>();
   const schemaIndex = new Map<number, number>();
   for await (const line of store.readLines(input.runId, input.requests)) {
+    const position = positions.size;
     // A copy: a slice of the line would keep the whole request line alive as long as the map.
-    positions.set(Buffer.from(customIdOf(line.text)).toString(), positions.size);
-    // Only a line that may ask for a format is worth parsing.
+    positions.set(Buffer.from(customIdOf(line.text)).toString(), position);
+    // Only a line that may ask for a format (`response_format`, `format`) is worth parsing.
     if (!ownSchemas || !line.text.includes('format"')) continue;
     const own = requestSchemaOf((JSON.parse(line.text) as { body?: unknown }).body);
     if (own === undefined) continue;
     const key = JSON.stringify(own);
     if (!distinct.has(key)) distinct.set(key, distinct.size);
-    schemaIndex.set(positions.size - 1, distinct.get(key) as number);
+    schemaIndex.set(position, distinct.get(key) as number);
   }
   const own = [...distinct.keys()].map((key) => JSON.parse(key) as JsonSchema);
   return {
@@ -251,7 +252,10 @@ async function positionsOf(store: ArtifactStore, input: ClassifyInput): Promise<
   };
 }
 
-/** What the provider said about one position (and its output's check): its status and whether it is worth retrying. */
+/**
+ * What the provider said about one position (and what the check of its output found): its
+ * status and whether it is worth retrying.
+ */
 interface Answer {
   status: RequestStatus;
   retryable: boolean;

@@ -16,7 +16,7 @@ const objectOf = (value: unknown): Json | undefined =>
     ? (value as Json)
     : undefined;
 
-/** The schema in a format setting of either API (`json_schema` nests it one level deeper in chat). */
+/** The schema of either API's format setting (chat's `json_schema` nests it one level deeper). */
 function schemaOfFormat(format: Json | undefined, nested: boolean): JsonSchema | undefined {
   if (format?.type === 'json_object') return ANY_OBJECT;
   if (format?.type !== 'json_schema') return undefined;

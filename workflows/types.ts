@@ -110,7 +110,7 @@ export interface ClassifyInput {
   batchStatus: BatchStatus;
   /** When true nothing is scheduled for resubmission: leftovers become final. */
   lastAttempt: boolean;
-  /** The run's provider: its request lines are OpenAI's (and carry their own schemas) unless translated. */
+  /** The run's provider: unless it translates them, its lines (schemas too) are OpenAI's. */
   provider?: ProviderName;
   /** The run's output schema (`submit --output-schema`), which every success must match. */
   outputSchema?: ArtifactName;

@@ -25,7 +25,7 @@ export interface BatchFaults {
   tokenLimit: boolean;
   expireAtFraction: number | null;
   lineError: { statusCode: number; lineRate: number } | null;
-  /** Share of successful lines answered with output that misses its schema (absent in older state). */
+  /** Share of successes whose output misses its schema (absent in older state). */
   invalidOutput?: { lineRate: number };
   /** Retrieves of the ended batch still to answer without file ids (absent in older state). */
   hiddenFileIdReads?: number;
