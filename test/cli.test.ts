@@ -209,6 +209,11 @@ test('bad input exits 2 with file:line: messages and makes no call at all', asyn
   assert.equal(noPrice.code, 2);
   assert.match(noPrice.stderr, /no price known for model my-finetune/);
 
+  const schema = await file('schema.json', ['{"type": "no-such-type"}']);
+  const badSchema = await cli(['submit', costly, '--output-schema', schema]);
+  assert.equal(badSchema.code, 2);
+  assert.match(badSchema.stderr, new RegExp(`--output-schema: ${schema}: .*type`));
+
   assert.equal(JSON.stringify(rig.emulator.stats().calls), callsBefore, 'no provider call');
   const listed = await cli(['list', '--json']);
   assert.doesNotMatch(listed.stdout, /cli-bad/);
