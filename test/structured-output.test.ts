@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { artifactNames } from '../src/artifacts.js';
+import { recordHistories } from './helpers/histories.js';
 import { chatLines } from './helpers/requests.js';
 import { Rig } from './helpers/rig.js';
 import { startDevServer } from './helpers/temporal.js';
@@ -49,6 +50,7 @@ test('outputs invalid on the first attempt are resubmitted and counted; all end 
   rig.emulator.addFault({ kind: 'invalid_output', lineRate: 0.25, attempts: [1] });
   const run = await rig.submit(structuredLines(40, 'fix'), { id: 'structured-fixed' });
   const summary = await run.wait();
+  await recordHistories(rig.client, run.id);
   assert.equal(summary.status, 'completed');
   assert.equal(summary.counts.succeeded, 40);
   assert.equal(summary.counts.invalid_output, 0);
