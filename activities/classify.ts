@@ -46,7 +46,7 @@ export interface Verdict {
  * JSON or does not match is as good as a transient failure: the model may well get it right on
  * another attempt.
  */
-export function checkOutput(
+function checkOutput(
   verdict: Verdict,
   schema: JsonSchema | undefined,
   validator: OutputValidator,
