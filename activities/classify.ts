@@ -4,9 +4,11 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ArtifactStore, artifactNames } from '../src/artifacts.js';
 import type { JsonlWriter } from '../src/jsonl.js';
+import { type JsonSchema, OutputValidator, requestSchemaOf } from '../src/output-schema.js';
 import { outputTextOf } from '../src/output-text.js';
 import { PositionSpill } from '../src/position-spill.js';
 import { addUsage, emptyUsage, usageOfBody } from '../src/pricing.js';
+import { PROVIDER_RULES } from '../src/providers/rules.js';
 import { customIdOf } from '../src/requests.js';
 import {
   type BatchStatus,
@@ -14,13 +16,8 @@ import {
   type RequestStatus,
   zeroCounts,
 } from '../workflows/contract.js';
-import type {
-  ArtifactName,
-  ClassifyInput,
-  ClassifyResult,
-  ResultLine,
-  Usage,
-} from '../workflows/types.js';
+import { DEFAULT_PROVIDER } from '../workflows/provider-names.js';
+import type { ClassifyInput, ClassifyResult, ResultLine, Usage } from '../workflows/types.js';
 import { type OnProgress, PROGRESS_EVERY_LINES, whileHeartbeating } from './heartbeat.js';
 import { Limiter } from './limiter.js';
 
@@ -40,6 +37,29 @@ export interface Verdict {
   retryable: boolean;
   response: ResultLine['response'];
   error: ResultLine['error'];
+  /** A success's parsed output, when it had a schema and matched it. */
+  output?: unknown;
+}
+
+/**
+ * Checks a success's output against its schema (none: the verdict stands). An output that is not
+ * JSON or does not match is as good as a transient failure: the model may well get it right on
+ * another attempt.
+ */
+function checkOutput(
+  verdict: Verdict,
+  schema: JsonSchema | undefined,
+  validator: OutputValidator,
+): Verdict {
+  if (verdict.status !== 'succeeded' || schema === undefined) return verdict;
+  const check = validator.check(outputTextOf(verdict.response?.body), schema);
+  if (check.ok) return { ...verdict, output: check.value };
+  return {
+    ...verdict,
+    status: 'invalid_output',
+    retryable: !check.final,
+    error: { code: 'invalid_output', message: check.message },
+  };
 }
 
 const TRANSIENT_CODES = new Set([
@@ -160,7 +180,7 @@ async function classifyOne(
   input: ClassifyInput,
   onProgress?: OnProgress,
 ): Promise<ClassifyResult> {
-  const positions = await positionsOf(store, input.runId, input.requests);
+  const { positions, schemas } = await positionsOf(store, input);
   // The provider answers in any order; its verdicts are spilled to disk by submission position
   // and read back in order, so a part's worth of responses is never held in memory. The spill
   // is this worker's own: a temp folder, removed with the spill.
@@ -168,29 +188,74 @@ async function classifyOne(
   let spill: PositionSpill | null = null;
   try {
     spill = await PositionSpill.create(join(scratch, 'spill'), positions.size);
-    const { answered, usage } = await spillVerdicts(store, input, positions, spill, onProgress);
-    return { ...(await writeInOrder(store, input, spill, answered, onProgress)), usage };
+    const { answered, usage, invalidOutputs } = await spillVerdicts(
+      store,
+      input,
+      { positions, schemas },
+      spill,
+      onProgress,
+    );
+    return {
+      ...(await writeInOrder(store, input, spill, answered, onProgress)),
+      usage,
+      ...(invalidOutputs === undefined ? {} : { invalidOutputs }),
+    };
   } finally {
     await spill?.remove();
     await rm(scratch, { recursive: true, force: true });
   }
 }
 
-/** Each submitted custom_id's position in the attempt's input. */
-async function positionsOf(
-  store: ArtifactStore,
-  runId: string,
-  name: ArtifactName,
-): Promise<Map<string, number>> {
-  const positions = new Map<string, number>();
-  for await (const line of store.readLines(runId, name)) {
-    // A copy: a slice of the line would keep the whole request line alive as long as the map.
-    positions.set(Buffer.from(customIdOf(line.text)).toString(), positions.size);
-  }
-  return positions;
+/** The submitted requests: each custom_id's position, and the schema each output must match. */
+interface Submitted {
+  positions: Map<string, number>;
+  /** The schema of a position (undefined: its output is not checked). */
+  schemas: (position: number) => JsonSchema | undefined;
 }
 
-/** What the provider said about one position: its status and whether it is worth retrying. */
+/**
+ * Each submitted custom_id's position in the attempt's input, and the schemas: a request's own
+ * (what the model was asked for) where the lines are OpenAI's, else the run's.
+ */
+async function positionsOf(store: ArtifactStore, input: ClassifyInput): Promise<Submitted> {
+  const runSchema = input.outputSchema
+    ? ((await store.readJson<JsonSchema>(input.runId, input.outputSchema)) ?? undefined)
+    : undefined;
+  if (input.outputSchema && runSchema === undefined) {
+    throw failures.ArtifactMissing(`${input.outputSchema} of run ${input.runId} is gone`);
+  }
+  // Translated lines (Anthropic's, Gemini's) no longer say it in OpenAI's words.
+  const ownSchemas = !PROVIDER_RULES[input.provider ?? DEFAULT_PROVIDER].translate;
+  const positions = new Map<string, number>();
+  // Few distinct schemas per run: each position keeps an index into them, not a copy.
+  const distinct = new Map<string, number>();
+  const schemaIndex = new Map<number, number>();
+  for await (const line of store.readLines(input.runId, input.requests)) {
+    const position = positions.size;
+    // A copy: a slice of the line would keep the whole request line alive as long as the map.
+    positions.set(Buffer.from(customIdOf(line.text)).toString(), position);
+    // Only a line that may ask for a format (`response_format`, `format`) is worth parsing.
+    if (!ownSchemas || !line.text.includes('format"')) continue;
+    const own = requestSchemaOf((JSON.parse(line.text) as { body?: unknown }).body);
+    if (own === undefined) continue;
+    const key = JSON.stringify(own);
+    if (!distinct.has(key)) distinct.set(key, distinct.size);
+    schemaIndex.set(position, distinct.get(key) as number);
+  }
+  const own = [...distinct.keys()].map((key) => JSON.parse(key) as JsonSchema);
+  return {
+    positions,
+    schemas: (position) => {
+      const index = schemaIndex.get(position);
+      return index === undefined ? runSchema : own[index];
+    },
+  };
+}
+
+/**
+ * What the provider said about one position (and what the check of its output found): its
+ * status and whether it is worth retrying.
+ */
 interface Answer {
   status: RequestStatus;
   retryable: boolean;
@@ -198,18 +263,22 @@ interface Answer {
 
 /**
  * Classifies every provider line (the output file first: should a request be in both, its
- * success wins) and spills its result line by position. Returns the answer per position, and
- * the usage of the successes (a success is never resubmitted, so it is always final).
+ * success wins) and spills its result line by position. Returns the answer per position, the
+ * usage of the responses (billed, and never resubmitted but for an invalid output, which the
+ * provider bills all the same), and how many outputs failed their schema (undefined: none had
+ * one).
  */
 async function spillVerdicts(
   store: ArtifactStore,
   input: ClassifyInput,
-  positions: Map<string, number>,
+  { positions, schemas }: Submitted,
   spill: PositionSpill,
   onProgress?: OnProgress,
-): Promise<{ answered: (Answer | undefined)[]; usage: Usage }> {
+): Promise<{ answered: (Answer | undefined)[]; usage: Usage; invalidOutputs?: number }> {
   const answered: (Answer | undefined)[] = new Array(positions.size);
   const usage = emptyUsage();
+  const validator = new OutputValidator();
+  let invalidOutputs: number | undefined;
   for (const name of [input.output, input.errors]) {
     if (!name) continue;
     for await (const line of store.readLines(input.runId, name)) {
@@ -217,14 +286,20 @@ async function spillVerdicts(
       const entry = parseProviderLine(name, line.lineNo, line.text);
       const position = positions.get(entry.custom_id);
       if (position === undefined || answered[position]) continue;
-      const verdict = classifyRequest(entry, input.batchStatus);
+      const schema = schemas(position);
+      const verdict = checkOutput(classifyRequest(entry, input.batchStatus), schema, validator);
       answered[position] = { status: verdict.status, retryable: verdict.retryable };
-      if (verdict.status === 'succeeded') addUsage(usage, usageOfBody(verdict.response?.body));
+      if (schema !== undefined) {
+        invalidOutputs = (invalidOutputs ?? 0) + Number(verdict.status === 'invalid_output');
+      }
+      if (verdict.status === 'succeeded' || verdict.status === 'invalid_output') {
+        addUsage(usage, usageOfBody(verdict.response?.body));
+      }
       await spill.put(position, JSON.stringify(resultLine(input, entry.custom_id, verdict)));
       if (line.lineNo % PROGRESS_EVERY_LINES === 0) onProgress?.(line.lineNo);
     }
   }
-  return { answered, usage };
+  return { answered, usage, ...(invalidOutputs === undefined ? {} : { invalidOutputs }) };
 }
 
 /**
@@ -280,12 +355,17 @@ async function writeInOrder(
 }
 
 function resultLine(input: ClassifyInput, custom_id: string, verdict: Verdict): ResultLine {
-  const text = verdict.status === 'succeeded' ? outputTextOf(verdict.response?.body) : null;
+  // An invalid output keeps its text: what the model said is what the error is about.
+  const text =
+    verdict.status === 'succeeded' || verdict.status === 'invalid_output'
+      ? outputTextOf(verdict.response?.body)
+      : null;
   return {
     custom_id,
     status: verdict.status,
     response: verdict.response,
     ...(text === null ? {} : { output_text: text }),
+    ...('output' in verdict ? { output: verdict.output } : {}),
     error: verdict.error,
     attempts: input.attempt,
     batch_id: input.batchId || null,

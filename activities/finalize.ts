@@ -1,6 +1,6 @@
 import { type ArtifactStore, artifactNames } from '../src/artifacts.js';
 import { costOf } from '../src/pricing.js';
-import type { FinalizeInput, MergeResult, RunSummary } from '../workflows/types.js';
+import type { BatchRecord, FinalizeInput, MergeResult, RunSummary } from '../workflows/types.js';
 import type { OnProgress } from './heartbeat.js';
 import { mergeResults } from './merge.js';
 import { countCost, countFinalRequests } from './metrics.js';
@@ -27,6 +27,17 @@ function runStatus(
   return counts.succeeded === counts.total ? 'completed' : 'partial';
 }
 
+/** Invalid outputs per attempt, summed over the parts; nothing when no output had a schema. */
+function invalidOutputsOf(batches: BatchRecord[]): Pick<RunSummary, 'invalid_outputs_by_attempt'> {
+  const checked = batches.filter((b) => b.invalid_outputs !== undefined);
+  if (checked.length === 0) return {};
+  const byAttempt: Record<string, number> = {};
+  for (const b of checked) {
+    byAttempt[b.attempt] = (byAttempt[b.attempt] ?? 0) + (b.invalid_outputs ?? 0);
+  }
+  return { invalid_outputs_by_attempt: byAttempt };
+}
+
 /** Builds summary.json from the merged results, and writes it last: its presence means done. */
 async function writeSummary(
   store: ArtifactStore,
@@ -48,6 +59,7 @@ async function writeSummary(
     ...(input.budget
       ? { budget: { ...input.budget, spent_usd: cost?.batch ?? 0, stopped: input.budget.stopped } }
       : {}),
+    ...invalidOutputsOf(input.batches),
     started_at: input.startedAt,
     finished_at: finished.toISOString(),
     duration_s: Math.round((finished.getTime() - started.getTime()) / 100) / 10,

@@ -146,4 +146,6 @@ export const artifactNames = {
   /** Written once records.jsonl is whole: its columns (see `RecordsManifest`). */
   recordsManifest: named('records.json'),
   summary: named('summary.json'),
+  /** The JSON Schema `submit --output-schema` gave every response's output. */
+  outputSchema: named('output-schema.json'),
 } as const;

@@ -21,6 +21,7 @@ import {
 } from './artifacts.js';
 import { DEFAULT_TASK_QUEUE, loadConfig, type NightshiftConfig } from './config.js';
 import { writeLines } from './jsonl.js';
+import { type JsonSchema, OutputValidator } from './output-schema.js';
 import { PROVIDER_RULES } from './providers/rules.js';
 import {
   type FileValidation,
@@ -48,7 +49,7 @@ export const DEFAULT_RUN_OPTIONS: RunOptions = {
  * may split finer than the provider allows but never coarser.
  * @throws RangeError for a limit over the provider's
  */
-export function runOptionsFor(overrides: Partial<RunOptions>): RunOptions {
+export function runOptionsFor(overrides: Partial<Omit<RunOptions, 'outputSchema'>>): RunOptions {
   const provider = overrides.provider ?? DEFAULT_PROVIDER;
   const rules = PROVIDER_RULES[provider];
   const options: RunOptions = {
@@ -87,9 +88,14 @@ export class InvalidInputError extends Error {
   }
 }
 
-export interface SubmitOptions extends Partial<RunOptions> {
+export interface SubmitOptions extends Partial<Omit<RunOptions, 'outputSchema'>> {
   /** Run id (the workflow id); a second submit with the same id returns the first run. */
   id?: string;
+  /**
+   * A JSON Schema (draft 2020-12) every response's output must match, stored with the run; a
+   * request's own `response_format` still wins for its response.
+   */
+  outputSchema?: JsonSchema;
 }
 
 export interface Submitted {
@@ -229,8 +235,11 @@ export class Nightshift {
     /** The report of a validation the caller already ran on this input: skips a second read. */
     validated?: FileValidation,
   ): Promise<Submitted> {
-    const { id = newRunId(), ...overrides } = options;
+    const { id = newRunId(), outputSchema, ...overrides } = options;
     if (!isValidRunId(id)) throw new InvalidArtifactPathError(`invalid run id: ${id}`);
+    // A schema that does not compile would turn every answer into an invalid output: refused
+    // before anything is spent.
+    if (outputSchema !== undefined) new OutputValidator().compile(outputSchema);
     const runOptions = runOptionsFor(overrides);
     const stored = isStoredInput(input);
     const validation = validationFor(runOptions);
@@ -246,6 +255,10 @@ export class Nightshift {
     const inputFile = stored
       ? input
       : await this.store.putInput(id, resolve(input), { bytes, mtimeMs });
+    if (outputSchema !== undefined) {
+      await this.store.writeJson(id, artifactNames.outputSchema, outputSchema);
+      runOptions.outputSchema = artifactNames.outputSchema;
+    }
     try {
       await this.temporal.workflow.start<typeof runWorkflow>('runWorkflow', {
         taskQueue: this.taskQueue,

@@ -27,6 +27,7 @@ export {
   type NightshiftConfig,
 } from './config.js';
 export { type Emulator, type EmulatorOptions, startEmulator } from './emulator/index.js';
+export type { JsonSchema } from './output-schema.js';
 export { costOf } from './pricing.js';
 export {
   createOpenAIClient,

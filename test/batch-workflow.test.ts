@@ -60,7 +60,7 @@ function fakeActivities(pollsUntilDone: number) {
       calls.classify.push(input);
       return {
         results: artifact('results/part-0001.attempt-1.jsonl'),
-        counts: { succeeded: 10, failed: 0, expired: 0, cancelled: 0 },
+        counts: { succeeded: 10, invalid_output: 0, failed: 0, expired: 0, cancelled: 0 },
         retry: 0,
         retryRequests: null,
         usage: { input_tokens: 5, output_tokens: 7, total_tokens: 12 },
@@ -122,7 +122,13 @@ test('a batch that takes 24 hours is waited for with a few dozen polls, in skipp
     [['file_1', 'batch_1']],
     'the upload and the batch files are deleted once classified',
   );
-  assert.deepEqual(outcome.counts, { succeeded: 10, failed: 0, expired: 0, cancelled: 0 });
+  assert.deepEqual(outcome.counts, {
+    succeeded: 10,
+    invalid_output: 0,
+    failed: 0,
+    expired: 0,
+    cancelled: 0,
+  });
   assert.deepEqual(
     outcome.batches.map((b) => [b.batch_id, b.status]),
     [['batch_1', 'completed']],
@@ -178,7 +184,13 @@ test('an ended batch without its result files is read again until they appear', 
   assert.equal(calls.polls, 4, 'three reads without files, then the one with them');
   assert.equal(calls.classify.length, 1);
   assert.equal(calls.classify[0]?.batchStatus, 'completed');
-  assert.deepEqual(outcome.counts, { succeeded: 10, failed: 0, expired: 0, cancelled: 0 });
+  assert.deepEqual(outcome.counts, {
+    succeeded: 10,
+    invalid_output: 0,
+    failed: 0,
+    expired: 0,
+    cancelled: 0,
+  });
 });
 
 test('result files that never appear fail the part after an hour of backed-off reads', async () => {

@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { classifyAttempt, classifyRequest, type ProviderLine } from '../activities/classify.js';
+import { artifactNames } from '../src/artifacts.js';
+import { OutputValidator, requestSchemaOf } from '../src/output-schema.js';
 import { LocalArtifactStore } from '../src/store/local.js';
 import type { BatchStatus } from '../workflows/contract.js';
 import type { ArtifactName, ClassifyInput, ResultLine } from '../workflows/types.js';
@@ -87,9 +89,14 @@ async function attempt(
   output: ProviderLine[],
   errors: ProviderLine[],
   overrides: Partial<ClassifyInput> = {},
+  line: (id: string) => string = request,
 ): Promise<ClassifyInput> {
   const runId = `run-${++runs}`;
-  await store.writeAtomic(runId, artifact('parts/part-0001.jsonl'), ids.map(request));
+  await store.writeAtomic(
+    runId,
+    artifact('parts/part-0001.jsonl'),
+    ids.map((id) => line(id)),
+  );
   const write = async (name: string, lines: ProviderLine[]) => {
     if (lines.length === 0) return null;
     await store.writeAtomic(
@@ -132,7 +139,7 @@ test('one result per submitted request in order; retryables go to the next attem
   const result = await classifyAttempt(store, input);
   assert.deepEqual(result, {
     results: 'results/part-0001.attempt-1.jsonl',
-    counts: { succeeded: 2, failed: 1, expired: 0, cancelled: 0 },
+    counts: { succeeded: 2, invalid_output: 0, failed: 1, expired: 0, cancelled: 0 },
     retry: 3,
     retryRequests: 'parts/part-0001.attempt-2.jsonl',
     usage: { input_tokens: 6, output_tokens: 8, total_tokens: 14 },
@@ -169,7 +176,13 @@ test('on the last attempt leftovers become final', async () => {
     attempt: 3,
   });
   const result = await classifyAttempt(store, input);
-  assert.deepEqual(result.counts, { succeeded: 2, failed: 2, expired: 2, cancelled: 0 });
+  assert.deepEqual(result.counts, {
+    succeeded: 2,
+    invalid_output: 0,
+    failed: 2,
+    expired: 2,
+    cancelled: 0,
+  });
   assert.equal(result.retry, 0);
   assert.equal(result.retryRequests, null);
   assert.equal(result.results, 'results/part-0001.attempt-3.jsonl');
@@ -184,7 +197,13 @@ test('a completed batch with nothing retryable schedules no retry', async () => 
   const result = await classifyAttempt(store, input);
   assert.equal(result.retry, 0);
   assert.equal(result.retryRequests, null);
-  assert.deepEqual(result.counts, { succeeded: 2, failed: 0, expired: 0, cancelled: 0 });
+  assert.deepEqual(result.counts, {
+    succeeded: 2,
+    invalid_output: 0,
+    failed: 0,
+    expired: 0,
+    cancelled: 0,
+  });
 });
 
 test('nothing of a cancelled batch is resubmitted', async () => {
@@ -196,13 +215,25 @@ test('nothing of a cancelled batch is resubmitted', async () => {
   );
   const result = await classifyAttempt(store, input);
   assert.equal(result.retryRequests, null);
-  assert.deepEqual(result.counts, { succeeded: 1, failed: 1, expired: 0, cancelled: 2 });
+  assert.deepEqual(result.counts, {
+    succeeded: 1,
+    invalid_output: 0,
+    failed: 1,
+    expired: 0,
+    cancelled: 2,
+  });
 });
 
 test('requests never submitted (run cancelled first) are cancelled without a batch id', async () => {
   const input = await attempt(['a', 'b'], [], [], { batchId: '', batchStatus: 'cancelled' });
   const result = await classifyAttempt(store, input);
-  assert.deepEqual(result.counts, { succeeded: 0, failed: 0, expired: 0, cancelled: 2 });
+  assert.deepEqual(result.counts, {
+    succeeded: 0,
+    invalid_output: 0,
+    failed: 0,
+    expired: 0,
+    cancelled: 2,
+  });
   const lines = await results(input, result.results);
   assert.ok(lines.every((l) => l.batch_id === null && l.status === 'cancelled'));
 });
@@ -273,4 +304,163 @@ test('the spill is removed when classify fails', async () => {
   );
   assert.equal((result as { type?: string } | null)?.type, 'InvalidProviderOutput');
   assert.deepEqual(await readdir(tmp), []);
+});
+
+const SCHEMA = {
+  type: 'object',
+  properties: { answer: { type: 'integer' } },
+  required: ['answer'],
+  additionalProperties: false,
+};
+const TOKENS = { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 };
+
+/** A chat request asking for SCHEMA, except `plain-*` ones, which ask for text. */
+const structuredRequest = (id: string) =>
+  JSON.stringify({
+    custom_id: id,
+    method: 'POST',
+    url: '/v1/chat/completions',
+    body: {
+      model: 'm',
+      ...(id.startsWith('plain')
+        ? {}
+        : { response_format: { type: 'json_schema', json_schema: { name: 'a', schema: SCHEMA } } }),
+    },
+  });
+
+const answered = (id: string, content: string): ProviderLine => ({
+  custom_id: id,
+  response: {
+    status_code: 200,
+    request_id: `req-${id}`,
+    body: { choices: [{ message: { role: 'assistant', content } }], usage: TOKENS },
+  },
+  error: null,
+});
+
+const structuredIds = ['valid', 'mismatch', 'notjson', 'plain'];
+const structuredOutput = [
+  answered('valid', '{"answer": 42}'),
+  answered('mismatch', '{"answer": "many"}'),
+  answered('notjson', 'the sky owl'),
+  answered('plain', 'the sea'),
+];
+
+test('a request asks for a schema through either API, or for any JSON object', () => {
+  assert.deepEqual(
+    requestSchemaOf({ response_format: { type: 'json_schema', json_schema: { schema: SCHEMA } } }),
+    SCHEMA,
+  );
+  assert.deepEqual(requestSchemaOf({ response_format: { type: 'json_object' } }), {
+    type: 'object',
+  });
+  assert.deepEqual(
+    requestSchemaOf({ text: { format: { type: 'json_schema', name: 'a', schema: SCHEMA } } }),
+    SCHEMA,
+  );
+  assert.equal(requestSchemaOf({ response_format: { type: 'text' } }), undefined);
+  assert.equal(requestSchemaOf({ text: { format: { type: 'text' } } }), undefined);
+  assert.equal(requestSchemaOf({ model: 'm' }), undefined);
+});
+
+test('an output is parsed and checked; the errors say where and why', () => {
+  const validator = new OutputValidator();
+  assert.deepEqual(validator.check('{"answer": 1}', SCHEMA), { ok: true, value: { answer: 1 } });
+  assert.deepEqual(validator.check('{"answer": 1.5}', SCHEMA), {
+    ok: false,
+    message: 'does not match the schema: /answer must be integer',
+    final: false,
+  });
+  assert.deepEqual(validator.check('{}', SCHEMA), {
+    ok: false,
+    message: "does not match the schema: / must have required property 'answer'",
+    final: false,
+  });
+  const notJson = validator.check('the sky', SCHEMA);
+  assert.equal(notJson.ok, false);
+  assert.match(!notJson.ok ? notJson.message : '', /^not valid JSON: /);
+  assert.equal(validator.check(null, SCHEMA).ok, false);
+  const broken = validator.check('{}', { type: 'no-such-type' });
+  assert.equal(!broken.ok && broken.final, true);
+});
+
+test("outputs that miss their request's schema are invalid and retried; valid ones gain output", async () => {
+  const input = await attempt(structuredIds, structuredOutput, [], {}, structuredRequest);
+  const result = await classifyAttempt(store, input);
+  assert.deepEqual(result.counts, {
+    succeeded: 2,
+    invalid_output: 0,
+    failed: 0,
+    expired: 0,
+    cancelled: 0,
+  });
+  assert.equal(result.retry, 2);
+  assert.equal(result.invalidOutputs, 2);
+  // Invalid outputs were billed all the same.
+  assert.equal(result.usage.total_tokens, 12);
+  const lines = await results(input, result.results);
+  assert.deepEqual(
+    lines.map((l) => [l.custom_id, l.status, l.output, l.error?.code ?? null]),
+    [
+      ['valid', 'succeeded', { answer: 42 }, null],
+      ['mismatch', 'invalid_output', undefined, 'invalid_output'],
+      ['notjson', 'invalid_output', undefined, 'invalid_output'],
+      ['plain', 'succeeded', undefined, null],
+    ],
+  );
+  assert.equal(lines[1]?.error?.message, 'does not match the schema: /answer must be integer');
+  assert.equal(lines[1]?.output_text, '{"answer": "many"}');
+  assert.equal(
+    await readFile(store.path(input.runId, artifact('parts/part-0001.attempt-2.jsonl')), 'utf8'),
+    ['mismatch', 'notjson'].map((id) => `${structuredRequest(id)}\n`).join(''),
+  );
+});
+
+test('on the last attempt invalid outputs stay invalid_output', async () => {
+  const input = await attempt(
+    structuredIds,
+    structuredOutput,
+    [],
+    { lastAttempt: true },
+    structuredRequest,
+  );
+  const result = await classifyAttempt(store, input);
+  assert.equal(result.counts.invalid_output, 2);
+  assert.equal(result.retry, 0);
+  assert.equal(result.invalidOutputs, 2);
+});
+
+test("the run's schema checks lines that carry none; translated lines are checked by it alone", async () => {
+  const plainIds = ['plain-valid', 'plain-bad'];
+  const output = [
+    answered('plain-valid', '{"answer": 7}'),
+    answered('plain-bad', '{"answer": "x"}'),
+  ];
+  for (const provider of ['openai', 'anthropic'] as const) {
+    const input = await attempt(plainIds, output, [], {
+      provider,
+      outputSchema: artifactNames.outputSchema,
+    });
+    await store.writeJson(input.runId, artifactNames.outputSchema, SCHEMA);
+    const lines = await results(input, (await classifyAttempt(store, input)).results);
+    assert.deepEqual(
+      lines.map((l) => [l.status, l.output]),
+      [
+        ['succeeded', { answer: 7 }],
+        ['invalid_output', undefined],
+      ],
+      provider,
+    );
+  }
+  // An Anthropic part's lines are native: an OpenAI-looking format in them is not read.
+  const input = await attempt(
+    structuredIds,
+    structuredOutput,
+    [],
+    { provider: 'anthropic' },
+    structuredRequest,
+  );
+  const result = await classifyAttempt(store, input);
+  assert.equal(result.invalidOutputs, undefined);
+  assert.equal(result.counts.succeeded, 4);
 });

@@ -99,6 +99,7 @@ test('submit --wait --out writes exact results; status, list, results and a dupl
   assert.deepEqual(summary.counts, {
     total: 30,
     succeeded: 30,
+    invalid_output: 0,
     failed: 0,
     expired: 0,
     cancelled: 0,
@@ -207,6 +208,11 @@ test('bad input exits 2 with file:line: messages and makes no call at all', asyn
   const noPrice = await cli(['submit', unknown, '--max-cost', '1']);
   assert.equal(noPrice.code, 2);
   assert.match(noPrice.stderr, /no price known for model my-finetune/);
+
+  const schema = await file('schema.json', ['{"type": "no-such-type"}']);
+  const badSchema = await cli(['submit', costly, '--output-schema', schema]);
+  assert.equal(badSchema.code, 2);
+  assert.match(badSchema.stderr, new RegExp(`--output-schema: ${schema}: .*type`));
 
   assert.equal(JSON.stringify(rig.emulator.stats().calls), callsBefore, 'no provider call');
   const listed = await cli(['list', '--json']);

@@ -230,6 +230,37 @@ test('line_error puts that share of lines in the error file with their HTTP stat
     assert.equal(batch.usage?.input_tokens, input, 'usage counts only successful lines');
   }));
 
+test('invalid_output: that share of structured outputs misses the schema; the rest are instances of it', () =>
+  withEmulator({}, async ({ client, emu }) => {
+    emu.addFault({ kind: 'invalid_output', lineRate: 0.5, times: 1 });
+    const schema = {
+      type: 'object',
+      properties: {
+        label: { enum: ['a', 'b'] },
+        tags: { type: 'array', items: { type: 'string' }, minItems: 2 },
+        score: { type: 'number', minimum: 0.5 },
+        ok: { type: 'boolean' },
+        note: { type: 'string' },
+      },
+      required: ['label', 'tags', 'score', 'ok'],
+    };
+    const format = { type: 'json_schema', json_schema: { name: 's', schema } };
+    const lines = Array.from({ length: 10 }, (_, i) =>
+      chatLine(`s-${i}`, 'hi', { response_format: format }),
+    );
+    const batch = await waitFor(client, (await createBatch(client, lines)).id);
+    assert.deepEqual(batch.request_counts, { total: 10, completed: 10, failed: 0 });
+    const texts = (await readLines(client, batch.output_file_id)).map(
+      (l) =>
+        (l.response as { body: { choices: { message: { content: string } }[] } }).body.choices[0]
+          ?.message.content,
+    );
+    const valid = JSON.stringify({ label: 'a', tags: ['', ''], score: 0.5, ok: true });
+    assert.equal(texts.filter((t) => t === valid).length, 5);
+    assert.ok(texts.includes('null'), 'a mismatch');
+    assert.ok(texts.includes(valid.slice(0, -1)), 'cut-off JSON');
+  }));
+
 test('http_429 with retry-after: the SDK waits and retries; without retries it surfaces', () =>
   withEmulator({}, async ({ client, emu }) => {
     const batch = await createBatch(client, chatLines(1));

@@ -49,6 +49,7 @@ test('several parts run in parallel and merge in input order with exact counts a
     assert.deepEqual(summary.counts, {
       total: 250,
       succeeded: 250,
+      invalid_output: 0,
       failed: 0,
       expired: 0,
       cancelled: 0,

@@ -92,7 +92,7 @@ test('merges parts and attempts into one line per input line, in input order', a
   );
   assert.deepEqual(merged, {
     results: 'results.jsonl',
-    counts: { total: 7, succeeded: 4, failed: 1, expired: 1, cancelled: 1 },
+    counts: { total: 7, succeeded: 4, invalid_output: 0, failed: 1, expired: 1, cancelled: 1 },
     usage: { input_tokens: 8, output_tokens: 0, total_tokens: 8 },
   });
   const lines: ResultLine[] = [];
@@ -208,7 +208,14 @@ test('prepare, classify and merge fit together', async () => {
       },
     ],
   });
-  assert.deepEqual(merged.counts, { total: 3, succeeded: 3, failed: 0, expired: 0, cancelled: 0 });
+  assert.deepEqual(merged.counts, {
+    total: 3,
+    succeeded: 3,
+    invalid_output: 0,
+    failed: 0,
+    expired: 0,
+    cancelled: 0,
+  });
   assert.deepEqual(merged.usage, { input_tokens: 3, output_tokens: 0, total_tokens: 3 });
   const batches: (string | null)[] = [];
   for await (const line of store.readLines(run, artifact('results.jsonl'))) {

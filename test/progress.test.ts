@@ -20,7 +20,7 @@ function part(changes: Partial<PartProgress>): PartProgress {
     batchId: null,
     providerStatus: null,
     requestCounts: { total: 0, completed: 0, failed: 0 },
-    counts: { succeeded: 0, failed: 0, expired: 0, cancelled: 0 },
+    counts: { succeeded: 0, invalid_output: 0, failed: 0, expired: 0, cancelled: 0 },
     ...changes,
   };
 }
@@ -28,7 +28,7 @@ function part(changes: Partial<PartProgress>): PartProgress {
 test('a part whose first batch expires at 60%: done only grows through its second attempt', () => {
   const first = { batchId: 'batch_1', providerStatus: 'expired' as const };
   const expiredCounts = { total: 500, completed: 300, failed: 0 };
-  const after1 = { succeeded: 300, failed: 0, expired: 0, cancelled: 0 };
+  const after1 = { succeeded: 300, invalid_output: 0, failed: 0, expired: 0, cancelled: 0 };
   // Every state a query can see, in order: the last batch's counts linger into attempt 2 until
   // its own batch is polled.
   const sequence = [
@@ -87,7 +87,7 @@ test('a part whose first batch expires at 60%: done only grows through its secon
       batchId: 'batch_2',
       providerStatus: 'completed',
       requestCounts: { total: 200, completed: 190, failed: 10 },
-      counts: { ...after1, succeeded: 490, failed: 10 },
+      counts: { ...after1, succeeded: 490, invalid_output: 0, failed: 10 },
     }),
   ];
   assert.deepEqual(

@@ -60,6 +60,7 @@ export type BatchWorkflowOptions = Pick<
   | 'metadata'
   | 'budget'
   | 'keepProviderFiles'
+  | 'outputSchema'
 >;
 
 /** Everything a part needs to resume, carried across continue-as-new. */
@@ -430,6 +431,8 @@ async function collectAttempt(p: Part, batch: BatchSnapshot | null) {
           batchId: batch?.id ?? '',
           batchStatus: batch?.status ?? 'cancelled',
           lastAttempt,
+          provider: p.provider,
+          ...(options.outputSchema ? { outputSchema: options.outputSchema } : {}),
         },
       ]),
     );
@@ -446,7 +449,7 @@ async function collectAttempt(p: Part, batch: BatchSnapshot | null) {
       state.outcome.budgetStop = reply.reason ?? 'the budget would be passed';
     }
   }
-  if (batch) recordBatch(p, batch);
+  if (batch) recordBatch(p, batch, result);
   const { outcome } = state;
   outcome.results.push(result.results);
   addCounts(outcome.counts, result.counts);
@@ -512,13 +515,15 @@ async function askBudget(
   return p.budgetReply;
 }
 
-function recordBatch({ input, state }: Part, batch: BatchSnapshot): void {
+/** Records an ended batch; `result` is its classify's, absent for a batch that ran nothing. */
+function recordBatch({ input, state }: Part, batch: BatchSnapshot, result?: ClassifyResult): void {
   state.outcome.batches.push({
     batch_id: batch.id,
     part: input.part.index,
     attempt: state.attempt,
     status: batch.status,
     request_counts: batch.requestCounts,
+    ...(result?.invalidOutputs === undefined ? {} : { invalid_outputs: result.invalidOutputs }),
   });
 }
 

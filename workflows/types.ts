@@ -34,6 +34,8 @@ export interface ResultLine {
   response: { status_code: number; request_id: string; body: unknown } | null;
   /** The generated text of a success, whatever the provider (absent where none was generated). */
   output_text?: string;
+  /** The parsed structured output of a success whose text matched its schema. */
+  output?: unknown;
   error: { code: string; message: string } | null;
   attempts: number;
   /** Null for a request that was never submitted (a run cancelled before its batch). */
@@ -108,6 +110,10 @@ export interface ClassifyInput {
   batchStatus: BatchStatus;
   /** When true nothing is scheduled for resubmission: leftovers become final. */
   lastAttempt: boolean;
+  /** The run's provider: unless it translates them, its lines (schemas too) are OpenAI's. */
+  provider?: ProviderName;
+  /** The run's output schema (`submit --output-schema`), which every success must match. */
+  outputSchema?: ArtifactName;
 }
 
 export interface ClassifyResult {
@@ -119,6 +125,8 @@ export interface ClassifyResult {
   retry: number;
   retryRequests: ArtifactName | null;
   usage: Usage;
+  /** Successes whose output did not match their schema, retried or not (absent: no schema). */
+  invalidOutputs?: number;
 }
 
 export interface MergeInput {
@@ -166,6 +174,11 @@ export interface RunOptions {
    * them once the results are stored; they still expire there after a week.
    */
   keepProviderFiles?: boolean;
+  /**
+   * The run's JSON Schema for every response's output, as an artifact the client stored at
+   * submit time (`submit --output-schema`).
+   */
+  outputSchema?: ArtifactName;
 }
 
 /** The run's budget and the batch price it is counted in (per token, USD). */
@@ -217,6 +230,8 @@ export interface BatchRecord {
   attempt: number;
   status: BatchStatus;
   request_counts: { total: number; completed: number; failed: number };
+  /** Outputs of this attempt that did not match their schema (absent when none had one). */
+  invalid_outputs?: number;
 }
 
 export type PartPhase =
@@ -292,6 +307,8 @@ export interface RunSummary {
   cost_usd: CostUsd | null;
   /** Present when the run had a budget: what was spent and why resubmitting stopped. */
   budget?: { max_usd: number; spent_usd: number; stopped: string[] };
+  /** Present when outputs were validated: invalid outputs per attempt number, retried or not. */
+  invalid_outputs_by_attempt?: Record<string, number>;
   started_at: string;
   finished_at: string;
   duration_s: number;

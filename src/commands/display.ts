@@ -1,5 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import cliProgress from 'cli-progress';
+import { REQUEST_STATUSES } from '../../workflows/contract.js';
 import type { RunSummary } from '../../workflows/types.js';
 import type { Run } from '../client.js';
 import { progressLine } from './progress.js';
@@ -63,8 +64,8 @@ export function formatSummary(summary: RunSummary): string {
   const { counts, usage, cost_usd: cost } = summary;
   const lines = [
     `Run ${summary.run_id}: ${summary.status} in ${summary.duration_s.toFixed(1)} s`,
-    `  requests   ${counts.total} total: ${counts.succeeded} succeeded, ${counts.failed} failed, ` +
-      `${counts.expired} expired, ${counts.cancelled} cancelled`,
+    `  requests   ${counts.total} total: ` +
+      REQUEST_STATUSES.map((s) => `${counts[s] ?? 0} ${s.replace('_', ' ')}`).join(', '),
     `  batches    ${summary.batches.length} (${summary.endpoint}, model ${summary.model ?? 'n/a'})`,
     `  tokens     ${usage.input_tokens} in + ${usage.output_tokens} out = ${usage.total_tokens}`,
   ];
@@ -75,6 +76,11 @@ export function formatSummary(summary: RunSummary): string {
     );
   } else {
     lines.push(`  cost       unknown: no price for model ${summary.model ?? 'n/a'}`);
+  }
+  const invalid = summary.invalid_outputs_by_attempt;
+  if (invalid) {
+    const byAttempt = Object.entries(invalid).map(([attempt, n]) => `${n} in attempt ${attempt}`);
+    lines.push(`  invalid    outputs that did not match their schema: ${byAttempt.join(', ')}`);
   }
   if (summary.budget) {
     lines.push(`  budget     ${usd(summary.budget.spent_usd)} of ${usd(summary.budget.max_usd)}`);

@@ -1,9 +1,10 @@
+import { REQUEST_STATUSES } from '../../workflows/contract.js';
 import type { PartProgress, RunProgress } from '../../workflows/types.js';
 
 /** Requests of a part with a final answer; their number never goes down. */
 function finalInPart(part: PartProgress): number {
-  const { succeeded, failed, expired, cancelled } = part.counts;
-  return succeeded + failed + expired + cancelled;
+  // A part of a run started before a status existed has no count for it.
+  return REQUEST_STATUSES.reduce((sum, s) => sum + (part.counts[s] ?? 0), 0);
 }
 
 /**

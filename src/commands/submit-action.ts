@@ -1,4 +1,4 @@
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { DEFAULT_PROVIDER, type ProviderName } from '../../workflows/provider-names.js';
 import { type ArtifactStore, isValidRunId, StoreSettingsError } from '../artifacts.js';
@@ -17,6 +17,7 @@ import {
 import { loadConfig } from '../config.js';
 import { estimateCost, UNBOUNDED_OUTPUT_GUESS } from '../estimate.js';
 import type { ByteSource } from '../jsonl.js';
+import { type JsonSchema, OutputValidator } from '../output-schema.js';
 import { budgetFor } from '../pricing.js';
 import { PROVIDER_RULES } from '../providers/rules.js';
 import type { FileValidation, ValidateFileOptions, ValidationError } from '../requests.js';
@@ -182,6 +183,17 @@ async function estimateAndCheck(requests: ByteSource, maxCost: number | undefine
 }
 
 /** `nightshift submit`: validate, estimate, start the run; with --wait, follow it to its end. */
+/** The JSON Schema of `--output-schema`, checked to compile before anything is spent. */
+async function readSchema(path: string): Promise<JsonSchema> {
+  try {
+    const schema = JSON.parse(await readFile(path, 'utf8')) as JsonSchema;
+    new OutputValidator().compile(schema);
+    return schema;
+  } catch (err) {
+    throw new UsageError(`--output-schema: ${path}: ${(err as Error).message}`);
+  }
+}
+
 export async function submit(file: string | undefined, flags: SubmitFlags): Promise<void> {
   const source = templateSource(file, flags);
   const id = flags.id ?? newRunId();
@@ -189,6 +201,7 @@ export async function submit(file: string | undefined, flags: SubmitFlags): Prom
     throw new UsageError(`--id: use letters, digits, '.', '_' and '-' (at most 128): ${id}`);
   }
   const options = runOptions(flags, id);
+  if (flags.outputSchema) options.outputSchema = await readSchema(flags.outputSchema);
   let validation: ValidateFileOptions;
   try {
     validation = validationFor(runOptionsFor(options));

@@ -15,6 +15,7 @@ export interface SubmitFlags {
   metadata?: Record<string, string>;
   maxCost?: number;
   keepProviderFiles?: boolean;
+  outputSchema?: string;
   wait?: boolean;
   out?: string;
   prompts?: string;
@@ -55,6 +56,10 @@ export function registerSubmit(program: Command): void {
     .option(
       '--keep-provider-files',
       "leave the run's uploaded, output and error files at the provider (default: deleted once the results are stored; they expire after 7 days)",
+    )
+    .option(
+      '--output-schema <file>',
+      "a JSON Schema every response's output must match; outputs that do not are resubmitted, then end invalid_output",
     )
     .option('--wait', 'follow the run to its end; exit 0 only if every request succeeded')
     .option('--out <dir>', 'with --wait (implied): write results.jsonl and summary.json here')

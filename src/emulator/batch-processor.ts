@@ -102,7 +102,7 @@ export class BatchProcessor {
     const doneBefore = completed + failed;
 
     const scan = await scanInput(batch.input_path, batch.endpoint, signal);
-    const plan = scan.requests && new RequestPlan(scan.requests, batch.faults.lineError, random);
+    const plan = scan.requests && new RequestPlan(scan.requests, batch.faults, random);
     if (from === 'validating') {
       const validated = await wait(batch.created_ms + timing.validatingMs);
       if (validated === 'cancelled') return finish(0, 'cancelled');

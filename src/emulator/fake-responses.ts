@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { type ErrorBody, errorBody } from './errors.js';
 import { hash32, seededRandom } from './random.js';
+import { structuredText } from './structured-output.js';
 
 /**
  * Deterministic stand-ins for what OpenAI (and, for `/v1/messages`, Anthropic) returns per
@@ -16,7 +17,9 @@ import { hash32, seededRandom } from './random.js';
  *   have no output tokens;
  * - moderations report no usage (0 / 0), as OpenAI does not bill them;
  * - cached and reasoning tokens are always 0.
- * Generated text is `output tokens` three-letter words, so it is itself ceil(chars / 4) tokens.
+ * Generated text is `output tokens` three-letter words, so it is itself ceil(chars / 4) tokens;
+ * a request for structured output (`response_format`, `text.format`) is answered with a minimal
+ * instance of its schema instead, under the same usage.
  */
 
 export const SUPPORTED_ENDPOINTS = [
@@ -150,17 +153,22 @@ export function requestProblem(endpoint: EmulatedEndpoint, body: Json): ErrorBod
   );
 }
 
-/** The 200 body the provider would answer this request with; a pure function of its arguments. */
+/**
+ * The 200 body the provider would answer this request with; a pure function of its arguments.
+ * `invalidOutput` (the invalid_output fault) makes a structured output miss its schema.
+ */
 export function fakeResponseBody(
   endpoint: EmulatedEndpoint,
   body: Json,
   customId: string,
   created: number,
+  { invalidOutput = false }: { invalidOutput?: boolean } = {},
 ): Json {
   const usage = expectedUsage(endpoint, body, customId);
   const model = typeof body.model === 'string' ? body.model : 'omni-moderation-latest';
   const id = createHash('sha256').update(`${created}:${customId}`).digest('hex').slice(0, 24);
-  const text = generatedText(usage.output_tokens, customId);
+  const text =
+    structuredText(body, customId, invalidOutput) ?? generatedText(usage.output_tokens, customId);
   const truncated = usage.output_tokens < wantedOutputTokens(customId);
   switch (endpoint) {
     case MESSAGES_ENDPOINT:

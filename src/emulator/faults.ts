@@ -14,6 +14,7 @@ const BATCH_KINDS: ReadonlySet<FaultKind> = new Set([
   'expire_at_fraction',
   'line_error',
   'late_file_ids',
+  'invalid_output',
 ]);
 
 /** The endpoints that stream a file's content, which `truncate` cuts short. */
@@ -24,6 +25,8 @@ export interface BatchFaults {
   tokenLimit: boolean;
   expireAtFraction: number | null;
   lineError: { statusCode: number; lineRate: number } | null;
+  /** Share of successes whose output misses its schema (absent in older state). */
+  invalidOutput?: { lineRate: number };
   /** Retrieves of the ended batch still to answer without file ids (absent in older state). */
   hiddenFileIdReads?: number;
 }
@@ -76,6 +79,8 @@ export class FaultSet {
       if (kind === 'batch_token_limit') faults.tokenLimit = true;
       if (kind === 'expire_at_fraction') faults.expireAtFraction = active.rule.fraction ?? 0.5;
       if (kind === 'late_file_ids') faults.hiddenFileIdReads = active.rule.reads ?? 1;
+      if (kind === 'invalid_output')
+        faults.invalidOutput = { lineRate: active.rule.lineRate ?? 0.1 };
       if (kind === 'line_error') {
         faults.lineError = {
           statusCode: active.rule.statusCode ?? 500,

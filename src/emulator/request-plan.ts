@@ -11,6 +11,8 @@ import type { Progress } from './store.js';
 export class RequestPlan {
   readonly count: number;
   readonly statuses: Uint16Array;
+  /** 1 for a successful request whose output is to miss its schema (the invalid_output fault). */
+  readonly invalidOutputs: Uint8Array;
   private readonly rank: Uint32Array;
   // Prefix sums over processing order: entry k covers the first k requests done.
   private readonly failedBefore: Uint32Array;
@@ -19,19 +21,26 @@ export class RequestPlan {
 
   constructor(
     readonly requests: ScannedRequests,
-    lineError: BatchFaults['lineError'],
+    { lineError, invalidOutput }: Pick<BatchFaults, 'lineError' | 'invalidOutput'>,
     random: Random,
   ) {
     const n = requests.customIds.length;
     this.count = n;
     this.statuses = Uint16Array.from(requests.statuses);
-    if (lineError) {
-      // Injected failures hit requests that would otherwise succeed, so their count is exact.
-      const healthy = Uint32Array.from(requests.statuses.flatMap((s, i) => (s === 200 ? [i] : [])));
+    this.invalidOutputs = new Uint8Array(n);
+    // Injected faults hit requests that would otherwise succeed, so their count is exact.
+    const healthyShare = (rate: number) => {
+      const healthy = Uint32Array.from(
+        Array.from(this.statuses).flatMap((s, i) => (s === 200 ? [i] : [])),
+      );
       shuffle(healthy, random);
-      for (const i of healthy.subarray(0, Math.round(lineError.lineRate * healthy.length))) {
-        this.statuses[i] = lineError.statusCode;
-      }
+      return healthy.subarray(0, Math.round(rate * healthy.length));
+    };
+    if (lineError) {
+      for (const i of healthyShare(lineError.lineRate)) this.statuses[i] = lineError.statusCode;
+    }
+    if (invalidOutput) {
+      for (const i of healthyShare(invalidOutput.lineRate)) this.invalidOutputs[i] = 1;
     }
     const order = Uint32Array.from({ length: n }, (_, i) => i);
     shuffle(order, random);

@@ -64,7 +64,9 @@ export async function writeResults(args: {
       const status = plan.statuses[i] as number;
       const body =
         status === 200
-          ? fakeResponseBody(batch.endpoint, request.body, customId, created)
+          ? fakeResponseBody(batch.endpoint, request.body, customId, created, {
+              invalidOutput: plan.invalidOutputs[i] === 1,
+            })
           : (requestProblem(batch.endpoint, request.body) ?? statusErrorBody(status));
       const response = { status_code: status, request_id: randomId('req_'), body };
       await (status === 200 ? output : error).push({

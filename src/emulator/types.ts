@@ -45,6 +45,7 @@ export const FAULT_KINDS = [
   'expire_at_fraction',
   'line_error',
   'late_file_ids',
+  'invalid_output',
 ] as const;
 
 export type FaultKind = (typeof FAULT_KINDS)[number];
@@ -64,7 +65,10 @@ export interface FaultRule {
   fraction?: number;
   /** line_error: HTTP status of the failing lines (default 500). */
   statusCode?: number;
-  /** line_error: share of the batch's lines that fail (default 0.1). */
+  /**
+   * line_error: share of the batch's lines that fail (default 0.1); invalid_output: share of
+   * its successful lines whose output misses the schema the request asked for (default 0.1).
+   */
   lineRate?: number;
   /**
    * late_file_ids: how many retrieves of the ended batch answer without its `output_file_id` and
