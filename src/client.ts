@@ -21,7 +21,7 @@ import {
 } from './artifacts.js';
 import { DEFAULT_TASK_QUEUE, loadConfig, type NightshiftConfig } from './config.js';
 import { writeLines } from './jsonl.js';
-import { type JsonSchema, OutputValidator } from './output-schema.js';
+import type { JsonSchema } from './output-schema.js';
 import { PROVIDER_RULES } from './providers/rules.js';
 import {
   type FileValidation,
@@ -238,8 +238,11 @@ export class Nightshift {
     const { id = newRunId(), outputSchema, ...overrides } = options;
     if (!isValidRunId(id)) throw new InvalidArtifactPathError(`invalid run id: ${id}`);
     // A schema that does not compile would turn every answer into an invalid output: refused
-    // before anything is spent.
-    if (outputSchema !== undefined) new OutputValidator().compile(outputSchema);
+    // before anything is spent. The validator loads only then: `list` and `status` need none.
+    if (outputSchema !== undefined) {
+      const { OutputValidator } = await import('./output-schema.js');
+      new OutputValidator().compile(outputSchema);
+    }
     const runOptions = runOptionsFor(overrides);
     const stored = isStoredInput(input);
     const validation = validationFor(runOptions);

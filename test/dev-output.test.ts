@@ -166,8 +166,8 @@ test('`dev` with OPENAI_BASE_URL says the worker calls that endpoint, not the re
     OPENAI_API_KEY: 'sk-test-not-a-key',
     OPENAI_BASE_URL: 'http://127.0.0.1:4000/v1',
   });
-  const { stdout, code } = await dev.stop('SIGINT');
-  assert.equal(code, 0);
+  const { stdout, stderr, code, signal } = await dev.stop('SIGINT');
+  assert.equal(code, 0, `ended by ${signal ?? `exit ${code}`}:\n${stderr}`);
   assert.match(stdout, /^Batch API {4}http:\/\/127\.0\.0\.1:4000\/v1 \(from OPENAI_BASE_URL: /m);
   assert.doesNotMatch(stdout, /EMULATOR|real OpenAI/);
 });

@@ -2,32 +2,13 @@
 // failures that cross the activity boundary. Workflow-safe: no Node imports.
 import { ApplicationFailure } from '@temporalio/common';
 
-/** Every final status of a request, in the order summaries and metrics list them. */
-export const REQUEST_STATUSES = [
-  'succeeded',
-  'invalid_output',
-  'failed',
-  'expired',
-  'cancelled',
-] as const;
-
-/** Final status of one request, as written to results.jsonl. */
-export type RequestStatus = (typeof REQUEST_STATUSES)[number];
-
-/** How many requests ended in each status. */
-export type StatusCounts = Record<RequestStatus, number>;
-
-export const zeroCounts = (): StatusCounts =>
-  Object.fromEntries(REQUEST_STATUSES.map((s) => [s, 0])) as StatusCounts;
-
-/**
- * Adds `more` into `into`, status by status. Counts from runs started before a status existed
- * (their histories replay) lack it: a missing count is 0, never NaN.
- */
-export function addCounts(into: StatusCounts, more: StatusCounts): StatusCounts {
-  for (const s of REQUEST_STATUSES) into[s] = (into[s] ?? 0) + (more[s] ?? 0);
-  return into;
-}
+export {
+  addCounts,
+  REQUEST_STATUSES,
+  type RequestStatus,
+  type StatusCounts,
+  zeroCounts,
+} from './request-statuses.js';
 
 /** A provider batch's status in Nightshift's words; each provider maps its own onto these. */
 export type BatchStatus =

@@ -1,6 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import cliProgress from 'cli-progress';
-import { REQUEST_STATUSES } from '../../workflows/contract.js';
+import { REQUEST_STATUSES } from '../../workflows/request-statuses.js';
 import type { RunSummary } from '../../workflows/types.js';
 import type { Run } from '../client.js';
 import { progressLine } from './progress.js';

@@ -1,4 +1,4 @@
-import { REQUEST_STATUSES } from '../../workflows/contract.js';
+import { REQUEST_STATUSES } from '../../workflows/request-statuses.js';
 import type { PartProgress, RunProgress } from '../../workflows/types.js';
 
 /** Requests of a part with a final answer; their number never goes down. */

@@ -31,6 +31,8 @@ function cliEnv(env: Record<string, string>): NodeJS.ProcessEnv {
 
 export interface CliResult {
   code: number | null;
+  /** The signal that ended the process, when one did (then `code` is null). */
+  signal: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
 }
@@ -49,7 +51,9 @@ export class CliProcess {
       this.stderr += d.toString();
     });
     this.exited = new Promise((resolve) => {
-      child.once('close', (code) => resolve({ code, stdout: this.stdout, stderr: this.stderr }));
+      child.once('close', (code, signal) =>
+        resolve({ code, signal, stdout: this.stdout, stderr: this.stderr }),
+      );
     });
   }
 
