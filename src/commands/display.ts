@@ -65,7 +65,11 @@ export function formatSummary(summary: RunSummary): string {
   const lines = [
     `Run ${summary.run_id}: ${summary.status} in ${summary.duration_s.toFixed(1)} s`,
     `  requests   ${counts.total} total: ` +
-      REQUEST_STATUSES.map((s) => `${counts[s] ?? 0} ${s.replace('_', ' ')}`).join(', '),
+      REQUEST_STATUSES
+        // Invalid outputs exist only where a schema was asked for: said then, even when none.
+        .filter((s) => s !== 'invalid_output' || summary.invalid_outputs_by_attempt)
+        .map((s) => `${counts[s] ?? 0} ${s.replace('_', ' ')}`)
+        .join(', '),
     `  batches    ${summary.batches.length} (${summary.endpoint}, model ${summary.model ?? 'n/a'})`,
     `  tokens     ${usage.input_tokens} in + ${usage.output_tokens} out = ${usage.total_tokens}`,
   ];
