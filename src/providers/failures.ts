@@ -65,3 +65,17 @@ export async function cancelUnlessEnded<B>(calls: {
     return now;
   });
 }
+
+/**
+ * A provider's call wrapper: runs a call and rethrows its failure as `toFailure` turns that
+ * SDK's errors into the contract's, so every activity sees the same failures whatever the SDK.
+ */
+export function callerWith(toFailure: (err: unknown, what: string) => Error) {
+  return async <T>(what: string, call: () => Promise<T>): Promise<T> => {
+    try {
+      return await call();
+    } catch (err) {
+      throw toFailure(err, what);
+    }
+  };
+}

@@ -1,5 +1,5 @@
 import { APIError } from '@anthropic-ai/sdk';
-import { apiFailure } from '../failures.js';
+import { apiFailure, callerWith } from '../failures.js';
 
 /**
  * Turns an Anthropic SDK error into a retryable or final activity failure, as OpenAI's are
@@ -11,10 +11,4 @@ export function toActivityFailure(err: unknown, what: string): Error {
 }
 
 /** Runs an Anthropic call and rethrows its failure as {@link toActivityFailure} says. */
-export async function callAnthropic<T>(what: string, call: () => Promise<T>): Promise<T> {
-  try {
-    return await call();
-  } catch (err) {
-    throw toActivityFailure(err, what);
-  }
-}
+export const callAnthropic = callerWith(toActivityFailure);

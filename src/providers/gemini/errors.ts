@@ -1,5 +1,5 @@
 import { ApiError } from '@google/genai';
-import { apiFailure } from '../failures.js';
+import { apiFailure, callerWith } from '../failures.js';
 
 /**
  * The `retryDelay` of a RetryInfo detail in the error body, which the SDK keeps as the error's
@@ -39,10 +39,4 @@ export function toActivityFailure(err: unknown, what: string): Error {
 }
 
 /** Runs a Gemini call and rethrows its failure as {@link toActivityFailure} says. */
-export async function callGemini<T>(what: string, call: () => Promise<T>): Promise<T> {
-  try {
-    return await call();
-  } catch (err) {
-    throw toActivityFailure(err, what);
-  }
-}
+export const callGemini = callerWith(toActivityFailure);

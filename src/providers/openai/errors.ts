@@ -1,5 +1,5 @@
 import { APIError } from 'openai';
-import { apiFailure } from '../failures.js';
+import { apiFailure, callerWith } from '../failures.js';
 
 /** Turns an OpenAI SDK error into a retryable or final activity failure (see {@link apiFailure}). */
 export function toActivityFailure(err: unknown, what: string): Error {
@@ -8,10 +8,4 @@ export function toActivityFailure(err: unknown, what: string): Error {
 }
 
 /** Runs an OpenAI call and rethrows its failure as {@link toActivityFailure} says. */
-export async function callOpenAI<T>(what: string, call: () => Promise<T>): Promise<T> {
-  try {
-    return await call();
-  } catch (err) {
-    throw toActivityFailure(err, what);
-  }
-}
+export const callOpenAI = callerWith(toActivityFailure);
