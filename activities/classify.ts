@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ArtifactStore, artifactNames } from '../src/artifacts.js';
+import { CacheFiller } from '../src/cache.js';
 import type { JsonlWriter } from '../src/jsonl.js';
 import { type JsonSchema, OutputValidator, requestSchemaOf } from '../src/output-schema.js';
 import { outputTextOf } from '../src/output-text.js';
@@ -321,6 +322,9 @@ async function writeInOrder(
   const retryName = artifactNames.part(input.part, input.attempt + 1);
   const results = await store.writer(input.runId, resultsName);
   let retry: JsonlWriter | null = null;
+  const cache = input.cache
+    ? new CacheFiller(store, input.provider ?? DEFAULT_PROVIDER, input.runId)
+    : null;
 
   try {
     const spilled = spill.inOrder();
@@ -331,6 +335,7 @@ async function writeInOrder(
       await results.write(
         text ?? JSON.stringify(resultLine(input, customIdOf(line.text), unanswered)),
       );
+      if (cache && text && answer.status === 'succeeded') await cache.add(line.text, text);
       if (answer.retryable && !final) {
         retry ??= await store.writer(input.runId, retryName);
         await retry.write(line.text);
@@ -339,8 +344,9 @@ async function writeInOrder(
       }
       if (line.lineNo % PROGRESS_EVERY_LINES === 0) onProgress?.(line.lineNo);
     }
+    await cache?.flush();
   } catch (err) {
-    await Promise.all([results.abort(), retry?.abort()]);
+    await Promise.all([results.abort(), retry?.abort(), cache?.flush().catch(() => {})]);
     throw err;
   }
 

@@ -60,6 +60,16 @@ async function writeSummary(
       ? { budget: { ...input.budget, spent_usd: cost?.batch ?? 0, stopped: input.budget.stopped } }
       : {}),
     ...invalidOutputsOf(input.batches),
+    ...(merged.cache
+      ? {
+          cache: {
+            ...merged.cache,
+            saved_usd: input.model
+              ? (costOf(input.model, merged.cache.usage)?.batch ?? null)
+              : null,
+          },
+        }
+      : {}),
     started_at: input.startedAt,
     finished_at: finished.toISOString(),
     duration_s: Math.round((finished.getTime() - started.getTime()) / 100) / 10,

@@ -1,6 +1,7 @@
 import { type ArtifactStore, artifactNames } from '../src/artifacts.js';
+import type { CachedLine } from '../src/cache.js';
 import type { JsonlLine } from '../src/jsonl.js';
-import { addUsage, emptyUsage } from '../src/pricing.js';
+import { addUsage, emptyUsage, usageOfBody } from '../src/pricing.js';
 import { customIdOf, ID_PREFIX } from '../src/requests.js';
 import { REQUEST_STATUSES, type RequestStatus, zeroCounts } from '../workflows/contract.js';
 import type { MergeInput, MergeResult, ResultLine } from '../workflows/types.js';
@@ -13,7 +14,8 @@ import { type OnProgress, PROGRESS_EVERY_LINES } from './heartbeat.js';
  * Parts are contiguous slices of the input, and each attempt's results follow its input's order:
  * attempt 1 has a line for every line of the part; attempt k+1 has one for each request attempt k
  * resubmitted, in the same order. So a request's last word is in the latest attempt whose next
- * unread line is about it, and walking the part with one cursor per attempt finds it.
+ * unread line is about it, and walking the part with one cursor per attempt finds it. Lines the
+ * result cache answered are in no part: they go in at their line numbers.
  */
 export async function mergeResults(
   store: ArtifactStore,
@@ -23,12 +25,29 @@ export async function mergeResults(
   const counts = { total: 0, ...zeroCounts() };
   const usage = emptyUsage();
   const writer = await store.writer(input.runId, artifactNames.results);
+  const cache = input.cached ? { hits: 0, usage: emptyUsage() } : undefined;
+  const cached = input.cached
+    ? store.readLines(input.runId, input.cached)[Symbol.asyncIterator]()
+    : null;
+  let nextCached = await nextCachedLine(cached);
+  /** Writes the cached lines due at the next input line (`all`: every one left). */
+  const writeCached = async (all: boolean) => {
+    while (cache && nextCached && (all || nextCached.line <= counts.total + 1)) {
+      await writer.write(JSON.stringify(nextCached.result));
+      counts.total += 1;
+      counts.succeeded += 1;
+      cache.hits += 1;
+      addUsage(cache.usage, usageOfBody(nextCached.result.response?.body));
+      nextCached = await nextCachedLine(cached);
+    }
+  };
   try {
     for (const { part, results, usage: partUsage } of input.parts) {
       addUsage(usage, partUsage);
       const attempts = results.map((name) => new ResultCursor(store.readLines(input.runId, name)));
       try {
         for await (const line of store.readLines(input.runId, part.artifact)) {
+          await writeCached(false);
           const custom_id = customIdOf(line.text);
           let last: { text: string; status: RequestStatus } | null = null;
           for (const attempt of attempts) {
@@ -45,12 +64,20 @@ export async function mergeResults(
         await Promise.all(attempts.map((attempt) => attempt.close()));
       }
     }
+    await writeCached(true);
   } catch (err) {
     await writer.abort();
     throw err;
+  } finally {
+    await cached?.return?.();
   }
   await writer.commit();
-  return { results: artifactNames.results, counts, usage };
+  return { results: artifactNames.results, counts, usage, ...(cache ? { cache } : {}) };
+}
+
+async function nextCachedLine(lines: AsyncIterator<JsonlLine> | null): Promise<CachedLine | null> {
+  const next = await lines?.next();
+  return next && !next.done ? (JSON.parse(next.value.text) as CachedLine) : null;
 }
 
 /** A result line with its head read: once, however often the cursor is peeked at. */

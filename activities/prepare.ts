@@ -1,5 +1,6 @@
 import { Buffer } from 'node:buffer';
 import { type ArtifactStore, artifactNames, StoreSettingsError } from '../src/artifacts.js';
+import type { CachedLine } from '../src/cache.js';
 import { type JsonlWriter, scanJsonlLines } from '../src/jsonl.js';
 import { PROVIDER_RULES } from '../src/providers/rules.js';
 import { RequestsValidator, summarizeValidation } from '../src/requests.js';
@@ -54,6 +55,8 @@ export async function prepareParts(
     parts.push({ index: part, artifact: artifactNames.part(part), requests: lines, bytes });
   };
 
+  const answered = await cachedLineNumbers(store, input);
+  let nextAnswered = await answered.next();
   try {
     // A line longer than a whole part fits in no part: the scan reports it as an error.
     const requests = store.readInput(input.inputFile);
@@ -66,6 +69,11 @@ export async function prepareParts(
       const checked = trusted ? null : validator.check(line);
       if (!trusted && (!checked || !validator.ok)) continue;
       if (line.text === null) continue;
+      // The result cache answered it: it is sent in no part (merge puts the answer in its place).
+      if (!nextAnswered.done && nextAnswered.value === line.lineNo) {
+        nextAnswered = await answered.next();
+        continue;
+      }
       const text = checked?.native ? JSON.stringify(checked.native) : line.text;
       const size = Buffer.byteLength(text) + 1;
       if (writer) {
@@ -86,6 +94,8 @@ export async function prepareParts(
     // An input this worker's store cannot read will not become readable on a retry.
     if (err instanceof StoreSettingsError) throw failures.InvalidInput(err.message);
     throw err;
+  } finally {
+    await answered.return(undefined);
   }
 
   let found: Pick<PrepareResult, 'endpoint' | 'model' | 'total'>;
@@ -115,6 +125,17 @@ export async function prepareParts(
   };
   await store.writeJson(input.runId, artifactNames.manifest, result);
   return result;
+}
+
+/** The input line numbers the result cache answered, in order (none without a lookup). */
+async function* cachedLineNumbers(
+  store: ArtifactStore,
+  input: PrepareInput,
+): AsyncGenerator<number, void, undefined> {
+  if (!input.cached) return;
+  for await (const line of store.readLines(input.runId, input.cached)) {
+    yield (JSON.parse(line.text) as CachedLine).line;
+  }
 }
 
 /** The client's validation, if it was of the input as it is now. */

@@ -67,6 +67,23 @@ export interface ArtifactStore {
   /** The version of an input as stored, or null when there is none. */
   inputVersion(location: InputLocation): Promise<InputVersion | null>;
   readInput(location: InputLocation): AsyncIterable<Uint8Array>;
+  /** A cache entry's text (src/cache.ts), or null when there is none. */
+  getCached(key: CacheKey): Promise<string | null>;
+  /** Writes a cache entry whole or not at all: a crash midway leaves no entry. */
+  putCached(key: CacheKey, text: string): Promise<void>;
+  /** Every cache entry, with its size and when it was written. */
+  cachedEntries(): AsyncIterable<CachedEntryInfo>;
+  /** A missing entry is not an error. */
+  removeCached(key: CacheKey): Promise<void>;
+}
+
+/** A result cache entry's key: `<provider>/<sha-256 in hex>` (see `cacheKeyOf`). */
+export type CacheKey = string & { readonly __cacheKey: true };
+
+export interface CachedEntryInfo {
+  key: CacheKey;
+  bytes: number;
+  modified: Date;
 }
 
 export class InvalidArtifactPathError extends Error {
@@ -93,6 +110,28 @@ export function artifactSegments(runId: string, name: ArtifactName): string[] {
     throw new InvalidArtifactPathError(`invalid artifact name: ${name}`);
   }
   return ['runs', runId, ...segments];
+}
+
+const CACHE_KEY = /^([a-z][a-z-]*)\/([0-9a-f]{64})$/;
+
+/**
+ * The segments of a cache entry, `cache/<provider>/<first 2 hex digits>/<hash>.json`: spread
+ * over folders so that none grows past what file systems and listings handle well.
+ */
+export function cacheSegments(key: CacheKey): string[] {
+  const match = CACHE_KEY.exec(key);
+  if (!match) throw new InvalidArtifactPathError(`invalid cache key: ${key}`);
+  const [, provider, hash] = match as unknown as [string, string, string];
+  return ['cache', provider, hash.slice(0, 2), `${hash}.json`];
+}
+
+/** The key of an entry stored under `segments` (as `cacheSegments` made them), or null. */
+export function cacheKeyFrom(segments: string[]): CacheKey | null {
+  const [root, provider, , file] = segments;
+  const key = `${provider}/${file?.replace(/\.json$/, '')}`;
+  return root === 'cache' && segments.length === 4 && CACHE_KEY.test(key)
+    ? (key as CacheKey)
+    : null;
 }
 
 /** What every store throws for a missing artifact, shaped like Node's own for a missing file. */
@@ -148,4 +187,6 @@ export const artifactNames = {
   summary: named('summary.json'),
   /** The JSON Schema `submit --output-schema` gave every response's output. */
   outputSchema: named('output-schema.json'),
+  /** Input lines answered from the result cache at submit (`CachedLine`s, in input order). */
+  cached: named('cached.jsonl'),
 } as const;

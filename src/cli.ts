@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
+import { registerCache } from './commands/cache.js';
 import { registerCancel } from './commands/cancel.js';
 import { registerCodecServer } from './commands/codec-server.js';
 import { EXIT_USAGE, UsageError } from './commands/common.js';
@@ -49,6 +50,7 @@ for (const register of [
   registerResults,
   registerList,
   registerGc,
+  registerCache,
   registerEmulator,
   registerCodecServer,
 ]) {

@@ -12,13 +12,20 @@ import { cancelSignal, partProgressQuery, runProgressQuery } from '../workflows/
 import { DEFAULT_PROVIDER } from '../workflows/provider-names.js';
 import type { runWorkflow } from '../workflows/run.js';
 import { NightshiftRunId, NightshiftStatus } from '../workflows/search-attributes.js';
-import type { ResultLine, RunOptions, RunProgress, RunSummary } from '../workflows/types.js';
+import type {
+  ResultLine,
+  RunInput,
+  RunOptions,
+  RunProgress,
+  RunSummary,
+} from '../workflows/types.js';
 import {
   type ArtifactStore,
   artifactNames,
   InvalidArtifactPathError,
   isValidRunId,
 } from './artifacts.js';
+import { type CacheLookup, lookUpCache } from './cache-lookup.js';
 import { DEFAULT_TASK_QUEUE, loadConfig, type NightshiftConfig } from './config.js';
 import { writeLines } from './jsonl.js';
 import type { JsonSchema } from './output-schema.js';
@@ -49,7 +56,9 @@ export const DEFAULT_RUN_OPTIONS: RunOptions = {
  * may split finer than the provider allows but never coarser.
  * @throws RangeError for a limit over the provider's
  */
-export function runOptionsFor(overrides: Partial<Omit<RunOptions, 'outputSchema'>>): RunOptions {
+export function runOptionsFor(
+  overrides: Partial<Omit<RunOptions, 'outputSchema' | 'cache'>>,
+): RunOptions {
   const provider = overrides.provider ?? DEFAULT_PROVIDER;
   const rules = PROVIDER_RULES[provider];
   const options: RunOptions = {
@@ -88,7 +97,7 @@ export class InvalidInputError extends Error {
   }
 }
 
-export interface SubmitOptions extends Partial<Omit<RunOptions, 'outputSchema'>> {
+export interface SubmitOptions extends Partial<Omit<RunOptions, 'outputSchema' | 'cache'>> {
   /** Run id (the workflow id); a second submit with the same id returns the first run. */
   id?: string;
   /**
@@ -96,6 +105,12 @@ export interface SubmitOptions extends Partial<Omit<RunOptions, 'outputSchema'>>
    * request's own `response_format` still wins for its response.
    */
   outputSchema?: JsonSchema;
+  /**
+   * The result cache (default true): requests answered by an earlier run are not sent, and every
+   * success is stored for later runs. `'any'` also serves requests that ask for varied answers
+   * (temperature above 0 without a seed, n > 1); false neither looks up nor stores.
+   */
+  cache?: boolean | 'any';
 }
 
 export interface Submitted {
@@ -234,8 +249,10 @@ export class Nightshift {
     options: SubmitOptions = {},
     /** The report of a validation the caller already ran on this input: skips a second read. */
     validated?: FileValidation,
+    /** The cache lookup the caller already made for this run (see `lookUpCache`). */
+    cacheLookup?: CacheLookup,
   ): Promise<Submitted> {
-    const { id = newRunId(), outputSchema, ...overrides } = options;
+    const { id = newRunId(), outputSchema, cache = true, ...overrides } = options;
     if (!isValidRunId(id)) throw new InvalidArtifactPathError(`invalid run id: ${id}`);
     // A schema that does not compile would turn every answer into an invalid output: refused
     // before anything is spent. The validator loads only then: `list` and `status` need none.
@@ -262,6 +279,18 @@ export class Nightshift {
       await this.store.writeJson(id, artifactNames.outputSchema, outputSchema);
       runOptions.outputSchema = artifactNames.outputSchema;
     }
+    let cached: RunInput['cached'];
+    if (cache !== false) {
+      const lookup =
+        cacheLookup ??
+        (await lookUpCache(this.store, id, stored ? this.store.readInput(input) : resolve(input), {
+          provider: runOptions.provider,
+          any: cache === 'any',
+          outputSchema,
+        }));
+      runOptions.cache = true;
+      cached = { artifact: artifactNames.cached, hits: lookup.hits };
+    }
     try {
       await this.temporal.workflow.start<typeof runWorkflow>('runWorkflow', {
         taskQueue: this.taskQueue,
@@ -272,6 +301,7 @@ export class Nightshift {
             options: runOptions,
             submittedAt: new Date().toISOString(),
             validated: { bytes, mtimeMs, total, endpoint, model },
+            ...(cached ? { cached } : {}),
           },
         ],
         // A second submit with the same id, running or finished, never starts a second run.

@@ -65,15 +65,24 @@ export function inputTokensOf(url: string, body: Record<string, unknown>): numbe
  * What a validated requests file will cost at most: input tokens counted with the model's
  * tokenizer, and every request using all the output tokens it allows.
  */
-export async function estimateCost(requests: ByteSource): Promise<CostEstimate> {
+export async function estimateCost(
+  requests: ByteSource,
+  /** Line numbers not to count (answered from the result cache), in order. */
+  skipped: readonly number[] = [],
+): Promise<CostEstimate> {
   let model: string | null = null;
   let inputTokens = 0;
   let outputTokens = 0;
   let unbounded = 0;
+  let nextSkipped = 0;
   for await (const line of readJsonlLines(requests)) {
     const request = JSON.parse(line.text) as { url: string; body: Record<string, unknown> };
     const { body } = request;
     model ??= typeof body.model === 'string' ? body.model : null;
+    if (skipped[nextSkipped] === line.lineNo) {
+      nextSkipped += 1;
+      continue;
+    }
     inputTokens += inputTokensOf(request.url, body);
     const bound = outputBound(request.url, body);
     if (bound === null) unbounded += 1;

@@ -61,6 +61,7 @@ export type BatchWorkflowOptions = Pick<
   | 'budget'
   | 'keepProviderFiles'
   | 'outputSchema'
+  | 'cache'
 >;
 
 /** Everything a part needs to resume, carried across continue-as-new. */
@@ -433,6 +434,7 @@ async function collectAttempt(p: Part, batch: BatchSnapshot | null) {
           lastAttempt,
           provider: p.provider,
           ...(options.outputSchema ? { outputSchema: options.outputSchema } : {}),
+          ...(options.cache ? { cache: true } : {}),
         },
       ]),
     );

@@ -137,6 +137,7 @@ async function prepareRun(run: Run) {
         maxRequestsPerBatch: options.maxRequestsPerBatch,
         maxBytesPerBatch: options.maxBytesPerBatch,
         validated: input.validated,
+        ...(input.cached ? { cached: input.cached.artifact } : {}),
       },
     ],
   );
@@ -225,6 +226,7 @@ async function finishRun(run: Run, prepared: PrepareResult): Promise<RunSummary>
             results: outcomes.get(part.index)?.results ?? [],
             usage: outcomes.get(part.index)?.usage ?? emptyUsage(),
           })),
+          ...(input.cached ? { cached: input.cached.artifact } : {}),
         },
         batches: [...outcomes.values()].flatMap((o) => o.batches),
         ...(budget ? { budget: { max_usd: budget.maxUsd, stopped: run.budgetStops } } : {}),

@@ -40,6 +40,9 @@ export interface ResultLine {
   attempts: number;
   /** Null for a request that was never submitted (a run cancelled before its batch). */
   batch_id: string | null;
+  /** Answered from the result cache, with the run that paid for it (attempts is then 0). */
+  cached?: true;
+  cached_run_id?: string;
 }
 
 /** A part of the input: a contiguous slice of input lines stored in the artifact store. */
@@ -66,6 +69,8 @@ export interface PrepareInput {
   maxBytesPerBatch: number;
   /** The client's validation of the same file, which prepare need not repeat. */
   validated?: ClientValidation;
+  /** Input lines the result cache answered (`cached.jsonl`): they go in no part. */
+  cached?: ArtifactName;
 }
 
 /**
@@ -114,6 +119,8 @@ export interface ClassifyInput {
   provider?: ProviderName;
   /** The run's output schema (`submit --output-schema`), which every success must match. */
   outputSchema?: ArtifactName;
+  /** Store every success in the result cache. */
+  cache?: boolean;
 }
 
 export interface ClassifyResult {
@@ -138,12 +145,17 @@ export interface MergeInput {
   parts: { part: PartRef; results: ArtifactName[]; usage: Usage }[];
   /** Status of requests with no result at all (parts never started because the run stopped). */
   unfinishedStatus?: 'cancelled' | 'expired';
+  /** Input lines the result cache answered, merged in by their line numbers. */
+  cached?: ArtifactName;
 }
 
 export interface MergeResult {
   results: ArtifactName;
   counts: StatusCounts & { total: number };
+  /** What the provider was paid for: cached answers are not in it. */
   usage: Usage;
+  /** Answers from the cache, and the usage they would have cost (absent: no cache lookup). */
+  cache?: { hits: number; usage: Usage };
 }
 
 /** Options of a run, as the CLI and client library pass them. */
@@ -179,6 +191,8 @@ export interface RunOptions {
    * submit time (`submit --output-schema`).
    */
   outputSchema?: ArtifactName;
+  /** Store every success in the result cache (the client set it; absent in older runs). */
+  cache?: boolean;
 }
 
 /** The run's budget and the batch price it is counted in (per token, USD). */
@@ -212,6 +226,8 @@ export interface RunInput {
   /** ISO time the client submitted the run, for the summary. */
   submittedAt: string;
   validated?: ClientValidation;
+  /** The lines the result cache answered at submit (`cached.jsonl`), and how many. */
+  cached?: { artifact: ArtifactName; hits: number };
 }
 
 /** Provider batch state, as the poll activity reports it (no bodies). */
@@ -309,6 +325,12 @@ export interface RunSummary {
   budget?: { max_usd: number; spent_usd: number; stopped: string[] };
   /** Present when outputs were validated: invalid outputs per attempt number, retried or not. */
   invalid_outputs_by_attempt?: Record<string, number>;
+  /**
+   * Present when the run looked its requests up in the result cache: the requests answered
+   * from it (counted as succeeded, not in `usage` nor `cost_usd`), their tokens, and what
+   * they would have cost at the batch price.
+   */
+  cache?: { hits: number; usage: Usage; saved_usd: number | null };
   started_at: string;
   finished_at: string;
   duration_s: number;

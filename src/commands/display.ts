@@ -81,6 +81,13 @@ export function formatSummary(summary: RunSummary): string {
   } else {
     lines.push(`  cost       unknown: no price for model ${summary.model ?? 'n/a'}`);
   }
+  if (summary.cache?.hits) {
+    const { hits, usage: tokens, saved_usd: saved } = summary.cache;
+    lines.push(
+      `  cache      ${hits} answered by earlier runs, not sent: ${tokens.total_tokens} tokens, ` +
+        (saved === null ? 'no price known' : `${usd(saved)} saved`),
+    );
+  }
   const invalid = summary.invalid_outputs_by_attempt;
   if (invalid) {
     const byAttempt = Object.entries(invalid).map(([attempt, n]) => `${n} in attempt ${attempt}`);

@@ -2,6 +2,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { DEFAULT_PROVIDER, type ProviderName } from '../../workflows/provider-names.js';
 import { type ArtifactStore, isValidRunId, StoreSettingsError } from '../artifacts.js';
+import { type CacheLookup, lookUpCache } from '../cache-lookup.js';
 import {
   DEFAULT_RUN_OPTIONS,
   InvalidInputError,
@@ -97,6 +98,8 @@ function runOptions(flags: SubmitFlags, id: string): SubmitOptions {
     options.maxConcurrentBatches = flags.maxConcurrentBatches;
   }
   if (flags.keepProviderFiles) options.keepProviderFiles = true;
+  if (flags.cacheAny && !flags.cache) throw new UsageError('--cache-any goes without --no-cache');
+  options.cache = flags.cache && (flags.cacheAny ? 'any' : true);
   return options;
 }
 
@@ -158,9 +161,42 @@ async function validateInput(
   }
 }
 
+/**
+ * Looks the requests up in the result cache (unless --no-cache), and says what it found.
+ * The lines it answered are left out of the estimate: they are not sent.
+ */
+async function lookUp(
+  store: ArtifactStore,
+  input: string,
+  options: SubmitOptions,
+): Promise<CacheLookup | undefined> {
+  if (options.cache === false || !options.id) return undefined;
+  const lookup = await lookUpCache(
+    store,
+    options.id,
+    isStoredInput(input) ? store.readInput(input) : input,
+    {
+      provider: options.provider,
+      any: options.cache === 'any',
+      outputSchema: options.outputSchema,
+    },
+  );
+  const varied = lookup.varied
+    ? ` (${lookup.varied} asking for varied answers not looked up: --cache-any serves them)`
+    : '';
+  if (lookup.hits > 0 || lookup.varied > 0) {
+    console.error(`cache: ${lookup.hits} requests answered by earlier runs, not sent${varied}`);
+  }
+  return lookup;
+}
+
 /** Shows what the run will cost at most, and refuses it when that is over `--max-cost`. */
-async function estimateAndCheck(requests: ByteSource, maxCost: number | undefined): Promise<void> {
-  const estimate = await estimateCost(requests);
+async function estimateAndCheck(
+  requests: ByteSource,
+  maxCost: number | undefined,
+  cached: CacheLookup | undefined,
+): Promise<void> {
+  const estimate = await estimateCost(requests, cached?.lines);
   const guess = estimate.unbounded
     ? ` (${estimate.unbounded} requests set no max_tokens: counted at ${UNBOUNDED_OUTPUT_GUESS})`
     : '';
@@ -215,14 +251,19 @@ export async function submit(file: string | undefined, flags: SubmitFlags): Prom
     : await requestsFile(file);
   const report = await validateInput(store, input, validation);
   if (!report.ok) reportProblems(file ?? input, report.errors, report.errorCount);
-  await estimateAndCheck(isStoredInput(input) ? store.readInput(input) : input, flags.maxCost);
+  const cached = await lookUp(store, input, options);
+  await estimateAndCheck(
+    isStoredInput(input) ? store.readInput(input) : input,
+    flags.maxCost,
+    cached,
+  );
   if (flags.maxCost !== undefined && report.model) {
     // The estimate guards the first attempts; the budget guards every resubmission after them.
     options.budget = budgetFor(report.model, flags.maxCost) ?? undefined;
   }
 
   await withNightshift(async (nightshift) => {
-    const { run, started } = await nightshift.submit(input, options, report);
+    const { run, started } = await nightshift.submit(input, options, report, cached);
     if (started) {
       console.error(
         `started run ${id}: ${report.total} requests (${report.model ?? report.endpoint})`,

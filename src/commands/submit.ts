@@ -16,6 +16,9 @@ export interface SubmitFlags {
   maxCost?: number;
   keepProviderFiles?: boolean;
   outputSchema?: string;
+  /** False with --no-cache. */
+  cache: boolean;
+  cacheAny?: boolean;
   wait?: boolean;
   out?: string;
   prompts?: string;
@@ -60,6 +63,14 @@ export function registerSubmit(program: Command): void {
     .option(
       '--output-schema <file>',
       "a JSON Schema every response's output must match; outputs that do not are resubmitted, then end invalid_output",
+    )
+    .option(
+      '--no-cache',
+      'send every request, and keep no answer for later runs (default: requests an earlier run answered are served from the result cache, not sent)',
+    )
+    .option(
+      '--cache-any',
+      'also serve from the cache requests that ask for varied answers (temperature > 0 without seed, n > 1)',
     )
     .option('--wait', 'follow the run to its end; exit 0 only if every request succeeded')
     .option('--out <dir>', 'with --wait (implied): write results.jsonl and summary.json here')

@@ -6,6 +6,10 @@ import type { ArtifactName, FilePath, InputLocation } from '../../workflows/type
 import {
   type ArtifactStore,
   artifactSegments,
+  type CachedEntryInfo,
+  type CacheKey,
+  cacheKeyFrom,
+  cacheSegments,
   type InputVersion,
   InvalidArtifactPathError,
   isNotFound,
@@ -157,6 +161,38 @@ export class LocalArtifactStore implements ArtifactStore {
 
   readInput(location: InputLocation): AsyncIterable<Uint8Array> {
     return readFileChunks(localInput(location));
+  }
+
+  async getCached(key: CacheKey): Promise<string | null> {
+    return readFile(join(this.root, ...cacheSegments(key)), 'utf8').catch((err: unknown) => {
+      if (isNotFound(err)) return null;
+      throw err;
+    });
+  }
+
+  async putCached(key: CacheKey, text: string): Promise<void> {
+    const path = join(this.root, ...cacheSegments(key));
+    await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+    // A temp file renamed into place: a reader finds the whole entry or none.
+    await writeLines(path, [text]);
+  }
+
+  async *cachedEntries(): AsyncGenerator<CachedEntryInfo> {
+    const root = join(this.root, 'cache');
+    const files = await readdir(root, { recursive: true }).catch((err: unknown) => {
+      if (isNotFound(err)) return [];
+      throw err;
+    });
+    for (const file of files) {
+      const key = cacheKeyFrom(['cache', ...file.split(sep)]);
+      if (!key) continue;
+      const info = await stat(join(root, file)).catch(() => null);
+      if (info) yield { key, bytes: info.size, modified: info.mtime };
+    }
+  }
+
+  async removeCached(key: CacheKey): Promise<void> {
+    await rm(join(this.root, ...cacheSegments(key)), { force: true });
   }
 
   private async prepareFile(runId: string, name: ArtifactName): Promise<string> {

@@ -23,6 +23,10 @@ import {
   type ArtifactStore,
   artifactNames,
   artifactSegments,
+  type CachedEntryInfo,
+  type CacheKey,
+  cacheKeyFrom,
+  cacheSegments,
   type InputVersion,
   InvalidArtifactPathError,
   isValidRunId,
@@ -149,16 +153,8 @@ export class S3ArtifactStore implements ArtifactStore {
   }
 
   async readJson<T>(runId: string, name: ArtifactName): Promise<T | null> {
-    const ref = this.ref(runId, name);
-    try {
-      const { Body } = await this.client.send(
-        new GetObjectCommand({ Bucket: ref.bucket, Key: ref.key }),
-      );
-      return JSON.parse((await Body?.transformToString('utf8')) ?? '') as T;
-    } catch (err) {
-      if (isMissing(err)) return null;
-      throw err;
-    }
+    const text = await this.text(this.ref(runId, name));
+    return text === null ? null : (JSON.parse(text) as T);
   }
 
   readLines(
@@ -257,6 +253,63 @@ export class S3ArtifactStore implements ArtifactStore {
 
   readInput(location: InputLocation): AsyncIterable<Uint8Array> {
     return this.chunks(inputRef(location));
+  }
+
+  getCached(key: CacheKey): Promise<string | null> {
+    return this.text(this.cacheRef(key));
+  }
+
+  async putCached(key: CacheKey, text: string): Promise<void> {
+    // One PutObject: S3 shows an object whole or not at all.
+    const { bucket, key: objectKey } = this.cacheRef(key);
+    await this.client.send(
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: objectKey,
+        Body: `${text}\n`,
+        ContentType: 'application/json',
+      }),
+    );
+  }
+
+  async *cachedEntries(): AsyncGenerator<CachedEntryInfo> {
+    const root = this.keyOf('cache');
+    let token: string | undefined;
+    do {
+      const page = await this.client.send(
+        new ListObjectsV2Command({
+          Bucket: this.bucket,
+          Prefix: `${root}/`,
+          ContinuationToken: token,
+        }),
+      );
+      for (const { Key, Size, LastModified } of page.Contents ?? []) {
+        const key = Key && cacheKeyFrom(['cache', ...Key.slice(root.length + 1).split('/')]);
+        if (key) yield { key, bytes: Size ?? 0, modified: LastModified ?? new Date(0) };
+      }
+      token = page.NextContinuationToken;
+    } while (token);
+  }
+
+  async removeCached(key: CacheKey): Promise<void> {
+    await this.deleteKeys([this.cacheRef(key).key]);
+  }
+
+  private cacheRef(key: CacheKey): ObjectRef {
+    return { bucket: this.bucket, key: this.keyOf(...cacheSegments(key)) };
+  }
+
+  /** An object's text, or null when there is none. */
+  private async text(ref: ObjectRef): Promise<string | null> {
+    try {
+      const { Body } = await this.client.send(
+        new GetObjectCommand({ Bucket: ref.bucket, Key: ref.key }),
+      );
+      return (await Body?.transformToString('utf8')) ?? '';
+    } catch (err) {
+      if (isMissing(err)) return null;
+      throw err;
+    }
   }
 
   private ref(runId: string, name: ArtifactName): ObjectRef {

@@ -1,0 +1,198 @@
+import assert from 'node:assert/strict';
+import { readdir, readFile, utimes, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { cacheSegments } from '../src/artifacts.js';
+import { asksForVariety, cacheKeyOf, canonicalJson } from '../src/cache.js';
+import type { EmulatorStats } from '../src/emulator/index.js';
+import type { ResultLine } from '../workflows/types.js';
+import { runCli } from './helpers/cli.js';
+import { chatLines } from './helpers/requests.js';
+import { Rig } from './helpers/rig.js';
+import { startDevServer } from './helpers/temporal.js';
+
+// The result cache: pure keys first, then runs on a real Temporal dev server against the
+// emulator over HTTP, counting what reaches the provider in the emulator's stats.
+
+test('a key ignores the custom_id and the order of keys, and nothing else', () => {
+  const line = {
+    custom_id: 'a',
+    method: 'POST',
+    url: '/v1/chat/completions',
+    body: { model: 'm', messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 },
+  };
+  const reordered = {
+    body: { max_tokens: 5, messages: [{ content: 'hi', role: 'user' }], model: 'm' },
+    url: '/v1/chat/completions',
+    method: 'POST',
+    custom_id: 'b',
+  };
+  assert.equal(canonicalJson(line.body), canonicalJson(reordered.body));
+  assert.equal(cacheKeyOf('openai', line), cacheKeyOf('openai', reordered));
+  assert.notEqual(cacheKeyOf('openai', line), cacheKeyOf('azure', line));
+  assert.notEqual(
+    cacheKeyOf('openai', line),
+    cacheKeyOf('openai', { ...line, url: '/v1/responses' }),
+  );
+  assert.notEqual(
+    cacheKeyOf('openai', line),
+    cacheKeyOf('openai', { ...line, body: { ...line.body, max_tokens: 6 } }),
+  );
+  // Gemini's id is `key`.
+  assert.equal(
+    cacheKeyOf('gemini', { key: 'x', request: { contents: [] } }),
+    cacheKeyOf('gemini', { key: 'y', request: { contents: [] } }),
+  );
+  assert.match(cacheKeyOf('openai', line), /^openai\/[0-9a-f]{64}$/);
+  assert.deepEqual(cacheSegments(cacheKeyOf('openai', line)).slice(0, 2), ['cache', 'openai']);
+  assert.throws(() => cacheSegments('openai/../../x' as never), /invalid cache key/);
+});
+
+test('requests asking for varied answers are told apart', () => {
+  assert.equal(asksForVariety({ body: { temperature: 0 } }), false);
+  assert.equal(asksForVariety({ body: {} }), false);
+  assert.equal(asksForVariety({ body: { temperature: 0.7 } }), true);
+  assert.equal(asksForVariety({ body: { temperature: 0.7, seed: 1 } }), false);
+  assert.equal(asksForVariety({ body: { n: 3 } }), true);
+  assert.equal(asksForVariety({ params: { temperature: 1 } }), true);
+  assert.equal(asksForVariety({ request: { generationConfig: { candidateCount: 2 } } }), true);
+});
+
+let env: TestWorkflowEnvironment;
+let rig: Rig;
+before(async () => {
+  env = await startDevServer();
+  rig = await Rig.start(env, 'cache');
+});
+after(async () => {
+  await rig?.close();
+  await env?.teardown();
+});
+
+/** Request lines uploaded to the provider for a run, from the emulator's stats. */
+function uploadedLines(stats: EmulatorStats, runId: string): number {
+  return stats.files
+    .filter((f) => f.purpose === 'batch' && f.filename.includes(`-${runId}-`))
+    .reduce((n, f) => n + (f.lines ?? 0), 0);
+}
+
+/** The lines with temperature set, under other ids. */
+const sampled = (lines: string[], prefix: string, temperature: number) =>
+  lines.map((text, i) => {
+    const line = JSON.parse(text);
+    line.custom_id = `${prefix}-${i + 1}`;
+    line.body.temperature = temperature;
+    return JSON.stringify(line);
+  });
+
+const withoutCacheFields = ({ cached, cached_run_id, attempts, custom_id, ...rest }: ResultLine) =>
+  rest;
+
+test('a re-run with 200 new requests sends only those 200, and answers the rest as before', async () => {
+  const first = chatLines(1000, { prefix: 'c' });
+  const run1 = await rig.submit(first, { id: 'cache-first', cache: true });
+  const summary1 = await run1.wait();
+  assert.equal(summary1.status, 'completed');
+  assert.deepEqual(summary1.cache?.hits, 0);
+  assert.equal(uploadedLines(rig.emulator.stats(), 'cache-first'), 1000);
+
+  // Other custom_ids for the same 1,000 requests, and 200 new ones among them.
+  const again = chatLines(1000, { prefix: 'd' });
+  const added = chatLines(1200, { prefix: 'e' }).slice(1000);
+  const second = [...again.slice(0, 500), ...added, ...again.slice(500)];
+  const run2 = await rig.submit(second, { id: 'cache-second', cache: true });
+  const summary2 = await run2.wait();
+  assert.equal(summary2.status, 'completed');
+  assert.equal(uploadedLines(rig.emulator.stats(), 'cache-second'), 200);
+  assert.equal(summary2.counts.total, 1200);
+  assert.equal(summary2.counts.succeeded, 1200);
+  assert.equal(summary2.cache?.hits, 1000);
+  assert.deepEqual(summary2.cache?.usage, summary1.usage, 'the cached tokens are the first run’s');
+  assert.ok((summary2.cache?.saved_usd ?? 0) > 0, 'the saving is priced');
+  assert.ok(summary2.usage.total_tokens < summary1.usage.total_tokens, 'only the 200 are billed');
+
+  const results1 = await rig.results('cache-first');
+  const results2 = await rig.results('cache-second');
+  assert.deepEqual(
+    results2.map((r) => r.custom_id),
+    second.map((l) => JSON.parse(l).custom_id),
+    'one line per input line, in input order',
+  );
+  const cached = results2.filter((r) => r.cached);
+  assert.equal(cached.length, 1000);
+  assert.ok(cached.every((r) => r.cached_run_id === 'cache-first' && r.attempts === 0));
+  assert.deepEqual(
+    cached.map(withoutCacheFields),
+    results1.map(withoutCacheFields),
+    'the same answers as the first run gave',
+  );
+  assert.ok(results2.filter((r) => r.custom_id.startsWith('e-')).every((r) => !r.cached));
+});
+
+test('--no-cache sends everything; varied requests are served only when any will do', async () => {
+  const lines = chatLines(20, { prefix: 'v' });
+  await (await rig.submit(sampled(lines, 'v', 0.8), { id: 'cache-varied-1', cache: true })).wait();
+
+  const off = await rig.submit(sampled(lines, 'w', 0.8), { id: 'cache-off', cache: false });
+  assert.equal((await off.wait()).cache, undefined);
+  assert.equal(uploadedLines(rig.emulator.stats(), 'cache-off'), 20);
+
+  const strict = await rig.submit(sampled(lines, 'x', 0.8), { id: 'cache-strict', cache: true });
+  assert.equal((await strict.wait()).cache?.hits, 0);
+  assert.equal(uploadedLines(rig.emulator.stats(), 'cache-strict'), 20);
+
+  const any = await rig.submit(sampled(lines, 'y', 0.8), { id: 'cache-any', cache: 'any' });
+  assert.equal((await any.wait()).cache?.hits, 20);
+  assert.equal(uploadedLines(rig.emulator.stats(), 'cache-any'), 0, 'a run of hits sends nothing');
+});
+
+test('an entry half written is never served, and stats and prune see whole entries', async () => {
+  // Another model: bodies no earlier test of this file sent.
+  const lines = chatLines(3, { prefix: 'h', model: 'gpt-4.1-mini' });
+  await (await rig.submit(lines, { id: 'cache-half-1', cache: true })).wait();
+  const folder = join(rig.home, 'cache', 'openai');
+  const files: string[] = [];
+  for (const shard of await readdir(folder)) {
+    for (const file of await readdir(join(folder, shard))) files.push(join(folder, shard, file));
+  }
+  const entries = await Promise.all(
+    files.map(async (path) => ({ path, text: await readFile(path, 'utf8') })),
+  );
+  const first = entries.find((e) => e.text.includes('"custom_id":"h-1"'));
+  assert.ok(first, 'the entry of h-1 exists');
+  // What a writer killed midway would leave if entries were written in place.
+  await writeFile(first.path, first.text.slice(0, first.text.length / 2));
+  // And what one killed before its rename leaves: a temp file, which is no entry.
+  await writeFile(join(first.path, '..', `.${first.path.split('/').at(-1)}.1.abc.tmp`), '{');
+
+  const run = await rig.submit(chatLines(3, { prefix: 'i', model: 'gpt-4.1-mini' }), {
+    id: 'cache-half-2',
+    cache: true,
+  });
+  const summary = await run.wait();
+  assert.equal(summary.cache?.hits, 2, 'the half entry is a miss');
+  assert.equal(uploadedLines(rig.emulator.stats(), 'cache-half-2'), 1);
+  const results = await rig.results('cache-half-2');
+  assert.deepEqual(
+    results.map((r) => [r.custom_id, r.status, r.cached ?? false]),
+    [
+      ['i-1', 'succeeded', false],
+      ['i-2', 'succeeded', true],
+      ['i-3', 'succeeded', true],
+    ],
+  );
+
+  const stats = await runCli(['cache', 'stats'], rig.cliEnv());
+  assert.equal(stats.code, 0, stats.stderr);
+  assert.match(stats.stdout, /^openai: \d+ entries, /m);
+  const old = new Date(Date.now() - 2 * 86_400_000);
+  await utimes(first.path, old, old);
+  const pruned = await runCli(['cache', 'prune', '--older-than', '1d'], rig.cliEnv());
+  assert.equal(pruned.code, 0, pruned.stderr);
+  assert.match(pruned.stdout, /^1 cache entries removed/);
+  await assert.rejects(readFile(first.path), { code: 'ENOENT' });
+  const bad = await runCli(['cache', 'prune', '--older-than', 'soon'], rig.cliEnv());
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--older-than: expected 30d, 12h or 90m/);
+});
