@@ -8,20 +8,21 @@ import type { SchemaElement } from 'hyparquet-writer';
 import type { ResultLine, RunSummary } from '../workflows/types.js';
 import { type ArtifactStore, artifactNames } from './artifacts.js';
 import { JsonlWriter, tempPathNextTo, writeStream } from './jsonl.js';
+import type { JsonSchema } from './output-schema.js';
 import { usageOfBody } from './pricing.js';
 import type { RecordsManifest, StoredRecord } from './templates.js';
 
 export const EXPORT_FORMATS = ['jsonl', 'csv', 'parquet'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
 
-type ColumnType = 'string' | 'int';
+type ColumnType = 'string' | 'int' | 'int64' | 'double' | 'bool';
 
 interface Column {
   name: string;
   type: ColumnType;
 }
 
-type Cell = string | number | null;
+type Cell = string | number | bigint | boolean | null;
 
 const RESULT_COLUMNS: readonly (Column & { value: (line: ResultLine) => Cell })[] = [
   { name: 'custom_id', type: 'string', value: (l) => l.custom_id },
@@ -31,6 +32,7 @@ const RESULT_COLUMNS: readonly (Column & { value: (line: ResultLine) => Cell })[
   { name: 'error_message', type: 'string', value: (l) => l.error?.message ?? null },
   { name: 'attempts', type: 'int', value: (l) => l.attempts },
   { name: 'batch_id', type: 'string', value: (l) => l.batch_id },
+  { name: 'cached', type: 'bool', value: (l) => l.cached ?? false },
   {
     name: 'input_tokens',
     type: 'int',
@@ -49,6 +51,42 @@ const RESULT_COLUMNS: readonly (Column & { value: (line: ResultLine) => Cell })[
   },
 ];
 
+/** Where the output's own columns go: after the text they were parsed from. */
+const OUTPUT_COLUMNS_AT = RESULT_COLUMNS.findIndex((c) => c.name === 'output_text') + 1;
+
+/** A column of the run's structured output: a top-level property of its schema. */
+interface OutputColumn extends Column {
+  property: string;
+}
+
+/** The column type a property's schema gives (JSON text for objects, arrays and the rest). */
+function typeOfProperty(schema: unknown): ColumnType {
+  const type = (schema as { type?: unknown } | null)?.type;
+  if (type === 'integer') return 'int64';
+  if (type === 'number') return 'double';
+  if (type === 'boolean') return 'bool';
+  return 'string';
+}
+
+/** The run schema's top-level properties, in schema order (none without an object schema). */
+function outputProperties(schema: JsonSchema | null): { property: string; type: ColumnType }[] {
+  const properties = typeof schema === 'object' ? schema?.properties : undefined;
+  if (!properties || typeof properties !== 'object') return [];
+  return Object.entries(properties).map(([property, sub]) => ({
+    property,
+    type: typeOfProperty(sub),
+  }));
+}
+
+/** An output property's value as its column holds it; a value of another type is JSON text or null. */
+function outputCell(value: unknown, type: ColumnType): Cell {
+  if (value === undefined || value === null) return null;
+  if (type === 'int64') return Number.isSafeInteger(value) ? BigInt(value as number) : null;
+  if (type === 'double') return typeof value === 'number' ? value : null;
+  if (type === 'bool') return typeof value === 'boolean' ? value : null;
+  return recordCell(value);
+}
+
 /** A run's table: its columns, and its rows as they are read. */
 interface Table {
   columns: Column[];
@@ -61,35 +99,50 @@ function recordCell(value: unknown): Cell {
   return typeof value === 'string' ? value : JSON.stringify(value);
 }
 
-/**
- * The result columns' names, renamed `result_<name>` where a record column already has the name:
- * the records' columns come back exactly as they went in.
- */
-function resultColumnNames(recordColumns: readonly string[]): string[] {
-  const taken = new Set(recordColumns);
-  return RESULT_COLUMNS.map(({ name }) => {
-    let unique = name;
-    while (taken.has(unique)) unique = `result_${unique}`;
-    taken.add(unique);
-    return unique;
-  });
+/** `name`, or `<prefix>_name` (again) while `taken` has it; the name given is then taken. */
+function uniqueName(name: string, prefix: string, taken: Set<string>): string {
+  let unique = name;
+  while (taken.has(unique)) unique = `${prefix}_${unique}`;
+  taken.add(unique);
+  return unique;
 }
 
 async function runTable(store: ArtifactStore, runId: string, summary: RunSummary): Promise<Table> {
   const manifest = await store.readJson<RecordsManifest>(runId, artifactNames.recordsManifest);
   const recordColumns = manifest?.columns ?? [];
-  const names = resultColumnNames(recordColumns);
+  const schema = await store.readJson<JsonSchema>(runId, artifactNames.outputSchema);
+  // The records' columns come back exactly as they went in: a result column whose name a record
+  // uses becomes `result_<name>`, then an output property whose name is taken `output_<name>`.
+  const taken = new Set(recordColumns);
+  const resultColumns = RESULT_COLUMNS.map(({ name, type }) => ({
+    name: uniqueName(name, 'result', taken),
+    type,
+  }));
+  const outputColumns: OutputColumn[] = outputProperties(schema).map(({ property, type }) => ({
+    property,
+    name: uniqueName(property, 'output', taken),
+    type,
+  }));
   const columns: Column[] = [
     ...recordColumns.map((name) => ({ name, type: 'string' as const })),
-    ...RESULT_COLUMNS.map(({ type }, i) => ({ name: names[i] as string, type })),
+    ...resultColumns.slice(0, OUTPUT_COLUMNS_AT),
+    ...outputColumns,
+    ...resultColumns.slice(OUTPUT_COLUMNS_AT),
   ];
+  const resultCells = (line: ResultLine): Cell[] => {
+    const cells = RESULT_COLUMNS.map((c) => c.value(line));
+    if (outputColumns.length === 0) return cells;
+    const output = (line.output ?? {}) as Record<string, unknown>;
+    const outputs = outputColumns.map((c) => outputCell(output[c.property], c.type));
+    return [...cells.slice(0, OUTPUT_COLUMNS_AT), ...outputs, ...cells.slice(OUTPUT_COLUMNS_AT)];
+  };
   async function* rows(): AsyncGenerator<Cell[]> {
     const records = manifest
       ? store.readLines(runId, artifactNames.records)[Symbol.asyncIterator]()
       : null;
     for await (const { text } of store.readLines(runId, summary.results_path)) {
       const line = JSON.parse(text) as ResultLine;
-      const results = RESULT_COLUMNS.map((c) => c.value(line));
+      const results = resultCells(line);
       if (!records) {
         yield results;
         continue;
@@ -140,6 +193,10 @@ const PARQUET_TYPES: Record<ColumnType, Omit<SchemaElement, 'name'>> = {
   string: { type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'OPTIONAL' },
   // Attempts and token counts of one request stay far below 2^31.
   int: { type: 'INT32', repetition_type: 'OPTIONAL' },
+  // Integers of a model's output: any size JSON Schema allows.
+  int64: { type: 'INT64', repetition_type: 'OPTIONAL' },
+  double: { type: 'DOUBLE', repetition_type: 'OPTIONAL' },
+  bool: { type: 'BOOLEAN', repetition_type: 'OPTIONAL' },
 };
 
 /**

@@ -8,6 +8,7 @@ import { asksForVariety, cacheKeyOf, canonicalJson } from '../src/cache.js';
 import type { EmulatorStats } from '../src/emulator/index.js';
 import type { ResultLine } from '../workflows/types.js';
 import { runCli } from './helpers/cli.js';
+import { recordHistories } from './helpers/histories.js';
 import { chatLines } from './helpers/requests.js';
 import { Rig } from './helpers/rig.js';
 import { startDevServer } from './helpers/temporal.js';
@@ -103,6 +104,7 @@ test('a re-run with 200 new requests sends only those 200, and answers the rest 
   const second = [...again.slice(0, 500), ...added, ...again.slice(500)];
   const run2 = await rig.submit(second, { id: 'cache-second', cache: true });
   const summary2 = await run2.wait();
+  await recordHistories(rig.client, run2.id);
   assert.equal(summary2.status, 'completed');
   assert.equal(uploadedLines(rig.emulator.stats(), 'cache-second'), 200);
   assert.equal(summary2.counts.total, 1200);
@@ -144,6 +146,7 @@ test('--no-cache sends everything; varied requests are served only when any will
 
   const any = await rig.submit(sampled(lines, 'y', 0.8), { id: 'cache-any', cache: 'any' });
   assert.equal((await any.wait()).cache?.hits, 20);
+  await recordHistories(rig.client, any.id);
   assert.equal(uploadedLines(rig.emulator.stats(), 'cache-any'), 0, 'a run of hits sends nothing');
 });
 
@@ -195,4 +198,50 @@ test('an entry half written is never served, and stats and prune see whole entri
   const bad = await runCli(['cache', 'prune', '--older-than', 'soon'], rig.cliEnv());
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--older-than: expected 30d, 12h or 90m/);
+});
+
+test('submit says what the cache answered and estimates only what is sent', async () => {
+  // The bodies of the first test's c-1…c-10, under other ids.
+  const file = await rig.writeInput(chatLines(10, { prefix: 'k' }), 'cli-cache.jsonl');
+  const env = rig.cliEnv();
+  const both = await runCli(['submit', file, '--no-cache', '--cache-any'], env);
+  assert.equal(both.code, 2);
+  assert.match(both.stderr, /--cache-any goes without --no-cache/);
+
+  const noOut = await runCli(['submit', file, '--format', 'csv'], env);
+  assert.equal(noOut.code, 2);
+  assert.match(noOut.stderr, /--format goes with --out <dir>/);
+
+  const out = join(rig.home, 'cli-cache-out');
+  const run = await runCli(
+    [
+      'submit',
+      file,
+      '--id',
+      'cache-cli',
+      '--wait',
+      '--poll-interval',
+      '0.1',
+      '--max-cost',
+      '0.000001',
+      '--out',
+      out,
+      '--format',
+      'csv',
+    ],
+    env,
+  );
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(run.stderr, /^cache: 10 requests answered by earlier runs, not sent$/m);
+  assert.match(run.stderr, /estimated cost ≤ \$0\.0000 at the batch price: 0 input \+ ≤0 output/);
+  assert.match(
+    run.stdout,
+    /cache {6}10 answered by earlier runs, not sent: \d+ tokens, \$[\d.]+ saved/,
+  );
+  assert.equal(uploadedLines(rig.emulator.stats(), 'cache-cli'), 0);
+  assert.match(run.stdout, /^table: .*results\.csv \(10 rows\)$/m);
+  const table = (await readFile(join(out, 'results.csv'), 'utf8')).trim().split('\n');
+  assert.equal(table.length, 11);
+  const cachedAt = table[0]?.split(',').indexOf('cached') ?? -1;
+  assert.ok(table.slice(1).every((row) => row.split(',')[cachedAt] === 'true'));
 });

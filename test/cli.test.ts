@@ -201,7 +201,8 @@ test('bad input exits 2 with file:line: messages and makes no call at all', asyn
   assert.match(template.stderr, new RegExp(`${records}:2: no field "text"`));
 
   const costly = await file('costly.jsonl', chatLines(10));
-  const budget = await cli(['submit', costly, '--max-cost', '0.000001']);
+  // Not from the cache, which earlier tests filled with these very requests: all sent.
+  const budget = await cli(['submit', costly, '--max-cost', '0.000001', '--no-cache']);
   assert.equal(budget.code, 2);
   assert.match(budget.stderr, /over --max-cost/);
   const unknown = await file('unknown.jsonl', chatLines(2, { model: 'my-finetune' }));

@@ -24,6 +24,7 @@ const RESULT_COLUMNS = [
   'error_message',
   'attempts',
   'batch_id',
+  'cached',
   'input_tokens',
   'output_tokens',
   'response',
@@ -218,7 +219,11 @@ test('Parquet of a records run, read back by pyarrow row for row', async (t) => 
     assert.deepEqual(
       table.types,
       RECORDS_COLUMNS.map((c) =>
-        ['attempts', 'input_tokens', 'output_tokens'].includes(c) ? 'int32' : 'string',
+        ['attempts', 'input_tokens', 'output_tokens'].includes(c)
+          ? 'int32'
+          : c === 'cached'
+            ? 'bool'
+            : 'string',
       ),
     );
     assert.deepEqual(
@@ -296,7 +301,7 @@ test('a run from a requests file: the result columns alone, in every format; jso
     const rows: string[][] = parse(await readFile(csv, 'utf8'));
     assert.deepEqual(rows[0], RESULT_COLUMNS);
     assert.equal(rows.length, 25_001);
-    assert.deepEqual(rows[8]?.slice(0, 9), [
+    assert.deepEqual(rows[8]?.slice(0, 10), [
       'r-7',
       'succeeded',
       'answer 7',
@@ -304,10 +309,11 @@ test('a run from a requests file: the result columns alone, in every format; jso
       '',
       '1',
       'batch_g',
+      'false',
       '7',
       '3',
     ]);
-    assert.deepEqual(rows[10]?.slice(0, 9), [
+    assert.deepEqual(rows[10]?.slice(0, 10), [
       'r-9',
       'cancelled',
       '',
@@ -315,6 +321,7 @@ test('a run from a requests file: the result columns alone, in every format; jso
       'cancelled before its batch',
       '0',
       '',
+      'false',
       '',
       '',
     ]);
@@ -336,6 +343,78 @@ test('a run from a requests file: the result columns alone, in every format; jso
       [table.rows[9]?.batch_id, table.rows[9]?.output_text, table.rows[24_998]?.input_tokens],
       [null, null, 24_998],
     );
+  });
+});
+
+/** A run's output schema: one property of each column type, and one named like a record column. */
+const OUTPUT_SCHEMA = {
+  type: 'object',
+  properties: {
+    sentiment: { type: 'string' },
+    score: { type: 'integer' },
+    confidence: { type: 'number' },
+    sarcastic: { type: 'boolean' },
+    topics: { type: 'array', items: { type: 'string' } },
+    status: { type: 'string' },
+  },
+};
+
+test('a run with an output schema: its properties as typed columns after output_text', async (t) => {
+  await withHome(async (home) => {
+    await recordsRun(home, 'run-typed');
+    const store = new LocalArtifactStore(home);
+    await store.writeJson('run-typed', artifactNames.outputSchema, OUTPUT_SCHEMA);
+    const output = {
+      sentiment: 'positive',
+      score: 2 ** 40,
+      confidence: 0.75,
+      sarcastic: false,
+      topics: ['price', 'taste'],
+      status: 'ok',
+    };
+    await finishedRun(home, 'run-typed', [
+      { ...(RECORDS_RESULTS[0] as ResultLine), output, cached: true, cached_run_id: 'run-0' },
+      ...RECORDS_RESULTS.slice(1),
+    ]);
+    const flattened = ['sentiment', 'score', 'confidence', 'sarcastic', 'topics', 'output_status'];
+    const columns = [...RECORDS_COLUMNS.slice(0, 6), ...flattened, ...RECORDS_COLUMNS.slice(6)];
+
+    const csv = join(home, 'out.csv');
+    assert.equal((await exportRun(home, 'run-typed', 'csv', csv)).code, 0);
+    const rows: string[][] = parse(await readFile(csv, 'utf8'));
+    assert.deepEqual(rows[0], columns);
+    const a1 = Object.fromEntries((rows[1] ?? []).map((v, i) => [columns[i], v]));
+    assert.deepEqual(
+      flattened.map((c) => a1[c]),
+      ['positive', String(2 ** 40), '0.75', 'false', '["price","taste"]', 'ok'],
+    );
+    assert.equal(a1.cached, 'true');
+    assert.deepEqual(
+      flattened.map((c) => rows[2]?.[columns.indexOf(c)]),
+      ['', '', '', '', '', ''],
+      'a failure has no output',
+    );
+
+    const skip = await pyarrowSkip();
+    if (skip) return t.skip(`Parquet: ${skip}`);
+    const parquet = join(home, 'out.parquet');
+    assert.equal((await exportRun(home, 'run-typed', 'parquet', parquet)).code, 0);
+    const table = await readParquet(parquet);
+    assert.deepEqual(table.columns, columns);
+    assert.deepEqual(
+      flattened.map((c) => table.types[columns.indexOf(c)]),
+      ['string', 'int64', 'double', 'bool', 'string', 'string'],
+    );
+    const [p1, p2] = table.rows;
+    assert.deepEqual(
+      flattened.map((c) => p1?.[c]),
+      ['positive', 2 ** 40, 0.75, false, '["price","taste"]', 'ok'],
+    );
+    assert.deepEqual(
+      flattened.map((c) => p2?.[c]),
+      [null, null, null, null, null, null],
+    );
+    assert.deepEqual([p1?.cached, p2?.cached], [true, false]);
   });
 });
 

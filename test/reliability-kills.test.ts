@@ -2,8 +2,10 @@ import assert from 'node:assert/strict';
 import { watch } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { readCacheEntry } from '../src/cache.js';
 import type { SubmitOptions } from '../src/client.js';
 import type { FaultRule } from '../src/emulator/index.js';
+import { LocalArtifactStore } from '../src/store/local.js';
 import {
   assertNoProviderFilesLeft,
   assertRunIntegrity,
@@ -243,5 +245,56 @@ scenario(
       watcher.close();
     }
     return { runs: 1 };
+  },
+);
+
+scenario(
+  'killed while storing answers in the result cache',
+  '2,000 requests, cache on; SIGKILL the moment classify writes its first cache entry',
+  async () => {
+    // Bodies no other scenario sent (another model), so the cache starts empty for them.
+    const lines = chatLines(2_000, { prefix: 'cache', model: 'gpt-4.1-nano' });
+    const runId = 'kill-cache';
+    // Entries are written through a temp file renamed into place: its creation is the moment
+    // the cache is being written.
+    const cacheDir = join(rig.home, 'cache');
+    await mkdir(cacheDir, { recursive: true, mode: 0o700 });
+    let killedAt: string | null = null;
+    const watcher = watch(cacheDir, { recursive: true }, (_event, name) => {
+      if (killedAt === null && name?.endsWith('.tmp')) {
+        killedAt = name;
+        rig.workerProcess.child.kill('SIGKILL');
+      }
+    });
+    try {
+      const run = await submit(runId, lines, { cache: true });
+      await eventually('a cache entry being written', () => killedAt ?? undefined, 60_000);
+      watcher.close();
+      await rig.workerProcess.exited;
+      // What the killed worker left: whole entries, and temp files that are no entries.
+      const store = new LocalArtifactStore(rig.home);
+      let whole = 0;
+      for await (const { key } of store.cachedEntries()) {
+        assert.ok(await readCacheEntry(store, key), `${key} reads back whole`);
+        whole += 1;
+      }
+      assert.ok(whole < lines.length, `killed before every entry was written (${whole})`);
+      await killAndReplace(runId);
+      const summary = await run.wait();
+      assert.equal(summary.counts.succeeded, lines.length);
+      const first = await rig.results(runId);
+
+      const again = chatLines(2_000, { prefix: 'again', model: 'gpt-4.1-nano' });
+      const rerun = await submit('kill-cache-again', again, { cache: true });
+      assert.equal((await rerun.wait()).cache?.hits, lines.length, 'every answer, once, whole');
+      const second = await rig.results('kill-cache-again');
+      assert.deepEqual(
+        second.map((r) => r.response),
+        first.map((r) => r.response),
+      );
+      return { runs: 2, note: `${whole} entries were whole at the kill; none half` };
+    } finally {
+      watcher.close();
+    }
   },
 );

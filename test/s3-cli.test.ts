@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -79,6 +79,25 @@ if (skip) {
     const status = await cli(['status', 's3-wait']);
     assert.equal(status.code, 0, status.stderr);
     assert.match(status.stdout, /completed/);
+  });
+
+  test('the result cache lives in the bucket: another client is answered from it', async () => {
+    // s3-wait's requests, under other ids, from a client with a home of its own.
+    const lines = chatLines(30, { prefix: 'again' });
+    const path = await input('again.jsonl', lines);
+    const elsewhere = await mkdtemp(join(tmpdir(), 'nightshift-client-'));
+    const out = join(elsewhere, 'out');
+    const done = await cli(['submit', path, '--id', 's3-cached', '--out', out, ...FAST], {
+      NIGHTSHIFT_HOME: elsewhere,
+    });
+    assert.equal(done.code, 0, done.stderr);
+    assert.match(done.stderr, /^cache: 30 requests answered by earlier runs, not sent$/m);
+    const results = await readResults(out);
+    assert.deepEqual(
+      results.map((r) => [r.custom_id, r.cached, r.cached_run_id]),
+      idsOf(lines).map((id) => [id, true, 's3-wait']),
+    );
+    assert.deepEqual(await readdir(elsewhere), ['out'], 'nothing of the cache on the client');
   });
 
   test('a retried submit with the same id uploads nothing and starts nothing', async () => {
@@ -182,6 +201,8 @@ if (skip) {
       id: 's3-open',
       pollIntervalSeconds: 3600,
       maxPollIntervalSeconds: 3600,
+      // Sent, not answered from the cache (s3-wait asked the same): it must wait for its batch.
+      cache: false,
     });
     const before = await runsIn(rig.store);
     assert.ok(before.includes('s3-wait') && before.includes('s3-open'), before.join());

@@ -69,7 +69,18 @@ if (skip) {
     const input = join(clientHome, 'requests.jsonl');
     await writeFile(input, `${LINES.join('\n')}\n`);
     const submitted = await runCli(
-      ['submit', input, '--id', runId, '--max-requests-per-batch', '100', '--poll-interval', '0.1'],
+      // --no-cache: the reference run answered these very requests, and they must be sent.
+      [
+        'submit',
+        input,
+        '--id',
+        runId,
+        '--max-requests-per-batch',
+        '100',
+        '--poll-interval',
+        '0.1',
+        '--no-cache',
+      ],
       env,
     );
     assert.equal(submitted.code, 0, submitted.stderr);

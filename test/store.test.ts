@@ -4,7 +4,7 @@ import { mkdtemp, readdir, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { ArtifactStore } from '../src/artifacts.js';
+import type { ArtifactStore, CacheKey } from '../src/artifacts.js';
 import { LocalArtifactStore } from '../src/store/local.js';
 import { S3ArtifactStore } from '../src/store/s3.js';
 import { artifact, runsIn } from './helpers/names.js';
@@ -164,6 +164,25 @@ for (const [kind, open, skipped] of stores) {
         assert.equal(location, file, 'the workers share the disk: read where it is');
       }
       assert.equal(await store.inputVersion(`${location}.missing`), null);
+    });
+
+    test('cache entries: put whole, read, listed with size and age, removed', async () => {
+      const store = await open();
+      const key = `openai/${'ab'.repeat(32)}` as CacheKey;
+      const other = `gemini/${'cd'.repeat(32)}` as CacheKey;
+      assert.equal(await store.getCached(key), null);
+      await store.putCached(key, '{"key":1}');
+      await store.putCached(other, '{"key":2}');
+      await store.writeAtomic('run-1', artifact('results.jsonl'), ['not an entry']);
+      assert.equal((await store.getCached(key))?.trim(), '{"key":1}');
+      const listed = [];
+      for await (const entry of store.cachedEntries()) listed.push(entry);
+      assert.deepEqual(listed.map((e) => e.key).sort(), [other, key]);
+      assert.ok(listed.every((e) => e.bytes >= 9 && Date.now() - e.modified.getTime() < 60_000));
+      await store.removeCached(key);
+      await store.removeCached(key);
+      assert.equal(await store.getCached(key), null);
+      assert.equal((await store.getCached(other))?.trim(), '{"key":2}');
     });
   });
 }

@@ -69,10 +69,13 @@ export function registerResults(program: Command): void {
     .addHelpText(
       'after',
       `
-A table's columns: custom_id, status, output_text, error_code, error_message, attempts,
-batch_id, input_tokens, output_tokens (from the response's usage, whatever the provider), and
-response (the provider's response as JSON text). A run made with --records has the records'
-own columns first, as they were (a result column of the same name becomes result_<name>).
+A table's columns: custom_id, status, output_text, the properties of the run's
+--output-schema (one column each, typed in Parquet as the schema says: integer, number,
+boolean; anything else as JSON text), error_code, error_message, attempts, batch_id, cached,
+input_tokens, output_tokens (from the response's usage, whatever the provider), and response
+(the provider's response as JSON text). A run made with --records has the records' own columns
+first, as they were (a result column of the same name becomes result_<name>, an output
+property output_<name>).
 Empty cells are nulls; CSV quotes fields as RFC 4180 says (a field may hold line breaks).
 ${examples(
   'nightshift results run-20250101-120000-abc123 --out ./out',

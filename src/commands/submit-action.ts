@@ -17,6 +17,7 @@ import {
 } from '../client.js';
 import { loadConfig } from '../config.js';
 import { estimateCost, UNBOUNDED_OUTPUT_GUESS } from '../estimate.js';
+import { type ExportFormat, exportResults } from '../exports.js';
 import type { ByteSource } from '../jsonl.js';
 import { type JsonSchema, OutputValidator } from '../output-schema.js';
 import { budgetFor } from '../pricing.js';
@@ -231,6 +232,7 @@ async function readSchema(path: string): Promise<JsonSchema> {
 }
 
 export async function submit(file: string | undefined, flags: SubmitFlags): Promise<void> {
+  if (flags.format && !flags.out) throw new UsageError('--format goes with --out <dir>');
   const source = templateSource(file, flags);
   const id = flags.id ?? newRunId();
   if (!isValidRunId(id)) {
@@ -279,12 +281,21 @@ export async function submit(file: string | undefined, flags: SubmitFlags): Prom
     const interval = Math.min(Math.max(flags.pollInterval ?? 1, 0.2), MAX_DISPLAY_INTERVAL_S);
     const summary = await followRun(run, interval * 1000);
     console.log(formatSummary(summary));
-    if (flags.out) await announceResults(nightshift, id, flags.out);
+    if (flags.out) await announceResults(nightshift, id, flags.out, flags.format);
     if (summary.status !== 'completed') process.exitCode = EXIT_NOT_ALL_SUCCEEDED;
   }, store);
 }
 
-async function announceResults(nightshift: Nightshift, id: string, out: string): Promise<void> {
+async function announceResults(
+  nightshift: Nightshift,
+  id: string,
+  out: string,
+  format: ExportFormat | undefined,
+): Promise<void> {
   await writeResults(nightshift, id, out);
   console.log(`results: ${resolve(out, 'results.jsonl')}`);
+  if (!format || format === 'jsonl') return;
+  const table = resolve(out, `results.${format}`);
+  const rows = await exportResults(nightshift.store, id, format, table);
+  console.log(`table: ${table} (${rows} rows)`);
 }

@@ -1,6 +1,7 @@
 // `nightshift submit` as --help shows it; submit-action.ts, loaded when it runs, does the work.
 import { type Command, Option } from 'commander';
 import { PROVIDER_NAMES, type ProviderName } from '../../workflows/provider-names.js';
+import { EXPORT_FORMATS, type ExportFormat } from '../exports.js';
 import { examples, keyValue, positiveInt, positiveNumber } from './common.js';
 
 export interface SubmitFlags {
@@ -21,6 +22,7 @@ export interface SubmitFlags {
   cacheAny?: boolean;
   wait?: boolean;
   out?: string;
+  format?: ExportFormat;
   prompts?: string;
   records?: string;
   template?: string;
@@ -74,6 +76,12 @@ export function registerSubmit(program: Command): void {
     )
     .option('--wait', 'follow the run to its end; exit 0 only if every request succeeded')
     .option('--out <dir>', 'with --wait (implied): write results.jsonl and summary.json here')
+    .addOption(
+      new Option(
+        '--format <format>',
+        'with --out: also the results as one table, results.<format> (see `results --help`)',
+      ).choices(EXPORT_FORMATS),
+    )
     .option('--prompts <txt>', 'template mode: one prompt per line')
     .option('--records <file>', 'template mode: records as JSONL or CSV, with --template')
     .option('--template <text>', 'prompt template; {{field}} takes a field of the record')
