@@ -8,6 +8,7 @@ import {
   PROVIDER_NAMES,
   type ProviderName,
 } from '../workflows/provider-names.js';
+import { STUCK_STATES, type StuckThresholds } from '../workflows/stuck.js';
 import type { OpenAIConfig } from './providers/openai/client.js';
 import type { ProviderConfigs } from './providers/registry.js';
 import {
@@ -34,6 +35,8 @@ export interface NightshiftConfig {
   providers: ProviderConfigs;
   /** The embedded emulator's pace per request, null: its default. */
   emulatorPerRequestMs: number | null;
+  /** When `submit` flags a batch stuck, by state; null: the workflow's defaults. */
+  stuckAfterSeconds: StuckThresholds | null;
   tools: ToolsConfig;
 }
 
@@ -163,6 +166,12 @@ const SETTINGS: readonly Setting[] = [
     default: '1',
   },
   {
+    variables: ['NIGHTSHIFT_STUCK_AFTER'],
+    meaning:
+      'how long a batch of a run `submit` starts may stay in a state before it is flagged stuck: `validating=30m,finalizing=1h,cancelling=30m` (any of them; `s`, `m`, `h`, `d`)',
+    default: 'those',
+  },
+  {
     variables: ['NIGHTSHIFT_DEBUG'],
     meaning: '`1`: stack traces, worker logs, every retried failure in full',
     default: '—',
@@ -244,6 +253,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): NightshiftConf
         : null,
     },
     emulatorPerRequestMs: milliseconds(env, 'NIGHTSHIFT_EMULATOR_PER_REQUEST_MS'),
+    stuckAfterSeconds: stuckThresholds(text('NIGHTSHIFT_STUCK_AFTER')),
     tools: {
       dir: text('NIGHTSHIFT_TOOLS_DIR') && resolve(text('NIGHTSHIFT_TOOLS_DIR') as string),
       cliPath: text('TEMPORAL_CLI_PATH'),
@@ -279,6 +289,25 @@ function compatibleProfile(value: string | null): CompatibleProfile {
     );
   }
   return known;
+}
+
+const DURATION_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
+
+/** `finalizing=1h,validating=20m` as seconds by state; null when unset. */
+function stuckThresholds(value: string | null): StuckThresholds | null {
+  if (value === null) return null;
+  const thresholds: StuckThresholds = {};
+  for (const pair of value.split(',')) {
+    const match = /^\s*(\w+)\s*=\s*(\d+)([smhd])\s*$/.exec(pair);
+    const state = STUCK_STATES.find((s) => s === match?.[1]);
+    if (!match || !state) {
+      throw new ConfigError(
+        `NIGHTSHIFT_STUCK_AFTER must be like validating=30m,finalizing=1h,cancelling=30m (states: ${STUCK_STATES.join(', ')}; units s, m, h, d), got "${value}"`,
+      );
+    }
+    thresholds[state] = Number(match[2]) * (DURATION_UNITS[match[3] as string] as number);
+  }
+  return thresholds;
 }
 
 function milliseconds(env: NodeJS.ProcessEnv, name: string): number | null {

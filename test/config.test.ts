@@ -22,6 +22,7 @@ test('defaults: local Temporal, the default queue, ~/.nightshift, no provider, n
   });
   assert.equal(config.debug, false);
   assert.equal(config.emulatorPerRequestMs, null);
+  assert.equal(config.stuckAfterSeconds, null);
   assert.deepEqual(config.tools, {
     dir: null,
     cliPath: null,
@@ -44,6 +45,7 @@ test('every setting is read from its variable; blank ones count as unset', () =>
     OPENAI_BASE_URL: 'http://gateway/v1',
     OPENAI_PROJECT_ID: ' ',
     NIGHTSHIFT_EMULATOR_PER_REQUEST_MS: '2.5',
+    NIGHTSHIFT_STUCK_AFTER: 'finalizing=2h, validating = 90s',
   });
   assert.equal(config.home, '/srv/ns');
   assert.equal(config.taskQueue, 'batch');
@@ -56,6 +58,7 @@ test('every setting is read from its variable; blank ones count as unset', () =>
   });
   assert.deepEqual(config.providers.openai, { apiKey: 'sk-x', baseURL: 'http://gateway/v1' });
   assert.equal(config.emulatorPerRequestMs, 2.5);
+  assert.deepEqual(config.stuckAfterSeconds, { finalizing: 7200, validating: 90 });
 });
 
 test('a value that cannot be used is refused, naming the variable; the CLI exits 2', async () => {
@@ -64,6 +67,13 @@ test('a value that cannot be used is refused, naming the variable; the CLI exits
     (err) =>
       err instanceof ConfigError && /NIGHTSHIFT_EMULATOR_PER_REQUEST_MS.*"fast"/.test(err.message),
   );
+  for (const value of ['finalizing', 'in_progress=1h', 'finalizing=1w']) {
+    assert.throws(
+      () => loadConfig({ NIGHTSHIFT_STUCK_AFTER: value }),
+      (err) =>
+        err instanceof ConfigError && /^NIGHTSHIFT_STUCK_AFTER must be like/.test(err.message),
+    );
+  }
   const cli = await runCli(['list'], { NIGHTSHIFT_EMULATOR_PER_REQUEST_MS: '-1' });
   assert.equal(cli.code, 2);
   assert.equal(cli.stderr.trim().split('\n').length, 1, cli.stderr);

@@ -4,6 +4,8 @@ import {
   condition,
   continueAsNew,
   getExternalWorkflowHandle,
+  log,
+  metricMeter,
   patched,
   setCurrentDetails,
   setHandler,
@@ -35,6 +37,8 @@ import { pendingPart } from './progress.js';
 import { DEFAULT_PROVIDER, type ProviderName } from './provider-names.js';
 import { resultFilesPending } from './result-files.js';
 import { NightshiftBatchIds } from './search-attributes.js';
+import type { StatusSince } from './stuck.js';
+import { statusSince, stuckBatch } from './stuck.js';
 import type {
   ArtifactName,
   BatchEndpoint,
@@ -62,6 +66,7 @@ export type BatchWorkflowOptions = Pick<
   | 'keepProviderFiles'
   | 'outputSchema'
   | 'cache'
+  | 'stuckAfterSeconds'
 >;
 
 /** Everything a part needs to resume, carried across continue-as-new. */
@@ -81,6 +86,8 @@ export interface BatchState {
   pollSeconds: number | null;
   /** Workflow time the ended batch was first seen without its result files (absent: not yet). */
   filesWaitSince?: number | null;
+  /** The batch's state as last polled, and since when (absent in older histories). */
+  statusSince?: StatusSince | null;
   outcome: PartOutcome;
   progress: PartProgress;
 }
@@ -212,9 +219,11 @@ function phase(p: Part, next: PartPhase): void {
   const { state, input } = p;
   state.progress.phase = next;
   state.progress.attempt = state.attempt;
+  const { stuck } = state.progress;
   setCurrentDetails(
     `part ${input.part.index} · attempt ${state.attempt}/${input.options.maxAttempts} · ${next}` +
-      (state.batchId ? ` · ${state.batchId} (${state.progress.providerStatus ?? 'new'})` : ''),
+      (state.batchId ? ` · ${state.batchId} (${state.progress.providerStatus ?? 'new'})` : '') +
+      (stuck ? ` · **stuck** in ${stuck.status} since ${stuck.since}` : ''),
   );
 }
 
@@ -294,6 +303,7 @@ async function waitForBatch(p: Part, batchId: string): Promise<BatchSnapshot> {
     ]);
     state.progress.providerStatus = batch.status;
     state.progress.requestCounts = batch.requestCounts;
+    watchForStuck(p, batch);
     if (ENDED_BATCH_STATUSES.includes(batch.status)) {
       if (!resultFilesPending(batch)) {
         state.filesWaitSince = null;
@@ -314,6 +324,33 @@ async function waitForBatch(p: Part, batchId: string): Promise<BatchSnapshot> {
       await continueAsNew<typeof batchWorkflow>({ ...input, state });
     }
   }
+}
+
+/**
+ * Flags the batch stuck once it has been in validating, finalizing or cancelling for longer than
+ * the run's threshold: in the part's progress (status, the UI) at every poll, and in a log line
+ * and a metric once per state.
+ */
+function watchForStuck(p: Part, batch: BatchSnapshot): void {
+  const { state } = p;
+  const now = Date.now();
+  state.statusSince = statusSince(state.statusSince, batch.status, now);
+  const stuck = stuckBatch(state.statusSince, now, p.input.options.stuckAfterSeconds);
+  if (!stuck) {
+    delete state.progress.stuck;
+    return;
+  }
+  if (!state.progress.stuck) {
+    log.warn(`batch ${batch.id} stuck in ${stuck.status} since ${stuck.since}`, {
+      batchId: batch.id,
+      part: p.input.part.index,
+      status: stuck.status,
+    });
+    metricMeter
+      .createCounter('nightshift_stuck_batches', 'batches', 'batches flagged stuck, by state')
+      .add(1, { status: stuck.status, provider: p.provider });
+  }
+  state.progress.stuck = stuck;
 }
 
 /** Sleeps the adaptive poll interval, or less if a cancel or a pollNow signal comes. */

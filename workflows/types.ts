@@ -1,6 +1,7 @@
 // Types shared by workflows, activities and clients. Workflow-safe: no Node imports.
 import type { BatchStatus, RequestStatus, StatusCounts } from './contract.js';
 import type { ProviderName } from './provider-names.js';
+import type { StuckBatch, StuckThresholds } from './stuck.js';
 
 /**
  * A file in the artifact store, named relative to its run's folder (`parts/part-0001.jsonl`).
@@ -193,6 +194,8 @@ export interface RunOptions {
   outputSchema?: ArtifactName;
   /** Store every success in the result cache (the client set it; absent in older runs). */
   cache?: boolean;
+  /** Seconds in validating, finalizing or cancelling after which a batch is flagged stuck. */
+  stuckAfterSeconds?: StuckThresholds;
 }
 
 /** The run's budget and the batch price it is counted in (per token, USD). */
@@ -272,6 +275,8 @@ export interface PartProgress {
   providerStatus: BatchStatus | null;
   requestCounts: { total: number; completed: number; failed: number };
   counts: StatusCounts;
+  /** Set while the batch has been in a passing state for longer than expected. */
+  stuck?: StuckBatch;
 }
 
 export type RunStatus =

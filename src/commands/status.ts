@@ -11,6 +11,15 @@ function table(rows: string[][]): string {
   return rows.map((r) => `  ${r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ')}`).join('\n');
 }
 
+/** `1h 05m`, `12m 30s`, `45s`. */
+function duration(seconds: number): string {
+  const h = Math.floor(seconds / 3600);
+  const m = Math.floor((seconds % 3600) / 60);
+  const s = seconds % 60;
+  if (h > 0) return `${h}h ${String(m).padStart(2, '0')}m`;
+  return m > 0 ? `${m}m ${String(s).padStart(2, '0')}s` : `${s}s`;
+}
+
 function formatProgress(p: RunProgress): string {
   const head =
     `Run ${p.runId}: ${p.status}${p.cancelRequested ? ' (cancel requested)' : ''} — ` +
@@ -20,7 +29,9 @@ function formatProgress(p: RunProgress): string {
     return [
       String(part.part),
       part.phase,
-      part.providerStatus ?? '-',
+      part.stuck
+        ? `${part.providerStatus} STUCK ${duration(part.stuck.seconds)}`
+        : (part.providerStatus ?? '-'),
       `${doneInPart(part)}/${part.requests}`,
       String(part.phase === 'done' ? part.counts.failed : part.requestCounts.failed),
       String(part.attempt),

@@ -99,6 +99,8 @@ function runOptions(flags: SubmitFlags, id: string): SubmitOptions {
     options.maxConcurrentBatches = flags.maxConcurrentBatches;
   }
   if (flags.keepProviderFiles) options.keepProviderFiles = true;
+  const { stuckAfterSeconds } = loadConfig();
+  if (stuckAfterSeconds) options.stuckAfterSeconds = stuckAfterSeconds;
   if (flags.cacheAny && !flags.cache) throw new UsageError('--cache-any goes without --no-cache');
   options.cache = flags.cache && (flags.cacheAny ? 'any' : true);
   return options;

@@ -147,7 +147,8 @@ export class BatchProcessor {
     batch.progress = () => final;
     const files = await writeResults({ store, batch, plan, done: n, random, signal });
     try {
-      await delay(Math.max(0, finalizing + timing.finalizingMs - Date.now()), undefined, {
+      const finalizingMs = timing.finalizingMs + (batch.faults.extraFinalizingMs ?? 0);
+      await delay(Math.max(0, finalizing + finalizingMs - Date.now()), undefined, {
         signal,
       });
     } catch (err) {

@@ -15,6 +15,7 @@ const BATCH_KINDS: ReadonlySet<FaultKind> = new Set([
   'line_error',
   'late_file_ids',
   'invalid_output',
+  'stuck_finalizing',
 ]);
 
 /** The endpoints that stream a file's content, which `truncate` cuts short. */
@@ -29,6 +30,8 @@ export interface BatchFaults {
   invalidOutput?: { lineRate: number };
   /** Retrieves of the ended batch still to answer without file ids (absent in older state). */
   hiddenFileIdReads?: number;
+  /** Milliseconds the batch stays in `finalizing` beyond the usual (absent: none). */
+  extraFinalizingMs?: number;
 }
 
 interface ActiveRule {
@@ -79,6 +82,7 @@ export class FaultSet {
       if (kind === 'batch_token_limit') faults.tokenLimit = true;
       if (kind === 'expire_at_fraction') faults.expireAtFraction = active.rule.fraction ?? 0.5;
       if (kind === 'late_file_ids') faults.hiddenFileIdReads = active.rule.reads ?? 1;
+      if (kind === 'stuck_finalizing') faults.extraFinalizingMs = active.rule.delayMs ?? 60_000;
       if (kind === 'invalid_output')
         faults.invalidOutput = { lineRate: active.rule.lineRate ?? 0.1 };
       if (kind === 'line_error') {

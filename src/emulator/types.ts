@@ -46,6 +46,7 @@ export const FAULT_KINDS = [
   'line_error',
   'late_file_ids',
   'invalid_output',
+  'stuck_finalizing',
 ] as const;
 
 export type FaultKind = (typeof FAULT_KINDS)[number];
@@ -59,7 +60,10 @@ export interface FaultRule {
   rate?: number;
   /** http_429: the `retry-after` the client is told (fractions allowed; also sent as `retry-after-ms`). */
   retryAfterSeconds?: number;
-  /** slow: added latency before the call is served. */
+  /**
+   * slow: added latency before the call is served; stuck_finalizing: how much longer than usual
+   * the batch stays in `finalizing` (default 60,000).
+   */
   delayMs?: number;
   /** expire_at_fraction: share of requests done when the batch expires; truncate: share of bytes sent. */
   fraction?: number;
