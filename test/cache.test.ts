@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { readdir, readFile, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { test } from 'node:test';
 import { cacheSegments } from '../src/artifacts.js';
 import { asksForVariety, cacheKeyOf, canonicalJson } from '../src/cache.js';
 import type { EmulatorStats } from '../src/emulator/index.js';
@@ -10,8 +9,7 @@ import type { ResultLine } from '../workflows/types.js';
 import { runCli } from './helpers/cli.js';
 import { recordHistories } from './helpers/histories.js';
 import { chatLines } from './helpers/requests.js';
-import { Rig } from './helpers/rig.js';
-import { startDevServer } from './helpers/temporal.js';
+import { useRig } from './helpers/rig.js';
 
 // The result cache: pure keys first, then runs on a real Temporal dev server against the
 // emulator over HTTP, counting what reaches the provider in the emulator's stats.
@@ -60,16 +58,7 @@ test('requests asking for varied answers are told apart', () => {
   assert.equal(asksForVariety({ request: { generationConfig: { candidateCount: 2 } } }), true);
 });
 
-let env: TestWorkflowEnvironment;
-let rig: Rig;
-before(async () => {
-  env = await startDevServer();
-  rig = await Rig.start(env, 'cache');
-});
-after(async () => {
-  await rig?.close();
-  await env?.teardown();
-});
+const rig = useRig('cache');
 
 /** Request lines uploaded to the provider for a run, from the emulator's stats. */
 function uploadedLines(stats: EmulatorStats, runId: string): number {

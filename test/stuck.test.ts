@@ -1,14 +1,12 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { test } from 'node:test';
 import { partWorkflowId } from '../workflows/ids.js';
 import { partProgressQuery } from '../workflows/messages.js';
 import { DEFAULT_STUCK_AFTER_SECONDS, statusSince, stuckBatch } from '../workflows/stuck.js';
 import type { PartProgress } from '../workflows/types.js';
 import { eventually, runCli } from './helpers/cli.js';
 import { chatLines } from './helpers/requests.js';
-import { Rig } from './helpers/rig.js';
-import { startDevServer } from './helpers/temporal.js';
+import { useRig } from './helpers/rig.js';
 
 test('a batch is stuck once its passing state outlasts the threshold, and only such states', () => {
   const seen = statusSince(null, 'finalizing', 1_000);
@@ -25,16 +23,7 @@ test('a batch is stuck once its passing state outlasts the threshold, and only s
   assert.equal(stuckBatch(running, 10 * 86_400_000), null, 'in progress is never stuck');
 });
 
-let env: TestWorkflowEnvironment;
-let rig: Rig;
-before(async () => {
-  env = await startDevServer();
-  rig = await Rig.start(env, 'stuck');
-});
-after(async () => {
-  await rig?.close();
-  await env?.teardown();
-});
+const rig = useRig('stuck');
 
 test('a batch held in finalizing is flagged stuck in status and the UI, then completes', async () => {
   rig.emulator.addFault({ kind: 'stuck_finalizing', delayMs: 5_000, times: 1 });
