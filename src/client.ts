@@ -13,6 +13,7 @@ import { DEFAULT_PROVIDER } from '../workflows/provider-names.js';
 import type { runWorkflow } from '../workflows/run.js';
 import { NightshiftRunId, NightshiftStatus } from '../workflows/search-attributes.js';
 import type {
+  BatchEndpoint,
   ResultLine,
   RunInput,
   RunOptions,
@@ -206,6 +207,80 @@ export async function validateStoredInput(
   return { ...(await validateRequests(store.readInput(url), options)), mtimeMs: version.mtimeMs };
 }
 
+/** A validated input: its report, with the endpoint every valid input has. */
+export type CheckedInput = FileValidation & { endpoint: BatchEndpoint };
+
+/**
+ * Validates a run's input under its options (the provider's rules, the output schema), or
+ * throws: InvalidInputError naming every bad line (up to a limit), or the schema's error.
+ */
+export async function checkInput(
+  store: ArtifactStore,
+  input: string,
+  options: SubmitOptions,
+  /** The report of a validation the caller already ran on this input: skips a second read. */
+  validated?: FileValidation,
+): Promise<CheckedInput> {
+  // A schema that does not compile would turn every answer into an invalid output: refused
+  // before anything is spent. The validator loads only then: `list` and `status` need none.
+  if (options.outputSchema !== undefined) {
+    const { OutputValidator } = await import('./output-schema.js');
+    new OutputValidator().compile(options.outputSchema);
+  }
+  const validation = validationFor(runOptionsFor(options));
+  const check =
+    validated ??
+    (isStoredInput(input)
+      ? await validateStoredInput(store, input, validation)
+      : await validateRequestsFile(resolve(input), validation));
+  if (!check.ok || !check.endpoint) throw new InvalidInputError(input, check.errors);
+  return check as CheckedInput;
+}
+
+/**
+ * The run workflow's input for a checked input: the file put where the workers read it (the
+ * S3 store: uploaded once per run id), the output schema stored with the run, the requests
+ * looked up in the result cache.
+ */
+export async function runInputFor(
+  store: ArtifactStore,
+  id: string,
+  input: string,
+  check: CheckedInput,
+  options: SubmitOptions,
+  /** The cache lookup the caller already made for this run (see `lookUpCache`). */
+  cacheLookup?: CacheLookup,
+): Promise<RunInput> {
+  const { id: _id, outputSchema, cache = true, ...overrides } = options;
+  const runOptions = runOptionsFor(overrides);
+  const stored = isStoredInput(input);
+  const { bytes, mtimeMs, total, endpoint, model } = check;
+  const inputFile = stored ? input : await store.putInput(id, resolve(input), { bytes, mtimeMs });
+  if (outputSchema !== undefined) {
+    await store.writeJson(id, artifactNames.outputSchema, outputSchema);
+    runOptions.outputSchema = artifactNames.outputSchema;
+  }
+  let cached: RunInput['cached'];
+  if (cache !== false) {
+    const lookup =
+      cacheLookup ??
+      (await lookUpCache(store, id, stored ? store.readInput(input) : resolve(input), {
+        provider: runOptions.provider,
+        any: cache === 'any',
+        outputSchema,
+      }));
+    runOptions.cache = true;
+    cached = { artifact: artifactNames.cached, hits: lookup.hits };
+  }
+  return {
+    inputFile,
+    options: runOptions,
+    submittedAt: new Date().toISOString(),
+    validated: { bytes, mtimeMs, total, endpoint, model },
+    ...(cached ? { cached } : {}),
+  };
+}
+
 /**
  * The client library: start runs from a file, follow them, cancel them, read their results.
  * Runs execute on Nightshift workers, which read inputs and write results through the store.
@@ -252,58 +327,18 @@ export class Nightshift {
     /** The cache lookup the caller already made for this run (see `lookUpCache`). */
     cacheLookup?: CacheLookup,
   ): Promise<Submitted> {
-    const { id = newRunId(), outputSchema, cache = true, ...overrides } = options;
+    const id = options.id ?? newRunId();
     if (!isValidRunId(id)) throw new InvalidArtifactPathError(`invalid run id: ${id}`);
-    // A schema that does not compile would turn every answer into an invalid output: refused
-    // before anything is spent. The validator loads only then: `list` and `status` need none.
-    if (outputSchema !== undefined) {
-      const { OutputValidator } = await import('./output-schema.js');
-      new OutputValidator().compile(outputSchema);
-    }
-    const runOptions = runOptionsFor(overrides);
-    const stored = isStoredInput(input);
-    const validation = validationFor(runOptions);
-    const check =
-      validated ??
-      (stored
-        ? await validateStoredInput(this.store, input, validation)
-        : await validateRequestsFile(resolve(input), validation));
-    if (!check.ok || !check.endpoint) throw new InvalidInputError(input, check.errors);
-    const { bytes, mtimeMs, total, endpoint, model } = check;
+    const check = await checkInput(this.store, input, options, validated);
     // Before the upload: a resubmit must not replace the input of a run that already exists.
     if (await this.exists(id)) return { run: this.run(id), started: false };
-    const inputFile = stored
-      ? input
-      : await this.store.putInput(id, resolve(input), { bytes, mtimeMs });
-    if (outputSchema !== undefined) {
-      await this.store.writeJson(id, artifactNames.outputSchema, outputSchema);
-      runOptions.outputSchema = artifactNames.outputSchema;
-    }
-    let cached: RunInput['cached'];
-    if (cache !== false) {
-      const lookup =
-        cacheLookup ??
-        (await lookUpCache(this.store, id, stored ? this.store.readInput(input) : resolve(input), {
-          provider: runOptions.provider,
-          any: cache === 'any',
-          outputSchema,
-        }));
-      runOptions.cache = true;
-      cached = { artifact: artifactNames.cached, hits: lookup.hits };
-    }
+    const runInput = await runInputFor(this.store, id, input, check, options, cacheLookup);
+    const { inputFile } = runInput;
     try {
       await this.temporal.workflow.start<typeof runWorkflow>('runWorkflow', {
         taskQueue: this.taskQueue,
         workflowId: id,
-        args: [
-          {
-            inputFile,
-            options: runOptions,
-            submittedAt: new Date().toISOString(),
-            validated: { bytes, mtimeMs, total, endpoint, model },
-            ...(cached ? { cached } : {}),
-          },
-        ],
+        args: [runInput],
         // A second submit with the same id, running or finished, never starts a second run.
         workflowIdConflictPolicy: 'FAIL',
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
