@@ -2,7 +2,12 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { ArtifactStore } from '../src/artifacts.js';
 import type { Providers } from '../src/providers/provider.js';
 import { failures } from '../workflows/contract.js';
-import type { ClassifyInput, FinalizeInput, PrepareInput } from '../workflows/types.js';
+import type {
+  ClassifyInput,
+  FinalizeInput,
+  PrepareInput,
+  PrepareScheduledInput,
+} from '../workflows/types.js';
 import { batchActivities } from './batches.js';
 import { classifyAttempt } from './classify.js';
 import { finalizeRun } from './finalize.js';
@@ -10,6 +15,7 @@ import { collectGarbage } from './garbage.js';
 import { heartbeatLines, type OnProgress } from './heartbeat.js';
 import { countBatch, countProviderError, countResubmitted } from './metrics.js';
 import { prepareParts } from './prepare.js';
+import { prepareScheduledRun } from './scheduled.js';
 import { transferActivities } from './transfers.js';
 
 export interface ActivityDeps {
@@ -39,6 +45,7 @@ export function createActivities({ providers, store }: ActivityDeps) {
       return result;
     },
     finalize: (input: FinalizeInput) => finalizeRun(store, input, progress),
+    prepareScheduledRun: (input: PrepareScheduledInput) => prepareScheduledRun(store, input),
   });
 }
 

@@ -11,6 +11,7 @@ import { registerEmulator } from './commands/emulator.js';
 import { registerGc } from './commands/gc.js';
 import { registerList } from './commands/list.js';
 import { registerResults } from './commands/results.js';
+import { registerSchedule } from './commands/schedule.js';
 import { registerStatus } from './commands/status.js';
 import { registerSubmit } from './commands/submit.js';
 import { registerWorker } from './commands/worker.js';
@@ -51,6 +52,7 @@ for (const register of [
   registerList,
   registerGc,
   registerCache,
+  registerSchedule,
   registerEmulator,
   registerCodecServer,
 ]) {

@@ -39,3 +39,6 @@ export const { upload, download } = proxyActivities<Group<'upload' | 'download'>
 /** Reading and writing a part's or a run's files in the store: split, classify, merge. */
 export const { prepare, classify, finalize } =
   proxyActivities<Group<'prepare' | 'classify' | 'finalize'>>(long);
+
+/** A schedule's firing reading its input afresh: a template build, a validation, a cache lookup. */
+export const { prepareScheduledRun } = proxyActivities<Group<'prepareScheduledRun'>>(long);

@@ -1,3 +1,4 @@
 // The workflow bundle's entry: every workflow type the worker registers.
 export { batchWorkflow } from './batch.js';
 export { runWorkflow } from './run.js';
+export { scheduledRunWorkflow } from './scheduled.js';

@@ -1,4 +1,7 @@
 // Types shared by workflows, activities and clients. Workflow-safe: no Node imports.
+
+import type { SubmitOptions } from '../src/client.js';
+import type { TemplateOptions, TemplateSource } from '../src/templates.js';
 import type { BatchStatus, RequestStatus, StatusCounts } from './contract.js';
 import type { ProviderName } from './provider-names.js';
 import type { StuckBatch, StuckThresholds } from './stuck.js';
@@ -353,4 +356,24 @@ export interface FinalizeInput {
   merge: MergeInput;
   batches: BatchRecord[];
   budget?: { max_usd: number; stopped: string[] };
+}
+
+/**
+ * What a schedule starts at every firing: a run of the same input, read afresh (a requests file
+ * the workers read, or template mode's prompts or records, built again).
+ */
+export interface ScheduledRunSpec {
+  /** The schedule's name: its runs are `<name>-<fire time>`. */
+  name: string;
+  /** A requests file: an absolute path the workers read, or an `s3://` object of the store. */
+  input?: string;
+  /** Or template mode: the source (a path the workers read) and how requests are made of it. */
+  template?: { source: TemplateSource; options: TemplateOptions };
+  /** The run's options, as `submit` takes them. */
+  options: Omit<SubmitOptions, 'id'>;
+}
+
+export interface PrepareScheduledInput {
+  runId: string;
+  spec: ScheduledRunSpec;
 }

@@ -49,7 +49,10 @@ function reportProblems(file: string, errors: ValidationError[], total: number):
   throw new UsageError(`${lines.join('\n')}\nnothing was submitted`);
 }
 
-function templateSource(file: string | undefined, flags: SubmitFlags): TemplateSource | null {
+export function templateSource(
+  file: string | undefined,
+  flags: SubmitFlags,
+): TemplateSource | null {
   const modes = [file, flags.prompts, flags.records].filter((m) => m !== undefined);
   if (modes.length !== 1) {
     throw new UsageError('give exactly one of: a requests file, --prompts <txt>, --records <file>');
@@ -65,7 +68,7 @@ function templateSource(file: string | undefined, flags: SubmitFlags): TemplateS
   return null;
 }
 
-function runOptions(flags: SubmitFlags, id: string): SubmitOptions {
+export function runOptions(flags: SubmitFlags, id?: string): SubmitOptions {
   if (flags.endpoint !== undefined && !isBatchEndpoint(flags.endpoint)) {
     throw new UsageError(`--endpoint: not a Batch API endpoint: ${flags.endpoint}`);
   }
@@ -223,7 +226,7 @@ async function estimateAndCheck(
 
 /** `nightshift submit`: validate, estimate, start the run; with --wait, follow it to its end. */
 /** The JSON Schema of `--output-schema`, checked to compile before anything is spent. */
-async function readSchema(path: string): Promise<JsonSchema> {
+export async function readSchema(path: string): Promise<JsonSchema> {
   try {
     const schema = JSON.parse(await readFile(path, 'utf8')) as JsonSchema;
     new OutputValidator().compile(schema);

@@ -32,14 +32,9 @@ export interface SubmitFlags {
   idField?: string;
 }
 
-export function registerSubmit(program: Command): void {
-  program
-    .command('submit')
-    .description(
-      'validate a requests file (nothing is spent on bad input), start a run, print its id',
-    )
-    .argument('[file]', 'requests JSONL (one Batch API request per line)')
-    .option('--id <id>', 'run id; a second submit with the same id does not start another run')
+/** The options of a run, shared by `submit` and `schedule create`. */
+export function addRunOptions(command: Command): Command {
+  return command
     .addOption(
       new Option(
         '--provider <name>',
@@ -53,11 +48,6 @@ export function registerSubmit(program: Command): void {
     .option('--max-bytes-per-batch <n>', 'split into batches of at most n bytes', positiveInt)
     .option('--max-concurrent-batches <n>', 'batches in flight at once', positiveInt)
     .option('--metadata <key=value>', 'metadata on every batch (repeatable)', keyValue)
-    .option(
-      '--max-cost <usd>',
-      'refuse to submit if the estimate exceeds this, and stop resubmitting before a retry would pass it',
-      positiveNumber,
-    )
     .option(
       '--keep-provider-files',
       "leave the run's uploaded, output and error files at the provider (default: deleted once the results are stored; they expire after 7 days)",
@@ -73,15 +63,12 @@ export function registerSubmit(program: Command): void {
     .option(
       '--cache-any',
       'also serve from the cache requests that ask for varied answers (temperature > 0 without seed, n > 1)',
-    )
-    .option('--wait', 'follow the run to its end; exit 0 only if every request succeeded')
-    .option('--out <dir>', 'with --wait (implied): write results.jsonl and summary.json here')
-    .addOption(
-      new Option(
-        '--format <format>',
-        'with --out: also the results as one table, results.<format> (see `results --help`)',
-      ).choices(EXPORT_FORMATS),
-    )
+    );
+}
+
+/** Template mode's options, shared by `submit` and `schedule create`. */
+export function addTemplateOptions(command: Command): Command {
+  return command
     .option('--prompts <txt>', 'template mode: one prompt per line')
     .option('--records <file>', 'template mode: records as JSONL or CSV, with --template')
     .option('--template <text>', 'prompt template; {{field}} takes a field of the record')
@@ -91,7 +78,31 @@ export function registerSubmit(program: Command): void {
     )
     .option('--system <text>', 'template mode: system message')
     .option('--max-tokens <n>', 'template mode: max_tokens of each request', positiveInt)
-    .option('--id-field <field>', 'template mode: record field used as custom_id (else row-<n>)')
+    .option('--id-field <field>', 'template mode: record field used as custom_id (else row-<n>)');
+}
+
+export function registerSubmit(program: Command): void {
+  const submit = program
+    .command('submit')
+    .description(
+      'validate a requests file (nothing is spent on bad input), start a run, print its id',
+    )
+    .argument('[file]', 'requests JSONL (one Batch API request per line)')
+    .option('--id <id>', 'run id; a second submit with the same id does not start another run');
+  addTemplateOptions(addRunOptions(submit))
+    .option(
+      '--max-cost <usd>',
+      'refuse to submit if the estimate exceeds this, and stop resubmitting before a retry would pass it',
+      positiveNumber,
+    )
+    .option('--wait', 'follow the run to its end; exit 0 only if every request succeeded')
+    .option('--out <dir>', 'with --wait (implied): write results.jsonl and summary.json here')
+    .addOption(
+      new Option(
+        '--format <format>',
+        'with --out: also the results as one table, results.<format> (see `results --help`)',
+      ).choices(EXPORT_FORMATS),
+    )
     .addHelpText(
       'after',
       examples(

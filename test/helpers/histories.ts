@@ -62,18 +62,30 @@ export async function workflowsOfRun(client: Client, runId: string): Promise<str
  * execution of a run (the run and its parts) as test/histories/<version>/<name>/<workflow
  * id>.json, where
  * the replay test checks that workflow changes can still replay them. A run that continued an
- * earlier one as new is saved beside it as <workflow id>.<run id>.json.
+ * earlier one as new is saved beside it as <workflow id>.<run id>.json. `also` names workflows
+ * outside the run to save with it (a schedule's firing that started it).
  */
-export async function recordHistories(client: Client, runId: string, name = runId): Promise<void> {
+export async function recordHistories(
+  client: Client,
+  runId: string,
+  name = runId,
+  also: string[] = [],
+): Promise<void> {
   if (process.env.NIGHTSHIFT_RECORD_HISTORIES !== '1') return;
   const dir = join(HISTORIES_DIR, VERSION, name);
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
+  const executions: { workflowId: string; runId?: string }[] = also.map((workflowId) => ({
+    workflowId,
+  }));
   for await (const wf of client.workflow.list({ query: `NightshiftRunId = '${runId}'` })) {
+    executions.push({ workflowId: wf.workflowId, runId: wf.runId });
+  }
+  for (const wf of executions) {
     const history = await client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();
     const started = history.events?.[0]?.workflowExecutionStartedEventAttributes;
     const file = started?.continuedExecutionRunId ? `${wf.workflowId}.${wf.runId}` : wf.workflowId;
-    await writeFile(join(dir, `${file}.json`), `${historyToJSON(history)}\n`);
+    await writeFile(join(dir, `${file.replaceAll(':', '_')}.json`), `${historyToJSON(history)}\n`);
   }
 }
 
