@@ -31,6 +31,15 @@ function run<K extends keyof Action>(name: K) {
   };
 }
 
+/** The commands on one schedule, by name: what each does, and its action. */
+const ON_ONE_SCHEDULE = [
+  ['describe', 'a schedule: its cron, state, next firings and recent runs', 'describeSchedule'],
+  ['pause', 'stop firing until unpaused', 'pauseSchedule'],
+  ['unpause', 'fire again', 'unpauseSchedule'],
+  ['trigger', 'fire now (the overlap policy still applies)', 'triggerSchedule'],
+  ['delete', 'remove the schedule (its runs stay)', 'deleteSchedule'],
+] as const;
+
 export function registerSchedule(program: Command): void {
   const schedule = program
     .command('schedule')
@@ -68,29 +77,7 @@ ${examples(
     .command('list')
     .description('the schedules, paused or not, with their next firing')
     .action(run('listSchedules'));
-  schedule
-    .command('describe')
-    .description('a schedule: its cron, state, next firings and recent runs')
-    .argument('<name>')
-    .action(run('describeSchedule'));
-  schedule
-    .command('pause')
-    .description('stop firing until unpaused')
-    .argument('<name>')
-    .action(run('pauseSchedule'));
-  schedule
-    .command('unpause')
-    .description('fire again')
-    .argument('<name>')
-    .action(run('unpauseSchedule'));
-  schedule
-    .command('trigger')
-    .description('fire now (the overlap policy still applies)')
-    .argument('<name>')
-    .action(run('triggerSchedule'));
-  schedule
-    .command('delete')
-    .description('remove the schedule (its runs stay)')
-    .argument('<name>')
-    .action(run('deleteSchedule'));
+  for (const [command, description, action] of ON_ONE_SCHEDULE) {
+    schedule.command(command).description(description).argument('<name>').action(run(action));
+  }
 }
