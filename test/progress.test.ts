@@ -121,6 +121,11 @@ test('a part whose first batch expires at 60%: done only grows through its secon
   );
   assert.equal(line.done, 750);
   assert.equal(line.text, 'running — parts: 2 creating, 1 uploading — attempt 2: 500 left');
+
+  // Requests the cache answered are done from the start, and said so.
+  const cached = progressLine({ ...run([part({ part: 1, requests: 250 })]), cached: 1000 });
+  assert.equal(cached.done, 1000);
+  assert.equal(cached.text, 'running — 1000 from the cache — parts: 1 pending');
 });
 
 test('a 3-part run whose first attempts expire at 60%: the count shown never goes back', async () => {

@@ -87,6 +87,7 @@ function startRun(workflowInput: RunInput): Run {
       status: 'preparing',
       cancelRequested: false,
       total: 0,
+      ...(input.cached ? { cached: input.cached.hits } : {}),
       endpoint: input.options.endpoint ?? null,
       model: null,
       parts: [],

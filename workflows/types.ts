@@ -296,6 +296,8 @@ export interface RunProgress {
   status: RunStatus;
   cancelRequested: boolean;
   total: number;
+  /** Requests the result cache answered at submit: done before any part starts. */
+  cached?: number;
   endpoint: string | null;
   model: string | null;
   parts: PartProgress[];

@@ -39,7 +39,8 @@ function retries(parts: PartProgress[]): string {
 
 /** The run in one line: requests done, and the status, phase and attempt of its parts. */
 export function progressLine(progress: RunProgress): { done: number; text: string } {
-  const done = progress.parts.reduce((sum, p) => sum + doneInPart(p), 0);
+  const cached = progress.cached ?? 0;
+  const done = progress.parts.reduce((sum, p) => sum + doneInPart(p), cached);
   const phases = new Map<string, number>();
   for (const p of progress.parts) {
     const phase = p.providerStatus && p.phase === 'waiting' ? p.providerStatus : p.phase;
@@ -51,7 +52,8 @@ export function progressLine(progress: RunProgress): { done: number; text: strin
   return {
     done,
     text:
-      `${progress.status}${parts ? ` — parts: ${parts}` : ''}` +
+      `${progress.status}${cached ? ` — ${cached} from the cache` : ''}` +
+      `${parts ? ` — parts: ${parts}` : ''}` +
       `${attempts ? ` — ${attempts}` : ''}${cancel}`,
   };
 }

@@ -23,7 +23,8 @@ function duration(seconds: number): string {
 function formatProgress(p: RunProgress): string {
   const head =
     `Run ${p.runId}: ${p.status}${p.cancelRequested ? ' (cancel requested)' : ''} — ` +
-    `${p.total} requests, ${p.endpoint ?? 'endpoint pending'}, model ${p.model ?? 'n/a'}`;
+    `${p.total} requests${p.cached ? ` (${p.cached} from the cache)` : ''}, ` +
+    `${p.endpoint ?? 'endpoint pending'}, model ${p.model ?? 'n/a'}`;
   if (p.parts.length === 0) return head;
   const rows = p.parts.map((part) => {
     return [
