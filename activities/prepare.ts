@@ -1,6 +1,6 @@
 import { Buffer } from 'node:buffer';
 import { type ArtifactStore, artifactNames, StoreSettingsError } from '../src/artifacts.js';
-import type { CachedLine } from '../src/cache.js';
+import { cachedLineNumbers } from '../src/cache.js';
 import { type JsonlWriter, scanJsonlLines } from '../src/jsonl.js';
 import { PROVIDER_RULES } from '../src/providers/rules.js';
 import { RequestsValidator, summarizeValidation } from '../src/requests.js';
@@ -55,7 +55,10 @@ export async function prepareParts(
     parts.push({ index: part, artifact: artifactNames.part(part), requests: lines, bytes });
   };
 
-  const answered = await cachedLineNumbers(store, input);
+  // Input lines the result cache answered (none without a lookup), in order.
+  const answered = input.cached
+    ? cachedLineNumbers(store, input.runId, input.cached)
+    : (async function* () {})();
   let nextAnswered = await answered.next();
   try {
     // A line longer than a whole part fits in no part: the scan reports it as an error.
@@ -125,17 +128,6 @@ export async function prepareParts(
   };
   await store.writeJson(input.runId, artifactNames.manifest, result);
   return result;
-}
-
-/** The input line numbers the result cache answered, in order (none without a lookup). */
-async function* cachedLineNumbers(
-  store: ArtifactStore,
-  input: PrepareInput,
-): AsyncGenerator<number, void, undefined> {
-  if (!input.cached) return;
-  for await (const line of store.readLines(input.runId, input.cached)) {
-    yield (JSON.parse(line.text) as CachedLine).line;
-  }
 }
 
 /** The client's validation, if it was of the input as it is now. */

@@ -8,6 +8,7 @@ import {
   asksForVariety,
   type CachedLine,
   type CacheEntry,
+  cachedLineNumbers,
   cachedResult,
   cacheKeyOf,
   readCacheEntry,
@@ -99,9 +100,9 @@ export async function lookUpCache(
 
 async function earlierLookup(store: ArtifactStore, runId: string): Promise<CacheLookup> {
   const lookup: CacheLookup = { hits: 0, lines: [], varied: 0 };
-  for await (const { text } of store.readLines(runId, artifactNames.cached)) {
+  for await (const line of cachedLineNumbers(store, runId, artifactNames.cached)) {
     lookup.hits += 1;
-    lookup.lines.push((JSON.parse(text) as CachedLine).line);
+    lookup.lines.push(line);
   }
   return lookup;
 }

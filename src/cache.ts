@@ -4,7 +4,7 @@
 // is sent. Pure but for the store calls it is handed.
 import { createHash } from 'node:crypto';
 import type { ProviderName } from '../workflows/provider-names.js';
-import type { ResultLine } from '../workflows/types.js';
+import type { ArtifactName, ResultLine } from '../workflows/types.js';
 import type { ArtifactStore, CacheKey } from './artifacts.js';
 
 /** What a cache entry holds: the answer, and where it came from. */
@@ -22,6 +22,17 @@ export interface CachedLine {
   /** 1-based input line. */
   line: number;
   result: ResultLine;
+}
+
+/** The input line numbers a run's `cached.jsonl` answers, in order. */
+export async function* cachedLineNumbers(
+  store: ArtifactStore,
+  runId: string,
+  name: ArtifactName,
+): AsyncGenerator<number, void, undefined> {
+  for await (const { text } of store.readLines(runId, name)) {
+    yield (JSON.parse(text) as CachedLine).line;
+  }
 }
 
 /** The field a provider's line names its request by; it is no part of what is asked. */

@@ -1,6 +1,4 @@
 // The work of `nightshift schedule …`: Temporal Schedules whose action is scheduledRunWorkflow.
-import { stat } from 'node:fs/promises';
-import { resolve } from 'node:path';
 import {
   type Client,
   ScheduleAlreadyRunning,
@@ -11,11 +9,10 @@ import { DEFAULT_PROVIDER } from '../../workflows/provider-names.js';
 import { scheduledRunId } from '../../workflows/scheduled.js';
 import type { ScheduledRunSpec } from '../../workflows/types.js';
 import { isValidRunId } from '../artifacts.js';
-import { isStoredInput } from '../client.js';
 import { PROVIDER_RULES } from '../providers/rules.js';
 import { UsageError, withNightshift } from './common.js';
 import type { OverlapPolicy, ScheduleFlags } from './schedule.js';
-import { readSchema, runOptions, templateSource } from './submit-action.js';
+import { existingInput, readSchema, runOptions, templateSource } from './submit-action.js';
 
 const OVERLAP: Record<OverlapPolicy, ScheduleOverlapPolicy> = {
   skip: ScheduleOverlapPolicy.SKIP,
@@ -33,15 +30,6 @@ interface ScheduleMemo {
   input: string;
 }
 
-/** A path the workers will read at every firing: absolute, and there now. */
-async function inputPath(path: string, option: string): Promise<string> {
-  if (isStoredInput(path)) return path;
-  const absolute = resolve(path);
-  const info = await stat(absolute).catch(() => null);
-  if (!info?.isFile()) throw new UsageError(`${option}${path}: no such file`);
-  return absolute;
-}
-
 /** What each firing runs, from the same options as `submit`'s. */
 async function specOf(
   name: string,
@@ -54,12 +42,13 @@ async function specOf(
   const source = templateSource(file, flags);
   const { id: _id, ...options } = runOptions(flags);
   if (flags.outputSchema) options.outputSchema = await readSchema(flags.outputSchema);
-  if (!source) return { name, input: await inputPath(file as string, ''), options };
+  // Paths the workers will read at every firing: absolute, and there now.
+  if (!source) return { name, input: await existingInput(file as string), options };
   const option = source.kind === 'prompts' ? '--prompts ' : '--records ';
   return {
     name,
     template: {
-      source: { ...source, path: await inputPath(source.path, option) },
+      source: { ...source, path: await existingInput(source.path, option) },
       options: {
         model: flags.model ?? PROVIDER_RULES[options.provider ?? DEFAULT_PROVIDER].templateModel,
         system: flags.system,

@@ -143,11 +143,19 @@ async function buildFromTemplate(
  */
 async function requestsFile(file: string | undefined): Promise<string> {
   if (!file) throw new UsageError('give a requests file, or --prompts / --records with --template');
+  return existingInput(file);
+}
+
+/**
+ * A file that is there, as an absolute path, or an `s3://` object as it is; else a usage error
+ * naming it (after `label`, the option that gave it).
+ */
+export async function existingInput(file: string, label = ''): Promise<string> {
   if (isStoredInput(file)) return file;
   const path = resolve(file);
   const info = await stat(path).catch(() => null);
-  if (!info) throw new UsageError(`${file}: no such file`);
-  if (!info.isFile()) throw new UsageError(`${file}: not a file (a directory?)`);
+  if (!info) throw new UsageError(`${label}${file}: no such file`);
+  if (!info.isFile()) throw new UsageError(`${label}${file}: not a file (a directory?)`);
   return path;
 }
 
