@@ -314,8 +314,9 @@ async function writeInOrder(
   answered: (Answer | undefined)[],
   onProgress?: OnProgress,
 ): Promise<Omit<ClassifyResult, 'usage'>> {
-  // Cancellation is the user's will: nothing of a cancelled batch is resubmitted.
-  const final = input.lastAttempt || input.batchStatus === 'cancelled';
+  // Cancellation is the user's will: nothing of a cancelled batch is resubmitted, unless the
+  // part cancelled it for the deadline, to send what it left synchronously.
+  const final = input.lastAttempt || (input.batchStatus === 'cancelled' && !input.hedge);
   const unanswered = classifyRequest(undefined, input.batchStatus);
   const counts = zeroCounts();
   const resultsName = artifactNames.attemptResults(input.part, input.attempt);
@@ -336,7 +337,8 @@ async function writeInOrder(
         text ?? JSON.stringify(resultLine(input, customIdOf(line.text), unanswered)),
       );
       if (cache && text && answer.status === 'succeeded') await cache.add(line.text, text);
-      if (answer.retryable && !final) {
+      const retryable = answer.retryable || (input.hedge && answer.status === 'cancelled');
+      if (retryable && !final) {
         retry ??= await store.writer(input.runId, retryName);
         await retry.write(line.text);
       } else {
@@ -375,6 +377,7 @@ function resultLine(input: ClassifyInput, custom_id: string, verdict: Verdict): 
     error: verdict.error,
     attempts: input.attempt,
     batch_id: input.batchId || null,
+    ...(input.via ? { via: input.via } : {}),
   };
 }
 

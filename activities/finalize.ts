@@ -47,6 +47,7 @@ async function writeSummary(
   const finished = new Date();
   const started = new Date(input.startedAt);
   const cost = input.model ? costOf(input.model, merged.usage) : null;
+  const syncCost = input.sync && input.model ? costOf(input.model, input.sync.usage) : null;
   const summary: RunSummary = {
     run_id: input.runId,
     status: runStatus(input, merged.counts),
@@ -57,7 +58,13 @@ async function writeSummary(
     usage: merged.usage,
     cost_usd: cost,
     ...(input.budget
-      ? { budget: { ...input.budget, spent_usd: cost?.batch ?? 0, stopped: input.budget.stopped } }
+      ? {
+          budget: {
+            ...input.budget,
+            spent_usd: (cost?.batch ?? 0) + (syncCost?.standard_equivalent ?? 0),
+            stopped: input.budget.stopped,
+          },
+        }
       : {}),
     ...invalidOutputsOf(input.batches),
     ...(merged.cache
@@ -67,6 +74,27 @@ async function writeSummary(
             saved_usd: input.model
               ? (costOf(input.model, merged.cache.usage)?.batch ?? null)
               : null,
+          },
+        }
+      : {}),
+    ...(input.deadline
+      ? {
+          deadline: {
+            at: input.deadline.at,
+            met: finished.getTime() <= Date.parse(input.deadline.at),
+            hedges: input.deadline.hedges,
+          },
+        }
+      : {}),
+    ...(input.sync
+      ? {
+          sync: {
+            requests: input.sync.requests,
+            succeeded: input.sync.succeeded,
+            usage: input.sync.usage,
+            cost_usd: syncCost?.standard_equivalent ?? null,
+            extra_usd: syncCost?.saved ?? null,
+            rate_limited: input.sync.rateLimited,
           },
         }
       : {}),

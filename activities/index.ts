@@ -7,6 +7,7 @@ import type {
   FinalizeInput,
   PrepareInput,
   PrepareScheduledInput,
+  SyncInput,
 } from '../workflows/types.js';
 import { batchActivities } from './batches.js';
 import { classifyAttempt } from './classify.js';
@@ -16,6 +17,7 @@ import { heartbeatLines, type OnProgress } from './heartbeat.js';
 import { countBatch, countProviderError, countResubmitted } from './metrics.js';
 import { prepareParts } from './prepare.js';
 import { prepareScheduledRun } from './scheduled.js';
+import { sendSync } from './sync.js';
 import { transferActivities } from './transfers.js';
 
 export interface ActivityDeps {
@@ -46,6 +48,7 @@ export function createActivities({ providers, store }: ActivityDeps) {
     },
     finalize: (input: FinalizeInput) => finalizeRun(store, input, progress),
     prepareScheduledRun: (input: PrepareScheduledInput) => prepareScheduledRun(store, input),
+    sendSync: (input: SyncInput) => sendSync(providers, store, input),
   });
 }
 

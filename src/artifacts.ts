@@ -174,6 +174,11 @@ export const artifactNames = {
     named(`creations/${attemptStem(part, attempt)}-try-${tryNo}.json`),
   download: (part: number, attempt: number, kind: 'output' | 'error') =>
     named(`downloads/${attemptStem(part, attempt)}.${kind}.jsonl`),
+  /** The deadline fallback's answers, as a batch output file, and the chunks it stores them in. */
+  syncOutput: (part: number, attempt: number) =>
+    named(`downloads/${attemptStem(part, attempt)}.sync.jsonl`),
+  syncChunk: (part: number, attempt: number, chunk: number) =>
+    named(`sync/${attemptStem(part, attempt)}.chunk-${chunk}.jsonl`),
   /** The file name the provider sees: it finds an upload an earlier try made. */
   uploadFilename: (runId: string, part: number, attempt: number) =>
     `nightshift-${runId}-${attemptStem(part, attempt)}.jsonl`,

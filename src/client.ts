@@ -28,6 +28,7 @@ import {
 } from './artifacts.js';
 import { type CacheLookup, lookUpCache } from './cache-lookup.js';
 import { DEFAULT_TASK_QUEUE, loadConfig, type NightshiftConfig } from './config.js';
+import { type DeadlineOption, deadlineOf } from './deadlines.js';
 import { writeLines } from './jsonl.js';
 import type { JsonSchema } from './output-schema.js';
 import { PROVIDER_RULES } from './providers/rules.js';
@@ -58,7 +59,7 @@ export const DEFAULT_RUN_OPTIONS: RunOptions = {
  * @throws RangeError for a limit over the provider's
  */
 export function runOptionsFor(
-  overrides: Partial<Omit<RunOptions, 'outputSchema' | 'cache'>>,
+  overrides: Partial<Omit<RunOptions, 'outputSchema' | 'cache' | 'deadline'>>,
 ): RunOptions {
   const provider = overrides.provider ?? DEFAULT_PROVIDER;
   const rules = PROVIDER_RULES[provider];
@@ -98,7 +99,8 @@ export class InvalidInputError extends Error {
   }
 }
 
-export interface SubmitOptions extends Partial<Omit<RunOptions, 'outputSchema' | 'cache'>> {
+export interface SubmitOptions
+  extends Partial<Omit<RunOptions, 'outputSchema' | 'cache' | 'deadline'>> {
   /** Run id (the workflow id); a second submit with the same id returns the first run. */
   id?: string;
   /**
@@ -112,6 +114,12 @@ export interface SubmitOptions extends Partial<Omit<RunOptions, 'outputSchema' |
    * (temperature above 0 without a seed, n > 1); false neither looks up nor stores.
    */
   cache?: boolean | 'any';
+  /**
+   * When every request must be done by (an ISO time, a Date, or a duration from now such as
+   * `6h`): what a batch could not finish by then goes through the synchronous API, at the
+   * standard price (see the README's Deadlines).
+   */
+  deadline?: DeadlineOption;
 }
 
 export interface Submitted {
@@ -228,6 +236,8 @@ export async function checkInput(
     new OutputValidator().compile(options.outputSchema);
   }
   const validation = validationFor(runOptionsFor(options));
+  // A deadline that does not parse, or has passed, is refused before anything is spent.
+  if (options.deadline !== undefined) deadlineOf(options.deadline);
   const check =
     validated ??
     (isStoredInput(input)
@@ -251,8 +261,9 @@ export async function runInputFor(
   /** The cache lookup the caller already made for this run (see `lookUpCache`). */
   cacheLookup?: CacheLookup,
 ): Promise<RunInput> {
-  const { id: _id, outputSchema, cache = true, ...overrides } = options;
+  const { id: _id, outputSchema, cache = true, deadline, ...overrides } = options;
   const runOptions = runOptionsFor(overrides);
+  if (deadline !== undefined) runOptions.deadline = deadlineOf(deadline);
   const stored = isStoredInput(input);
   const { bytes, mtimeMs, total, endpoint, model } = check;
   const inputFile = stored ? input : await store.putInput(id, resolve(input), { bytes, mtimeMs });

@@ -9,6 +9,7 @@ import {
   type ProviderName,
 } from '../workflows/provider-names.js';
 import { STUCK_STATES, type StuckThresholds } from '../workflows/stuck.js';
+import { DEFAULT_SYNC_CONCURRENCY, DEFAULT_SYNC_SECONDS_PER_REQUEST } from './deadlines.js';
 import type { OpenAIConfig } from './providers/openai/client.js';
 import type { ProviderConfigs } from './providers/registry.js';
 import {
@@ -37,6 +38,9 @@ export interface NightshiftConfig {
   emulatorPerRequestMs: number | null;
   /** When `submit` flags a batch stuck, by state; null: the workflow's defaults. */
   stuckAfterSeconds: StuckThresholds | null;
+  /** The deadline fallback's synchronous requests in flight per part, and the time of one. */
+  syncConcurrency: number;
+  syncSecondsPerRequest: number;
   tools: ToolsConfig;
 }
 
@@ -172,6 +176,18 @@ const SETTINGS: readonly Setting[] = [
     default: 'those',
   },
   {
+    variables: ['NIGHTSHIFT_SYNC_CONCURRENCY'],
+    meaning:
+      "synchronous requests in flight at once per part when a run falls back for its `--deadline` (the provider's rate-limit headers and 429s pace them further)",
+    default: '8',
+  },
+  {
+    variables: ['NIGHTSHIFT_SYNC_SECONDS_PER_REQUEST'],
+    meaning:
+      'how long one synchronous request is expected to take: with the concurrency, the pace a `--deadline` plan counts on',
+    default: '2',
+  },
+  {
     variables: ['NIGHTSHIFT_DEBUG'],
     meaning: '`1`: stack traces, worker logs, every retried failure in full',
     default: '—',
@@ -254,6 +270,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): NightshiftConf
     },
     emulatorPerRequestMs: milliseconds(env, 'NIGHTSHIFT_EMULATOR_PER_REQUEST_MS'),
     stuckAfterSeconds: stuckThresholds(text('NIGHTSHIFT_STUCK_AFTER')),
+    syncConcurrency: positive(
+      text('NIGHTSHIFT_SYNC_CONCURRENCY'),
+      'NIGHTSHIFT_SYNC_CONCURRENCY',
+      DEFAULT_SYNC_CONCURRENCY,
+      true,
+    ),
+    syncSecondsPerRequest: positive(
+      text('NIGHTSHIFT_SYNC_SECONDS_PER_REQUEST'),
+      'NIGHTSHIFT_SYNC_SECONDS_PER_REQUEST',
+      DEFAULT_SYNC_SECONDS_PER_REQUEST,
+      false,
+    ),
     tools: {
       dir: text('NIGHTSHIFT_TOOLS_DIR') && resolve(text('NIGHTSHIFT_TOOLS_DIR') as string),
       cliPath: text('TEMPORAL_CLI_PATH'),
@@ -292,6 +320,18 @@ function compatibleProfile(value: string | null): CompatibleProfile {
 }
 
 const DURATION_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
+
+/** A positive number (an integer where `integer`), or the default when unset. */
+function positive(value: string | null, name: string, fallback: number, integer: boolean): number {
+  if (value === null) return fallback;
+  const n = Number(value);
+  if (!(n > 0) || (integer && !Number.isInteger(n))) {
+    throw new ConfigError(
+      `${name} must be a positive ${integer ? 'integer' : 'number'}, got "${value}"`,
+    );
+  }
+  return n;
+}
 
 /** `finalizing=1h,validating=20m` as seconds by state; null when unset. */
 function stuckThresholds(value: string | null): StuckThresholds | null {

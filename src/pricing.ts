@@ -54,7 +54,7 @@ const GEMINI: Record<string, Price> = {
 const STANDARD: Record<string, Price> = { ...OPENAI, ...ANTHROPIC, ...GEMINI };
 
 /** Every provider's batch API bills half the standard price: OpenAI, Azure, Anthropic, Gemini. */
-const BATCH_DISCOUNT = 0.5;
+export const BATCH_DISCOUNT = 0.5;
 
 /** Longest first, so that `gpt-4o-mini-…` is matched by gpt-4o-mini and not gpt-4o. */
 const MODELS = Object.keys(STANDARD).sort((a, b) => b.length - a.length);

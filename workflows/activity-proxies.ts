@@ -40,5 +40,8 @@ export const { upload, download } = proxyActivities<Group<'upload' | 'download'>
 export const { prepare, classify, finalize } =
   proxyActivities<Group<'prepare' | 'classify' | 'finalize'>>(long);
 
+/** The deadline fallback: a part's leftovers through the synchronous API, paced by the provider. */
+export const { sendSync } = proxyActivities<Group<'sendSync'>>(long);
+
 /** A schedule's firing reading its input afresh: a template build, a validation, a cache lookup. */
 export const { prepareScheduledRun } = proxyActivities<Group<'prepareScheduledRun'>>(long);

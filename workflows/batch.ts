@@ -13,7 +13,7 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import { addUsage, emptyUsage, usageCostUsd } from '../src/pricing.js';
+import { addUsage, BATCH_DISCOUNT, emptyUsage, usageCostUsd } from '../src/pricing.js';
 import {
   cancelBatch,
   classify,
@@ -21,9 +21,11 @@ import {
   deleteProviderFiles,
   download,
   pollBatch,
+  sendSync,
   upload,
 } from './activity-proxies.js';
 import { addCounts, ENDED_BATCH_STATUSES, failures, zeroCounts } from './contract.js';
+import { hasSyncFallback, judgeHedge, type ProgressSince } from './deadline.js';
 import { batchStateOf, classifyResultOf, downloadResultOf, partRefOf } from './legacy.js';
 import {
   budgetReplySignal,
@@ -46,6 +48,7 @@ import type {
   Budget,
   BudgetReply,
   ClassifyResult,
+  HedgeRecord,
   PartOutcome,
   PartPhase,
   PartProgress,
@@ -67,6 +70,7 @@ export type BatchWorkflowOptions = Pick<
   | 'outputSchema'
   | 'cache'
   | 'stuckAfterSeconds'
+  | 'deadline'
 >;
 
 /** Everything a part needs to resume, carried across continue-as-new. */
@@ -88,6 +92,10 @@ export interface BatchState {
   filesWaitSince?: number | null;
   /** The batch's state as last polled, and since when (absent in older histories). */
   statusSince?: StatusSince | null;
+  /** The batch's progress when first seen in progress, for the deadline's forecast. */
+  progressSince?: ProgressSince | null;
+  /** Set once the batch was given up for the synchronous API, to meet the deadline. */
+  hedge?: HedgeRecord | null;
   outcome: PartOutcome;
   progress: PartProgress;
 }
@@ -200,6 +208,10 @@ async function runAttempts(p: Part): Promise<PartOutcome> {
     // A cancel that lands after classify scheduled a retry still loops once: the next pass
     // records the leftovers as cancelled instead of submitting them.
     const leftovers = await collectAttempt(p, batch);
+    if (leftovers && state.hedge) {
+      await syncAttempt(p, leftovers);
+      return finish(p);
+    }
     if (!leftovers) return finish(p);
     Object.assign(state, {
       attempt: state.attempt + 1,
@@ -210,6 +222,7 @@ async function runAttempts(p: Part): Promise<PartOutcome> {
       batchId: null,
       cancelSent: false,
       pollSeconds: null,
+      progressSince: null,
     });
   }
 }
@@ -223,7 +236,10 @@ function phase(p: Part, next: PartPhase): void {
   setCurrentDetails(
     `part ${input.part.index} · attempt ${state.attempt}/${input.options.maxAttempts} · ${next}` +
       (state.batchId ? ` · ${state.batchId} (${state.progress.providerStatus ?? 'new'})` : '') +
-      (stuck ? ` · **stuck** in ${stuck.status} since ${stuck.since}` : ''),
+      (stuck ? ` · **stuck** in ${stuck.status} since ${stuck.since}` : '') +
+      (state.hedge
+        ? ` · **deadline**: batch given up at ${state.hedge.at}, the rest goes synchronous`
+        : ''),
   );
 }
 
@@ -291,7 +307,7 @@ async function waitForBatch(p: Part, batchId: string): Promise<BatchSnapshot> {
   phase(p, 'waiting');
   let lastDone = -1;
   for (;;) {
-    if (state.cancelRequested && !state.cancelSent) {
+    if ((state.cancelRequested || state.hedge) && !state.cancelSent) {
       phase(p, 'cancelling');
       await cancelBatch.executeWithOptions({ summary: `cancel ${batchId}` }, [
         { provider, batchId },
@@ -304,6 +320,8 @@ async function waitForBatch(p: Part, batchId: string): Promise<BatchSnapshot> {
     state.progress.providerStatus = batch.status;
     state.progress.requestCounts = batch.requestCounts;
     watchForStuck(p, batch);
+    const recheckAt = ENDED_BATCH_STATUSES.includes(batch.status) ? null : judgeDeadline(p, batch);
+    if (state.hedge && !state.cancelSent) continue;
     if (ENDED_BATCH_STATUSES.includes(batch.status)) {
       if (!resultFilesPending(batch)) {
         state.filesWaitSince = null;
@@ -312,7 +330,7 @@ async function waitForBatch(p: Part, batchId: string): Promise<BatchSnapshot> {
       await waitForResultFiles(p, batch);
     } else {
       phase(p, state.cancelSent ? 'cancelling' : 'waiting');
-      lastDone = await napUntilNextPoll(p, batch, lastDone);
+      lastDone = await napUntilNextPoll(p, batch, lastDone, recheckAt);
     }
 
     const info = workflowInfo();
@@ -353,8 +371,50 @@ function watchForStuck(p: Part, batch: BatchSnapshot): void {
   state.progress.stuck = stuck;
 }
 
-/** Sleeps the adaptive poll interval, or less if a cancel or a pollNow signal comes. */
-async function napUntilNextPoll(p: Part, batch: BatchSnapshot, lastDone: number) {
+/**
+ * With a deadline, judges whether the batch can still be waited for (`deadline.ts`); gives it up
+ * (`state.hedge`) when not. Returns when to judge again, if sooner than the next poll.
+ */
+function judgeDeadline(p: Part, batch: BatchSnapshot): number | null {
+  const { state, input } = p;
+  const { deadline } = input.options;
+  if (!deadline || state.hedge || state.cancelRequested || !hasSyncFallback(p.provider)) {
+    return null;
+  }
+  const now = Date.now();
+  const done = batch.requestCounts.completed + batch.requestCounts.failed;
+  if (batch.status === 'in_progress') state.progressSince ??= { at: now, done };
+  const verdict = judgeHedge(deadline, {
+    now,
+    remaining: Math.max(0, state.attemptRequests - done),
+    done,
+    stuck: state.progress.stuck !== undefined,
+    since: state.progressSince ?? null,
+  });
+  if (!verdict.hedge) return verdict.recheckAt;
+  state.hedge = {
+    part: input.part.index,
+    at: new Date(now).toISOString(),
+    unfinished: Math.max(0, state.attemptRequests - done),
+    reason: verdict.reason,
+  };
+  state.progress.hedge = state.hedge;
+  log.warn(
+    `part ${input.part.index}: giving up batch ${batch.id} for the deadline: ${verdict.reason}`,
+  );
+  return null;
+}
+
+/**
+ * Sleeps the adaptive poll interval, or less if a cancel or a pollNow signal comes, or the
+ * deadline wants the batch judged again (`recheckAt`, workflow ms).
+ */
+async function napUntilNextPoll(
+  p: Part,
+  batch: BatchSnapshot,
+  lastDone: number,
+  recheckAt: number | null = null,
+) {
   const { state, input } = p;
   const done = batch.requestCounts.completed + batch.requestCounts.failed;
   state.pollSeconds = nextPollInterval(
@@ -367,13 +427,13 @@ async function napUntilNextPoll(p: Part, batch: BatchSnapshot, lastDone: number)
     },
   );
   p.pollNow = false;
-  await condition(
-    () => p.pollNow || (state.cancelRequested && !state.cancelSent),
-    state.pollSeconds * 1000,
-    {
-      summary: `${batch.status} ${done}/${batch.requestCounts.total}: next poll in ${state.pollSeconds}s`,
-    },
-  );
+  const napMs =
+    recheckAt === null
+      ? state.pollSeconds * 1000
+      : Math.max(1, Math.min(state.pollSeconds * 1000, recheckAt - Date.now()));
+  await condition(() => p.pollNow || (state.cancelRequested && !state.cancelSent), napMs, {
+    summary: `${batch.status} ${done}/${batch.requestCounts.total}: next poll in ${recheckAt === null ? state.pollSeconds : Math.ceil(napMs / 1000)}s`,
+  });
   return done;
 }
 
@@ -472,15 +532,23 @@ async function collectAttempt(p: Part, batch: BatchSnapshot | null) {
           provider: p.provider,
           ...(options.outputSchema ? { outputSchema: options.outputSchema } : {}),
           ...(options.cache ? { cache: true } : {}),
+          ...(state.hedge ? { hedge: true } : {}),
         },
       ]),
     );
+  // A batch given up for the deadline leaves its unfinished requests to the synchronous API,
+  // whatever attempt it was.
+  const hedged = state.hedge != null && !state.cancelRequested;
   let result = await classifyAs(
-    state.attempt >= options.maxAttempts || state.cancelRequested || batch?.status === 'cancelled',
+    hedged
+      ? false
+      : state.attempt >= options.maxAttempts ||
+          state.cancelRequested ||
+          batch?.status === 'cancelled',
   );
   await deleteAttemptFiles(p, batch);
   if (options.budget && batch) {
-    const reply = await askBudget(p, options.budget, result);
+    const reply = await askBudget(p, options.budget, result, hedged ? 'sync' : 'batch');
     if (reply && !reply.granted) {
       // Classifying again as the last attempt makes the leftovers final; it rewrites the
       // same results file, so nothing is counted twice.
@@ -497,6 +565,67 @@ async function collectAttempt(p: Part, batch: BatchSnapshot | null) {
   return result.retry > 0 && result.retryRequests
     ? { requests: result.retryRequests, count: result.retry }
     : null;
+}
+
+/**
+ * The deadline fallback: the leftovers of the batch given up go through the synchronous API as
+ * one more attempt, whose answers classify like a batch's (their lines say `via: "sync"`). What
+ * still fails stays failed: there is no time for another round.
+ */
+async function syncAttempt(p: Part, leftovers: { requests: ArtifactName; count: number }) {
+  const { state, input } = p;
+  const { options } = input;
+  Object.assign(state, {
+    attempt: state.attempt + 1,
+    requests: leftovers.requests,
+    attemptRequests: leftovers.count,
+    fileId: null,
+    batchId: null,
+  });
+  phase(p, 'syncing');
+  const ref = { runId: input.runId, part: input.part.index, attempt: state.attempt };
+  const sent = await sendSync.executeWithOptions(
+    { summary: `send ${what(p)} through the synchronous API, for the deadline` },
+    [
+      {
+        ...ref,
+        provider: p.provider,
+        requests: state.requests,
+        concurrency: options.deadline?.syncConcurrency ?? 1,
+      },
+    ],
+  );
+  phase(p, 'classifying');
+  const result = classifyResultOf(
+    await classify.executeWithOptions({ summary: `classify ${what(p)}, answered synchronously` }, [
+      {
+        ...ref,
+        requests: state.requests,
+        output: sent.output,
+        errors: null,
+        batchId: '',
+        batchStatus: 'completed',
+        lastAttempt: true,
+        provider: p.provider,
+        via: 'sync',
+        ...(options.outputSchema ? { outputSchema: options.outputSchema } : {}),
+        ...(options.cache ? { cache: true } : {}),
+      },
+    ]),
+  );
+  // Tell the run's budget what the standard price cost.
+  if (options.budget) await askBudget(p, options.budget, result, 'sync', 'sync');
+  const { outcome } = state;
+  outcome.results.push(result.results);
+  addCounts(outcome.counts, result.counts);
+  outcome.sync = {
+    requests: leftovers.count,
+    succeeded: result.counts.succeeded,
+    usage: result.usage,
+    rateLimited: sent.rateLimited,
+    seconds: sent.seconds,
+  };
+  state.progress.counts = { ...outcome.counts };
 }
 
 /**
@@ -533,21 +662,30 @@ async function askBudget(
   p: Part,
   budget: Budget,
   result: ClassifyResult,
+  /** How the leftovers would go: as a batch, or synchronously at the standard price. */
+  next: 'batch' | 'sync',
+  /** How `result` was paid for. */
+  paid: 'batch' | 'sync' = 'batch',
 ): Promise<BudgetReply | null> {
   const parent = workflowInfo().parent;
   if (!parent) return null;
   const { state } = p;
   const costOf = (u: Usage) => usageCostUsd(u, budget.inputUsdPerToken, budget.outputUsdPerToken);
-  const spentUsd = costOf(result.usage);
+  const spentUsd = costOf(result.usage) / (paid === 'sync' ? BATCH_DISCOUNT : 1);
   const succeeded = state.outcome.counts.succeeded + result.counts.succeeded;
-  const partCost = costOf(state.outcome.usage) + spentUsd;
-  const retryUsd = succeeded > 0 ? (partCost / succeeded) * result.retry : 0;
+  // Per request: what the part's successes cost so far, else the submit-time estimate.
+  const perRequestUsd =
+    succeeded > 0
+      ? (costOf(state.outcome.usage) + costOf(result.usage)) / succeeded
+      : (budget.usdPerRequest ?? 0);
+  const retryUsd = (perRequestUsd * result.retry) / (next === 'sync' ? BATCH_DISCOUNT : 1);
   p.budgetReply = null;
   await getExternalWorkflowHandle(parent.workflowId).signal(budgetRequestSignal, {
     part: p.input.part.index,
     attempt: state.attempt,
     spentUsd,
     retryUsd: result.retry > 0 ? retryUsd : 0,
+    ...(next === 'sync' && result.retry > 0 ? { sync: { requests: result.retry } } : {}),
   });
   if (result.retry === 0) return null;
   await condition(() => p.budgetReply?.attempt === state.attempt);
@@ -568,6 +706,7 @@ function recordBatch({ input, state }: Part, batch: BatchSnapshot, result?: Clas
 
 function finish(p: Part): PartOutcome {
   p.state.outcome.cancelled = p.state.cancelRequested;
+  if (p.state.hedge) p.state.outcome.hedge = p.state.hedge;
   phase(p, 'done');
   return p.state.outcome;
 }

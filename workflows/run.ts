@@ -9,7 +9,7 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import { emptyUsage } from '../src/pricing.js';
+import { addUsage, emptyUsage } from '../src/pricing.js';
 import { finalize, prepare } from './activity-proxies.js';
 import { batchWorkflow } from './batch.js';
 import { partWorkflowId } from './ids.js';
@@ -31,6 +31,7 @@ import type {
   Budget,
   PartOutcome,
   PartRef,
+  PartSync,
   PrepareResult,
   RunInput,
   RunProgress,
@@ -207,7 +208,9 @@ async function runPart(run: Run, part: PartRef, { endpoint, model }: PrepareResu
 /** Merges every part's results in input order and writes summary.json. */
 async function finishRun(run: Run, prepared: PrepareResult): Promise<RunSummary> {
   const { runId, input, outcomes } = run;
-  const { budget } = input.options;
+  const { budget, deadline } = input.options;
+  const parts = [...outcomes.values()];
+  const synced = parts.flatMap((o) => (o.sync ? [o.sync] : []));
   return finalize.executeWithOptions(
     { summary: `merge ${prepared.total} results in input order, write summary.json` },
     [
@@ -229,11 +232,34 @@ async function finishRun(run: Run, prepared: PrepareResult): Promise<RunSummary>
           })),
           ...(input.cached ? { cached: input.cached.artifact } : {}),
         },
-        batches: [...outcomes.values()].flatMap((o) => o.batches),
+        batches: parts.flatMap((o) => o.batches),
         ...(budget ? { budget: { max_usd: budget.maxUsd, stopped: run.budgetStops } } : {}),
+        ...(deadline
+          ? { deadline: { at: deadline.at, hedges: parts.flatMap((o) => o.hedge ?? []) } }
+          : {}),
+        ...(synced.length > 0 ? { sync: sumSync(synced) } : {}),
       },
     ],
   );
+}
+
+/** The parts' synchronous requests, together; `seconds` is the longest part's. */
+function sumSync(parts: PartSync[]): PartSync {
+  const total: PartSync = {
+    requests: 0,
+    succeeded: 0,
+    usage: emptyUsage(),
+    rateLimited: 0,
+    seconds: 0,
+  };
+  for (const part of parts) {
+    total.requests += part.requests;
+    total.succeeded += part.succeeded;
+    addUsage(total.usage, part.usage);
+    total.rateLimited += part.rateLimited;
+    total.seconds = Math.max(total.seconds, part.seconds);
+  }
+  return total;
 }
 
 /**
@@ -254,8 +280,11 @@ function guardBudget(runId: string, budget: Budget, stops: string[]): void {
     if (granted) {
       reserved.set(request.part, request.retryUsd);
     } else {
+      const how = request.sync
+        ? `sending its ${request.sync.requests} leftovers synchronously`
+        : 'resubmitting';
       reason =
-        `part ${request.part}: resubmitting after attempt ${request.attempt} would cost ` +
+        `part ${request.part}: ${how} after attempt ${request.attempt} would cost ` +
         `~$${request.retryUsd.toFixed(6)} with $${spentUsd.toFixed(6)} of the ` +
         `$${budget.maxUsd} budget spent; its leftovers stay unfinished`;
       stops.push(reason);

@@ -44,6 +44,8 @@ export interface ResultLine {
   attempts: number;
   /** Null for a request that was never submitted (a run cancelled before its batch). */
   batch_id: string | null;
+  /** Sent through the synchronous API to meet the run's deadline, at the standard price. */
+  via?: 'sync';
   /** Answered from the result cache, with the run that paid for it (attempts is then 0). */
   cached?: true;
   cached_run_id?: string;
@@ -125,6 +127,13 @@ export interface ClassifyInput {
   outputSchema?: ArtifactName;
   /** Store every success in the result cache. */
   cache?: boolean;
+  /**
+   * The batch was cancelled to meet the deadline: what it left unfinished is worth another
+   * attempt (the synchronous one), unlike a cancel the user asked for.
+   */
+  hedge?: boolean;
+  /** The output came from the synchronous API: its lines say so. */
+  via?: 'sync';
 }
 
 export interface ClassifyResult {
@@ -199,6 +208,41 @@ export interface RunOptions {
   cache?: boolean;
   /** Seconds in validating, finalizing or cancelling after which a batch is flagged stuck. */
   stuckAfterSeconds?: StuckThresholds;
+  /** When every request must be done by; what a batch cannot finish by then goes synchronous. */
+  deadline?: Deadline;
+}
+
+/** A run's deadline and how its synchronous fallback is planned (`workflows/deadline.ts`). */
+export interface Deadline {
+  /** ISO time. */
+  at: string;
+  /** Slack kept before the deadline: the fallback is planned to end this long before it. */
+  marginSeconds: number;
+  /** Synchronous requests in flight at once, per part. */
+  syncConcurrency: number;
+  /** The expected time of one synchronous request, which with the concurrency gives the pace. */
+  syncSecondsPerRequest: number;
+}
+
+/** The deadline fallback of one attempt's leftovers (`activities/sync.ts`). */
+export interface SyncInput {
+  runId: string;
+  provider: ProviderName;
+  part: number;
+  /** The attempt the fallback is: the one after the cancelled batch's. */
+  attempt: number;
+  requests: ArtifactName;
+  concurrency: number;
+}
+
+export interface SyncResult {
+  /** The answers, as a batch output file (classify reads it). */
+  output: ArtifactName;
+  /** Requests sent (on a resumed activity, those it sent itself). */
+  sent: number;
+  /** 429 answers met, each waited out and sent again. */
+  rateLimited: number;
+  seconds: number;
 }
 
 /** The run's budget and the batch price it is counted in (per token, USD). */
@@ -206,6 +250,11 @@ export interface Budget {
   maxUsd: number;
   inputUsdPerToken: number;
   outputUsdPerToken: number;
+  /**
+   * The estimate's cost of one request at the batch price (an upper bound): what a resubmission
+   * is priced at before any request of the part has succeeded (absent in older runs).
+   */
+  usdPerRequest?: number;
 }
 
 /** A part asks the run whether resubmitting its leftovers stays within the budget. */
@@ -216,6 +265,8 @@ export interface BudgetRequest {
   spentUsd: number;
   /** What resubmitting its leftovers is expected to cost. */
   retryUsd: number;
+  /** The leftovers would go through the synchronous API, this many (absent: as a batch). */
+  sync?: { requests: number };
 }
 
 export interface BudgetReply {
@@ -267,6 +318,8 @@ export type PartPhase =
   | 'downloading'
   | 'classifying'
   | 'cancelling'
+  /** Sending the leftovers through the synchronous API, to meet the deadline. */
+  | 'syncing'
   | 'done';
 
 export interface PartProgress {
@@ -280,6 +333,8 @@ export interface PartProgress {
   counts: StatusCounts;
   /** Set while the batch has been in a passing state for longer than expected. */
   stuck?: StuckBatch;
+  /** Set once the part decided its batch would miss the deadline. */
+  hedge?: HedgeRecord;
 }
 
 export type RunStatus =
@@ -313,6 +368,28 @@ export interface PartOutcome {
   cancelled: boolean;
   /** Set when the part stopped resubmitting because the run's budget would be passed. */
   budgetStop?: string;
+  /** What went through the synchronous API to meet the deadline (absent: nothing). */
+  sync?: PartSync;
+  /** Why the part cancelled its batch for the synchronous API, and when (absent: it did not). */
+  hedge?: HedgeRecord;
+}
+
+export interface PartSync {
+  /** Requests sent, and the usage of their answers (billed at the standard price). */
+  requests: number;
+  succeeded: number;
+  usage: Usage;
+  rateLimited: number;
+  seconds: number;
+}
+
+export interface HedgeRecord {
+  part: number;
+  /** ISO time of the decision. */
+  at: string;
+  /** Requests the batch had not finished. */
+  unfinished: number;
+  reason: string;
 }
 
 export interface CostUsd {
@@ -341,6 +418,24 @@ export interface RunSummary {
    * they would have cost at the batch price.
    */
   cache?: { hits: number; usage: Usage; saved_usd: number | null };
+  /**
+   * Present when the run had a deadline: whether every request was final by it, and which
+   * parts sent their leftovers through the synchronous API.
+   */
+  deadline?: { at: string; met: boolean; hedges: HedgeRecord[] };
+  /**
+   * Present when requests went through the synchronous API: how many, their tokens (not in
+   * `usage`), what they cost at the standard price, and what the same tokens cost beyond the
+   * batch price (`extra_usd`).
+   */
+  sync?: {
+    requests: number;
+    succeeded: number;
+    usage: Usage;
+    cost_usd: number | null;
+    extra_usd: number | null;
+    rate_limited: number;
+  };
   started_at: string;
   finished_at: string;
   duration_s: number;
@@ -358,6 +453,9 @@ export interface FinalizeInput {
   merge: MergeInput;
   batches: BatchRecord[];
   budget?: { max_usd: number; stopped: string[] };
+  deadline?: { at: string; hedges: HedgeRecord[] };
+  /** The parts' synchronous requests, summed (absent: none). */
+  sync?: PartSync;
 }
 
 /**

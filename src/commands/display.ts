@@ -88,6 +88,25 @@ export function formatSummary(summary: RunSummary): string {
         (saved === null ? 'no price known' : `${usd(saved)} saved`),
     );
   }
+  if (summary.deadline) {
+    const { at, met, hedges } = summary.deadline;
+    lines.push(`  deadline   ${at}: ${met ? 'met' : 'missed'}`);
+    for (const h of hedges) lines.push(`             part ${h.part} at ${h.at}: ${h.reason}`);
+  }
+  if (summary.sync) {
+    const {
+      requests,
+      succeeded,
+      cost_usd: syncCost,
+      extra_usd: extra,
+      rate_limited,
+    } = summary.sync;
+    lines.push(
+      `  sync       ${succeeded}/${requests} answered by the synchronous API` +
+        (syncCost === null ? '' : `: ${usd(syncCost)}, ${usd(extra ?? 0)} more than as a batch`) +
+        (rate_limited ? `; ${rate_limited} rate-limited answers waited out` : ''),
+    );
+  }
   const invalid = summary.invalid_outputs_by_attempt;
   if (invalid) {
     const byAttempt = Object.entries(invalid).map(([attempt, n]) => `${n} in attempt ${attempt}`);

@@ -32,7 +32,7 @@ function formatProgress(p: RunProgress): string {
       part.phase,
       part.stuck
         ? `${part.providerStatus} STUCK ${duration(part.stuck.seconds)}`
-        : (part.providerStatus ?? '-'),
+        : `${part.providerStatus ?? '-'}${part.hedge ? ' (given up for the deadline)' : ''}`,
       `${doneInPart(part)}/${part.requests}`,
       String(part.phase === 'done' ? part.counts.failed : part.requestCounts.failed),
       String(part.attempt),

@@ -16,6 +16,7 @@ import {
   validationFor,
 } from '../client.js';
 import { loadConfig } from '../config.js';
+import { type DeadlineOption, deadlineOf, durationSeconds } from '../deadlines.js';
 import { estimateCost, UNBOUNDED_OUTPUT_GUESS } from '../estimate.js';
 import { type ExportFormat, exportResults } from '../exports.js';
 import type { ByteSource } from '../jsonl.js';
@@ -106,7 +107,35 @@ export function runOptions(flags: SubmitFlags, id?: string): SubmitOptions {
   if (stuckAfterSeconds) options.stuckAfterSeconds = stuckAfterSeconds;
   if (flags.cacheAny && !flags.cache) throw new UsageError('--cache-any goes without --no-cache');
   options.cache = flags.cache && (flags.cacheAny ? 'any' : true);
+  if (flags.deadline !== undefined) options.deadline = deadlineFlags(flags.deadline, flags);
+  else if (flags.deadlineMargin !== undefined) {
+    throw new UsageError('--deadline-margin goes with --deadline');
+  }
   return options;
+}
+
+/** `--deadline` and `--deadline-margin`, checked now; a duration counts from each run's start. */
+function deadlineFlags(at: string, flags: SubmitFlags): DeadlineOption {
+  const margin = flags.deadlineMargin;
+  const marginSeconds = margin === undefined ? undefined : durationSeconds(margin);
+  if (marginSeconds === null) {
+    throw new UsageError(
+      `--deadline-margin: expected a duration such as 90s, 45m or 1h, got ${margin}`,
+    );
+  }
+  const { syncConcurrency, syncSecondsPerRequest } = loadConfig();
+  const option = {
+    at,
+    ...(marginSeconds === undefined ? {} : { marginSeconds }),
+    syncConcurrency,
+    syncSecondsPerRequest,
+  };
+  try {
+    deadlineOf(option);
+  } catch (err) {
+    throw new UsageError(`--deadline: ${(err as Error).message}`);
+  }
+  return option;
 }
 
 /**
@@ -204,12 +233,16 @@ async function lookUp(
   return lookup;
 }
 
-/** Shows what the run will cost at most, and refuses it when that is over `--max-cost`. */
+/**
+ * Shows what the run will cost at most, and refuses it when that is over `--max-cost`. Returns
+ * the estimate's cost per request sent (null: no price known).
+ */
 async function estimateAndCheck(
   requests: ByteSource,
   maxCost: number | undefined,
   cached: CacheLookup | undefined,
-): Promise<void> {
+  total: number,
+): Promise<number | null> {
   const estimate = await estimateCost(requests, cached?.lines);
   const guess = estimate.unbounded
     ? ` (${estimate.unbounded} requests set no max_tokens: counted at ${UNBOUNDED_OUTPUT_GUESS})`
@@ -223,13 +256,15 @@ async function estimateAndCheck(
       );
     }
     console.error(`estimate: ${tokens}; no price known for ${estimate.model ?? 'this endpoint'}`);
-    return;
+    return null;
   }
   const line = `estimated cost ≤ $${estimate.usd.toFixed(4)} at the batch price: ${tokens}`;
   if (maxCost !== undefined && estimate.usd > maxCost) {
     throw new UsageError(`${line}\nover --max-cost $${maxCost}: nothing was submitted`);
   }
   console.error(line);
+  const sent = total - (cached?.hits ?? 0);
+  return sent > 0 ? estimate.usd / sent : null;
 }
 
 /** `nightshift submit`: validate, estimate, start the run; with --wait, follow it to its end. */
@@ -267,14 +302,17 @@ export async function submit(file: string | undefined, flags: SubmitFlags): Prom
   const report = await validateInput(store, input, validation);
   if (!report.ok) reportProblems(file ?? input, report.errors, report.errorCount);
   const cached = await lookUp(store, input, options);
-  await estimateAndCheck(
+  const usdPerRequest = await estimateAndCheck(
     isStoredInput(input) ? store.readInput(input) : input,
     flags.maxCost,
     cached,
+    report.total,
   );
   if (flags.maxCost !== undefined && report.model) {
-    // The estimate guards the first attempts; the budget guards every resubmission after them.
-    options.budget = budgetFor(report.model, flags.maxCost) ?? undefined;
+    // The estimate guards the first attempts; the budget guards every resubmission after them
+    // (a deadline's synchronous fallback included), priced by the estimate until some succeed.
+    const budget = budgetFor(report.model, flags.maxCost);
+    if (budget) options.budget = { ...budget, ...(usdPerRequest ? { usdPerRequest } : {}) };
   }
 
   await withNightshift(async (nightshift) => {

@@ -20,6 +20,8 @@ export interface SubmitFlags {
   /** False with --no-cache. */
   cache: boolean;
   cacheAny?: boolean;
+  deadline?: string;
+  deadlineMargin?: string;
   wait?: boolean;
   out?: string;
   format?: ExportFormat;
@@ -63,6 +65,14 @@ export function addRunOptions(command: Command): Command {
     .option(
       '--cache-any',
       'also serve from the cache requests that ask for varied answers (temperature > 0 without seed, n > 1)',
+    )
+    .option(
+      '--deadline <time>',
+      'every request done by then (ISO time, or 90s, 45m, 6h, 2d from the submit): what a batch could not finish in time goes through the synchronous API, at the standard price',
+    )
+    .option(
+      '--deadline-margin <duration>',
+      'slack the plan keeps before the deadline (default: a tenth of the time to it)',
     );
 }
 

@@ -121,9 +121,14 @@ export class BatchProcessor {
 
     const n = plan.count;
     if (from !== 'finalizing') {
+      const { expireAtFraction, stallAtFraction } = batch.faults;
+      const fraction = expireAtFraction ?? stallAtFraction ?? null;
+      const stopAfter = fraction !== null && fraction < 1 ? Math.ceil(fraction * n) : n;
       const started = Date.now() - doneBefore * timing.perRequestMs;
       const doneAt = (ms: number) =>
-        timing.perRequestMs > 0 ? Math.min(n, Math.floor((ms - started) / timing.perRequestMs)) : n;
+        timing.perRequestMs > 0
+          ? Math.min(stopAfter, Math.floor((ms - started) / timing.perRequestMs))
+          : stopAfter;
       batch.progress = () => plan.progressAt(doneAt(Date.now()));
       if (from === 'validating') {
         batch.status = 'in_progress';
@@ -131,11 +136,14 @@ export class BatchProcessor {
         store.countSubmissions(plan.requests.customIds);
       }
 
-      const fraction = batch.faults.expireAtFraction;
-      const stopAfter = fraction !== null && fraction < 1 ? Math.ceil(fraction * n) : n;
       const processed = await wait(started + stopAfter * timing.perRequestMs);
       if (processed === 'cancelled') return finish(doneAt(Date.now()), 'cancelled');
       if (processed === 'deadline') return finish(doneAt(Date.now()), 'expired');
+      if (stopAfter < n && expireAtFraction == null) {
+        // Stalled: no more progress until a cancel, or the end of the completion window.
+        const stalled = await wait(Number.POSITIVE_INFINITY);
+        return finish(stopAfter, stalled === 'cancelled' ? 'cancelled' : 'expired');
+      }
       if (stopAfter < n) return finish(stopAfter, 'expired');
       batch.status = 'finalizing';
       batch.finalizing_at = nowSeconds();
@@ -146,14 +154,25 @@ export class BatchProcessor {
     const final = plan.progressAt(n);
     batch.progress = () => final;
     const files = await writeResults({ store, batch, plan, done: n, random, signal });
+    const finalizingMs = timing.finalizingMs + (batch.faults.extraFinalizingMs ?? 0);
+    const timer = new AbortController();
     try {
-      const finalizingMs = timing.finalizingMs + (batch.faults.extraFinalizingMs ?? 0);
-      await delay(Math.max(0, finalizing + finalizingMs - Date.now()), undefined, {
-        signal,
-      });
+      const finalized = await Promise.race([
+        delay(Math.max(0, finalizing + finalizingMs - Date.now()), 'elapsed' as const, {
+          signal: AbortSignal.any([signal, timer.signal]),
+        }),
+        cancelled,
+      ]);
+      if (finalized === 'cancelled') {
+        // Cancelled while finalizing: every request has run, and the results say so.
+        await discardResults(files);
+        return finish(n, 'cancelled');
+      }
     } catch (err) {
       await discardResults(files);
       throw err;
+    } finally {
+      timer.abort();
     }
     attachResults(store, batch, files);
     batch.status = 'completed';

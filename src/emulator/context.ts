@@ -3,6 +3,7 @@ import type { BatchProcessor } from './batch-processor.js';
 import type { ApiError } from './errors.js';
 import type { FaultSet } from './faults.js';
 import type { Store } from './store.js';
+import type { SyncLimiter } from './sync-routes.js';
 import type { CallCount, EndpointName, FaultRule } from './types.js';
 
 /** Everything `reset()` throws away; rebuilt whole so stray work of old batches cannot leak in. */
@@ -11,6 +12,7 @@ export interface State {
   faults: FaultSet;
   processor: BatchProcessor;
   calls: Map<EndpointName, CallCount>;
+  sync: SyncLimiter;
 }
 
 /** One API call as a route handler sees it. */

@@ -16,6 +16,7 @@ const BATCH_KINDS: ReadonlySet<FaultKind> = new Set([
   'late_file_ids',
   'invalid_output',
   'stuck_finalizing',
+  'stall_at_fraction',
 ]);
 
 /** The endpoints that stream a file's content, which `truncate` cuts short. */
@@ -32,6 +33,8 @@ export interface BatchFaults {
   hiddenFileIdReads?: number;
   /** Milliseconds the batch stays in `finalizing` beyond the usual (absent: none). */
   extraFinalizingMs?: number;
+  /** Share of requests after which the batch makes no more progress (absent: none). */
+  stallAtFraction?: number;
 }
 
 interface ActiveRule {
@@ -81,6 +84,7 @@ export class FaultSet {
       if (!this.fire(active)) continue;
       if (kind === 'batch_token_limit') faults.tokenLimit = true;
       if (kind === 'expire_at_fraction') faults.expireAtFraction = active.rule.fraction ?? 0.5;
+      if (kind === 'stall_at_fraction') faults.stallAtFraction = active.rule.fraction ?? 0.5;
       if (kind === 'late_file_ids') faults.hiddenFileIdReads = active.rule.reads ?? 1;
       if (kind === 'stuck_finalizing') faults.extraFinalizingMs = active.rule.delayMs ?? 60_000;
       if (kind === 'invalid_output')

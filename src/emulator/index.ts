@@ -19,6 +19,8 @@ export type {
   FaultRule,
   FaultStat,
   FileStat,
+  SyncSettings,
+  SyncStats,
   WebhookStat,
 } from './types.js';
 
@@ -50,6 +52,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     enqueuedTokenLimit: options.enqueuedTokenLimit ?? null,
     webhooks: options.webhook ? new WebhookSender(options.webhook) : null,
     persist: !ownsDataDir,
+    sync: options.sync ?? {},
   });
   const { url, port } = await listen(server.http, options);
   return {
@@ -61,6 +64,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     },
     addFault: (rule) => server.addFault(rule),
     clearFaults: () => server.clearFaults(),
+    configureSync: (settings) => server.configureSync(settings),
     close: async () => {
       await server.close();
       if (ownsDataDir) await rm(dataDir, { recursive: true, force: true });

@@ -13,8 +13,9 @@ import { GEMINI_ROUTES } from './gemini/routes.js';
 import { dropAnswer, readJson, sendJson } from './http.js';
 import { StateFile } from './state-file.js';
 import { apiOf, ENDED_STATUSES, Store } from './store.js';
+import { SYNC_ROUTES, SyncLimiter } from './sync-routes.js';
 import { answerAsTogether, TOGETHER_BATCH_PURPOSE, togetherPath } from './together.js';
-import type { EmulatorStats, EndpointName, FaultRule } from './types.js';
+import type { EmulatorStats, EndpointName, FaultRule, SyncSettings } from './types.js';
 import type { WebhookSender } from './webhooks.js';
 
 export interface ServerConfig {
@@ -27,6 +28,7 @@ export interface ServerConfig {
   webhooks: WebhookSender | null;
   /** Keep the records in `dataDir` and pick up from those found there. */
   persist: boolean;
+  sync: SyncSettings;
 }
 
 const ID = '([^/]+)';
@@ -82,6 +84,7 @@ const ROUTES: Route[] = [
   },
   ...ANTHROPIC_ROUTES,
   ...GEMINI_ROUTES,
+  ...SYNC_ROUTES,
 ];
 
 const OPENAI: Dialect = {
@@ -99,7 +102,8 @@ const OPENAI: Dialect = {
  * The HTTP side of the emulator: OpenAI's and Anthropic's routes under `/v1` (and Azure's
  * under `/openai`, Together's under `/together/v1`), Gemini's under `/v1beta` (with `/upload` and `/download`), and a control API
  * without auth:
- * `GET /_emulator/stats`, `POST /_emulator/reset`, `POST /_emulator/faults` (a FaultRule as JSON,
+ * `GET /_emulator/stats`, `POST /_emulator/reset`, `POST /_emulator/sync` (SyncSettings as JSON),
+ * `POST /_emulator/faults` (a FaultRule as JSON,
  * answers `{id}`) and `DELETE /_emulator/faults`.
  */
 export class EmulatorServer {
@@ -168,6 +172,7 @@ export class EmulatorServer {
       submissions: store.submissionCounts(),
       faults: faults.snapshot(),
       webhooks: this.config.webhooks?.stats() ?? [],
+      sync: this.state.sync.stats(),
     };
   }
 
@@ -198,6 +203,11 @@ export class EmulatorServer {
     this.state.faults.clear();
   }
 
+  configureSync(settings: SyncSettings): void {
+    this.config.sync = settings;
+    this.state.sync.configure(settings);
+  }
+
   /** Stops serving; batches stop where they are, to be resumed by the next `open`. */
   async close(): Promise<void> {
     const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
@@ -214,6 +224,7 @@ export class EmulatorServer {
       store,
       faults: new FaultSet(config.seed),
       calls: new Map(),
+      sync: new SyncLimiter(config.sync),
       processor: new BatchProcessor({
         store,
         timing: config.timing,
@@ -305,6 +316,9 @@ export class EmulatorServer {
         return sendJson(res, 200, {
           id: this.addFault((await readJson(req)) as unknown as FaultRule),
         });
+      case 'POST /_emulator/sync':
+        this.configureSync((await readJson(req)) as SyncSettings);
+        return sendJson(res, 200, { ok: true });
       case 'DELETE /_emulator/faults':
         this.clearFaults();
         return sendJson(res, 200, { ok: true });

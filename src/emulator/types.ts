@@ -29,6 +29,12 @@ export const ENDPOINT_NAMES = [
   'gemini.batches.list',
   'gemini.batches.cancel',
   'gemini.batches.delete',
+  'chat.completions.create',
+  'responses.create',
+  'embeddings.create',
+  'completions.create',
+  'moderations.create',
+  'messages.create',
 ] as const;
 
 export type EndpointName = (typeof ENDPOINT_NAMES)[number];
@@ -47,6 +53,7 @@ export const FAULT_KINDS = [
   'late_file_ids',
   'invalid_output',
   'stuck_finalizing',
+  'stall_at_fraction',
 ] as const;
 
 export type FaultKind = (typeof FAULT_KINDS)[number];
@@ -65,7 +72,11 @@ export interface FaultRule {
    * the batch stays in `finalizing` (default 60,000).
    */
   delayMs?: number;
-  /** expire_at_fraction: share of requests done when the batch expires; truncate: share of bytes sent. */
+  /**
+   * expire_at_fraction: share of requests done when the batch expires; stall_at_fraction: share
+   * done when it stops making progress (until cancelled, or expired at the end of its window);
+   * truncate: share of bytes sent.
+   */
   fraction?: number;
   /** line_error: HTTP status of the failing lines (default 500). */
   statusCode?: number;
@@ -117,6 +128,26 @@ export interface EmulatorOptions {
   enqueuedTokenLimit?: number;
   /** Upload limit (default 200 MB, OpenAI's batch input limit); lower it in tests. */
   maxFileBytes?: number;
+  /** The synchronous endpoints' latency and rate limit (default: no delay, no limit). */
+  sync?: SyncSettings;
+}
+
+/** How the synchronous endpoints (chat completions, responses, embeddings, messages…) answer. */
+export interface SyncSettings {
+  /** Milliseconds before each answer. */
+  latencyMs?: number;
+  /** Requests served per window, all synchronous endpoints together; past it, 429. */
+  requestsPerWindow?: number;
+  /** The window's length (default 60,000 ms, a requests-per-minute limit). */
+  windowMs?: number;
+}
+
+export interface SyncStats {
+  served: number;
+  /** Requests answered 429 for the rate limit. */
+  rateLimited: number;
+  /** Requests that came while the last 429's `retry-after` still ran. */
+  ignoredRetryAfter: number;
 }
 
 export interface CallCount {
@@ -179,6 +210,8 @@ export interface EmulatorStats {
   submissions: Record<string, number>;
   faults: FaultStat[];
   webhooks: WebhookStat[];
+  /** The synchronous endpoints, since the last reset. */
+  sync: SyncStats;
 }
 
 export interface Emulator {
@@ -195,4 +228,6 @@ export interface Emulator {
   reset(): void;
   addFault(rule: FaultRule): string;
   clearFaults(): void;
+  /** Sets the synchronous endpoints' latency and rate limit, from now on. */
+  configureSync(settings: SyncSettings): void;
 }

@@ -7,7 +7,7 @@ function isRetryableStatus(status: number | undefined): boolean {
   );
 }
 
-function retryAfterMs(headers: Headers | undefined): number | undefined {
+export function retryAfterMs(headers: Headers | undefined): number | undefined {
   const value = headers?.get('retry-after-ms') ?? null;
   if (value !== null && Number.isFinite(Number(value))) return Number(value);
   const seconds = headers?.get('retry-after') ?? null;

@@ -1,6 +1,7 @@
 import { failures } from '../../workflows/contract.js';
 import type { ProviderName } from '../../workflows/provider-names.js';
 import type { BatchEndpoint, BatchSnapshot } from '../../workflows/types.js';
+import type { SyncAnswer } from './sync.js';
 
 /** What names one batch of a run: the idempotency key of its creation. */
 export interface BatchKey {
@@ -97,6 +98,11 @@ export interface BatchProvider {
   resultLines(fileId: string): Promise<AsyncIterable<Uint8Array>>;
   /** Deletes a file; one already gone is not an error. */
   deleteFile(fileId: string): Promise<void>;
+  /**
+   * Sends one of a part's lines (in the provider's shape) through the synchronous API, for the
+   * deadline fallback; absent where Nightshift has none for the provider (Gemini, so far).
+   */
+  sendRequest?(line: string): Promise<SyncAnswer>;
 }
 
 /** The providers a worker has credentials for. */

@@ -1,14 +1,16 @@
 import type Anthropic from '@anthropic-ai/sdk';
-import { NotFoundError } from '@anthropic-ai/sdk';
+import { APIError, NotFoundError } from '@anthropic-ai/sdk';
 import type {
   BatchCreateParams,
   MessageBatch,
   MessageBatchIndividualResponse,
 } from '@anthropic-ai/sdk/resources/messages/batches';
+import type { MessageCreateParamsNonStreaming } from '@anthropic-ai/sdk/resources/messages/messages';
 import { failures } from '../../../workflows/contract.js';
 import type { BatchSnapshot } from '../../../workflows/types.js';
 import { cancelUnlessEnded } from '../failures.js';
 import type { BatchKey, BatchProvider, CreateBatchRequest, LostCreate } from '../provider.js';
+import { type SyncAnswer, syncAnswer } from '../sync.js';
 import { DEFAULT_TIMEOUT_MS } from './client.js';
 import { callAnthropic } from './errors.js';
 
@@ -236,5 +238,14 @@ export class AnthropicBatchProvider implements BatchProvider {
         results.controller.abort();
       }
     });
+  }
+
+  /** The line's `params` to the Messages API, once. */
+  sendRequest(line: string): Promise<SyncAnswer> {
+    const { params } = JSON.parse(line) as { params: MessageCreateParamsNonStreaming };
+    return syncAnswer(
+      () => this.anthropic.messages.create(params, { maxRetries: 0 }).withResponse(),
+      (err) => err instanceof APIError,
+    );
   }
 }

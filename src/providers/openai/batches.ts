@@ -1,11 +1,12 @@
 import type OpenAI from 'openai';
-import { NotFoundError } from 'openai';
+import { APIError, NotFoundError } from 'openai';
 import type { Batch } from 'openai/resources/batches';
 import { CANCELLABLE_BATCH_STATUSES } from '../../../workflows/contract.js';
 import type { ProviderName } from '../../../workflows/provider-names.js';
 import type { BatchSnapshot } from '../../../workflows/types.js';
 import { cancelUnlessEnded } from '../failures.js';
 import type { BatchKey, BatchProvider, CreateBatchRequest, LostUpload } from '../provider.js';
+import { type SyncAnswer, syncAnswer } from '../sync.js';
 import { callOpenAI } from './errors.js';
 
 /** How far back to look for a batch or file an earlier try of the same activity made. */
@@ -202,5 +203,16 @@ export class OpenAIBatchProvider implements BatchProvider {
 
   private retrieve(batchId: string): Promise<Batch> {
     return this.openai.batches.retrieve(batchId);
+  }
+
+  /** The line's `body` to its `url` (the same endpoint a batch sends it to), once. */
+  sendRequest(line: string): Promise<SyncAnswer> {
+    const { url, body } = JSON.parse(line) as { url: string; body: Record<string, unknown> };
+    // The SDK's base URL ends in /v1 (Azure's maps the path to the body's deployment).
+    const path = url.replace(/^\/v1(?=\/)/, '');
+    return syncAnswer(
+      () => this.openai.post(path, { body, maxRetries: 0 }).withResponse(),
+      (err) => err instanceof APIError,
+    );
   }
 }
