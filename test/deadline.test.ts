@@ -7,6 +7,7 @@ import { budgetFor } from '../src/pricing.js';
 import { durationMs, pauseOf } from '../src/providers/sync.js';
 import { judgeHedge } from '../workflows/deadline.js';
 import type { Deadline, ResultLine } from '../workflows/types.js';
+import { recordHistories } from './helpers/histories.js';
 import { chatLines } from './helpers/requests.js';
 import { useRig } from './helpers/rig.js';
 
@@ -135,6 +136,7 @@ async function stalledRun(id: string, seconds: number, options: { maxUsd?: numbe
     ...(budget ? { budget: { ...budget, usdPerRequest: 1e-5 } } : {}),
   });
   const summary = await run.wait();
+  await recordHistories(rig.client, id, `deadline-${id}`);
   const results = await rig.results(id);
   return { summary, results, synced: results.filter((r: ResultLine) => r.via === 'sync') };
 }

@@ -432,7 +432,7 @@ async function napUntilNextPoll(
       ? state.pollSeconds * 1000
       : Math.max(1, Math.min(state.pollSeconds * 1000, recheckAt - Date.now()));
   await condition(() => p.pollNow || (state.cancelRequested && !state.cancelSent), napMs, {
-    summary: `${batch.status} ${done}/${batch.requestCounts.total}: next poll in ${recheckAt === null ? state.pollSeconds : Math.ceil(napMs / 1000)}s`,
+    summary: `${batch.status} ${done}/${batch.requestCounts.total}: next poll in ${recheckAt === null ? state.pollSeconds : Math.round(napMs / 100) / 10}s`,
   });
   return done;
 }
