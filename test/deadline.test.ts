@@ -3,7 +3,10 @@ import { test } from 'node:test';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { deadlineOf, durationSeconds } from '../src/deadlines.js';
+import { emulatorProviderConfigs } from '../src/dev/emulator.js';
 import { budgetFor } from '../src/pricing.js';
+import { translateToAnthropic } from '../src/providers/anthropic/translate.js';
+import { createProviders } from '../src/providers/registry.js';
 import { durationMs, pauseOf } from '../src/providers/sync.js';
 import { judgeHedge } from '../workflows/deadline.js';
 import type { Deadline, ResultLine } from '../workflows/types.js';
@@ -48,10 +51,13 @@ test('a batch is given up only once the synchronous API would otherwise run out 
     JSON.stringify(judgeHedge(DEADLINE, { ...slow, now: 50_000 })),
     /at its pace it would end at 1970-01-01T00:02:30/,
   );
-  // A stuck batch counts as never ending, even with every request done (stuck finalizing).
-  const stuck = { remaining: 0, done: 500, stuck: true, since: { at: 0, done: 0 } };
-  assert.equal(judgeHedge(DEADLINE, { ...stuck, now: 89_000 }).hedge, false);
-  assert.match(JSON.stringify(judgeHedge(DEADLINE, { ...stuck, now: 90_000 })), /it is stuck/);
+  // A stuck batch counts as never ending (stuck validating)…
+  const stuck = { remaining: 500, done: 0, stuck: true, since: null };
+  assert.equal(judgeHedge(DEADLINE, { ...stuck, now: 39_000 }).hedge, false);
+  assert.match(JSON.stringify(judgeHedge(DEADLINE, { ...stuck, now: 40_000 })), /it is stuck/);
+  // … but one with every request done (stuck finalizing) has nothing left to send.
+  const finalizing = { remaining: 0, done: 500, stuck: true, since: { at: 0, done: 0 } };
+  assert.equal(judgeHedge(DEADLINE, { ...finalizing, now: 90_000 }).hedge, false);
 });
 
 test('deadlines parse as ISO times or durations, with a margin of a tenth by default', () => {
@@ -119,6 +125,31 @@ test('the emulator answers synchronously, as the official SDKs expect, with rate
   assert.equal(message.type, 'message');
 });
 
+test('OpenAI, Azure and Anthropic send a part line of their own shape synchronously', async () => {
+  const providers = createProviders(emulatorProviderConfigs(rig.emulator, 0));
+  const [line] = chatLines(1, { prefix: 'one' });
+  for (const name of ['openai', 'azure', 'openai-compatible'] as const) {
+    const answer = await providers[name]?.sendRequest?.(line as string);
+    assert.equal(answer?.statusCode, 200, name);
+    assert.equal((answer?.body as { object?: string } | undefined)?.object, 'chat.completion', name);
+  }
+  const translated = translateToAnthropic(JSON.parse(line as string));
+  assert.ok(translated.ok);
+  const answer = await providers.anthropic?.sendRequest?.(JSON.stringify(translated.line));
+  assert.equal(answer?.statusCode, 200);
+  assert.equal((answer?.body as { type?: string } | undefined)?.type, 'message');
+  assert.equal(providers.gemini?.sendRequest, undefined, 'Gemini has none yet');
+
+  rig.emulator.configureSync({ requestsPerWindow: 0, windowMs: 2_000 });
+  try {
+    const limited = await providers.openai?.sendRequest?.(line as string);
+    assert.equal(limited?.statusCode, 429, 'an error answer is an answer, not a throw');
+    assert.ok((limited?.pauseMs ?? 0) > 1_000, 'with the pause its retry-after asks for');
+  } finally {
+    rig.emulator.configureSync({});
+  }
+});
+
 /** A run of 20 requests whose batch stalls after 5, with a deadline `seconds` away. */
 async function stalledRun(id: string, seconds: number, options: { maxUsd?: number } = {}) {
   rig.emulator.clearFaults();
@@ -129,7 +160,8 @@ async function stalledRun(id: string, seconds: number, options: { maxUsd?: numbe
     id,
     deadline: {
       at: new Date(Date.now() + seconds * 1000),
-      marginSeconds: 1,
+      // The dev server fires sub-second timers after a second: the margin covers the cancel's poll.
+      marginSeconds: 2,
       syncConcurrency: 4,
       syncSecondsPerRequest: 0.2,
     },
@@ -143,7 +175,7 @@ async function stalledRun(id: string, seconds: number, options: { maxUsd?: numbe
 
 test('a stalled batch is given up before the deadline and the rest answered synchronously', async () => {
   const before = rig.emulator.stats().sync.served;
-  const { summary, results, synced } = await stalledRun('hedged', 6);
+  const { summary, results, synced } = await stalledRun('hedged', 7);
   assert.equal(summary.status, 'completed');
   assert.equal(results.length, 20);
   assert.ok(results.every((r) => r.status === 'succeeded'));
@@ -164,7 +196,7 @@ test('a stalled batch is given up before the deadline and the rest answered sync
 
 test('a fallback the budget cannot pay is not made: the run ends partial and says why', async () => {
   const before = rig.emulator.stats().sync.served;
-  const { summary, synced } = await stalledRun('unpaid', 5, { maxUsd: 0.0001 });
+  const { summary, synced } = await stalledRun('unpaid', 6, { maxUsd: 0.0001 });
   assert.equal(summary.status, 'partial');
   assert.equal(synced.length, 0);
   assert.equal(rig.emulator.stats().sync.served, before, 'nothing was sent synchronously');
@@ -182,7 +214,7 @@ test('429s during the fallback are waited out, never ignored', async () => {
   rig.emulator.configureSync({ requestsPerWindow: 2, windowMs: 400 });
   try {
     const before = rig.emulator.stats().sync;
-    const { summary, synced } = await stalledRun('limited', 8);
+    const { summary, synced } = await stalledRun('limited', 9);
     const after = rig.emulator.stats().sync;
     assert.equal(summary.status, 'completed');
     assert.equal(synced.length, 15);
@@ -192,4 +224,23 @@ test('429s during the fallback are waited out, never ignored', async () => {
   } finally {
     rig.emulator.configureSync({});
   }
+});
+
+test('a batch stuck in validating counts towards the deadline: given up, all sent synchronously', async () => {
+  rig.emulator.clearFaults();
+  rig.emulator.addFault({ kind: 'stuck_validating', delayMs: 60_000, times: 1 });
+  const before = rig.emulator.stats().sync.served;
+  const run = await rig.submit(chatLines(10, { prefix: 'stuck-deadline' }), {
+    id: 'stuck-deadline',
+    stuckAfterSeconds: { validating: 1 },
+    // The dev server fires sub-second timers after a second: the margin covers the cancel's poll.
+    deadline: { at: new Date(Date.now() + 6_000), marginSeconds: 2, syncSecondsPerRequest: 0.1 },
+  });
+  const summary = await run.wait();
+  assert.equal(summary.status, 'completed');
+  assert.equal(summary.sync?.succeeded, 10);
+  assert.equal(rig.emulator.stats().sync.served - before, 10);
+  assert.equal(summary.batches[0]?.status, 'cancelled');
+  assert.match(summary.deadline?.hedges[0]?.reason ?? '', /10 requests unfinished and it is stuck/);
+  assert.equal(summary.deadline?.met, true);
 });

@@ -81,10 +81,10 @@ export function judgeHedge(deadline: Deadline, view: BatchView): HedgeVerdict {
 
 /** When the batch will have finished, at its pace since it was first seen running. */
 function batchEndForecast({ now, remaining, done, stuck, since }: BatchView): number {
-  // A stuck batch may hold finished work it never hands over (stuck finalizing): only a cancel
-  // gets its results out.
-  if (stuck) return Number.POSITIVE_INFINITY;
+  // Nothing left to send: a batch stuck finalizing has run every request, and sending them again
+  // would not make its results come sooner (nor can it be cancelled).
   if (remaining === 0) return now;
+  if (stuck) return Number.POSITIVE_INFINITY;
   if (!since || now <= since.at || done <= since.done) return Number.POSITIVE_INFINITY;
   const perMs = (done - since.done) / (now - since.at);
   return now + remaining / perMs;

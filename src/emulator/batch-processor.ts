@@ -104,7 +104,8 @@ export class BatchProcessor {
     const scan = await scanInput(batch.input_path, batch.endpoint, signal);
     const plan = scan.requests && new RequestPlan(scan.requests, batch.faults, random);
     if (from === 'validating') {
-      const validated = await wait(batch.created_ms + timing.validatingMs);
+      const validatingMs = timing.validatingMs + (batch.faults.extraValidatingMs ?? 0);
+      const validated = await wait(batch.created_ms + validatingMs);
       if (validated === 'cancelled') return finish(0, 'cancelled');
       if (!plan) return this.fail(batch, scan.errors);
       if (validated === 'deadline') return finish(0, 'expired');
@@ -154,25 +155,14 @@ export class BatchProcessor {
     const final = plan.progressAt(n);
     batch.progress = () => final;
     const files = await writeResults({ store, batch, plan, done: n, random, signal });
-    const finalizingMs = timing.finalizingMs + (batch.faults.extraFinalizingMs ?? 0);
-    const timer = new AbortController();
     try {
-      const finalized = await Promise.race([
-        delay(Math.max(0, finalizing + finalizingMs - Date.now()), 'elapsed' as const, {
-          signal: AbortSignal.any([signal, timer.signal]),
-        }),
-        cancelled,
-      ]);
-      if (finalized === 'cancelled') {
-        // Cancelled while finalizing: every request has run, and the results say so.
-        await discardResults(files);
-        return finish(n, 'cancelled');
-      }
+      const finalizingMs = timing.finalizingMs + (batch.faults.extraFinalizingMs ?? 0);
+      await delay(Math.max(0, finalizing + finalizingMs - Date.now()), undefined, {
+        signal,
+      });
     } catch (err) {
       await discardResults(files);
       throw err;
-    } finally {
-      timer.abort();
     }
     attachResults(store, batch, files);
     batch.status = 'completed';

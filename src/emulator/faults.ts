@@ -17,6 +17,7 @@ const BATCH_KINDS: ReadonlySet<FaultKind> = new Set([
   'invalid_output',
   'stuck_finalizing',
   'stall_at_fraction',
+  'stuck_validating',
 ]);
 
 /** The endpoints that stream a file's content, which `truncate` cuts short. */
@@ -33,6 +34,8 @@ export interface BatchFaults {
   hiddenFileIdReads?: number;
   /** Milliseconds the batch stays in `finalizing` beyond the usual (absent: none). */
   extraFinalizingMs?: number;
+  /** Milliseconds the batch stays in `validating` beyond the usual (absent: none). */
+  extraValidatingMs?: number;
   /** Share of requests after which the batch makes no more progress (absent: none). */
   stallAtFraction?: number;
 }
@@ -87,6 +90,7 @@ export class FaultSet {
       if (kind === 'stall_at_fraction') faults.stallAtFraction = active.rule.fraction ?? 0.5;
       if (kind === 'late_file_ids') faults.hiddenFileIdReads = active.rule.reads ?? 1;
       if (kind === 'stuck_finalizing') faults.extraFinalizingMs = active.rule.delayMs ?? 60_000;
+      if (kind === 'stuck_validating') faults.extraValidatingMs = active.rule.delayMs ?? 60_000;
       if (kind === 'invalid_output')
         faults.invalidOutput = { lineRate: active.rule.lineRate ?? 0.1 };
       if (kind === 'line_error') {

@@ -354,7 +354,9 @@ function dialectOf(pathname: string): Dialect {
 function azureDialect(url: URL): { pathname: string; v1: boolean } | null {
   const match = /^\/openai\/(v1\/)?(.*)$/.exec(url.pathname);
   if (!match) return null;
-  return { pathname: `/v1/${match[2]}`, v1: match[1] !== undefined };
+  // Synchronous calls name the deployment in the path (`deployments/<name>/chat/completions`).
+  const path = (match[2] as string).replace(/^deployments\/[^/]+\//, '');
+  return { pathname: `/v1/${path}`, v1: match[1] !== undefined };
 }
 
 /** Azure authenticates with an `api-key` header (or Entra ID's bearer token) and a version. */

@@ -54,6 +54,7 @@ export const FAULT_KINDS = [
   'invalid_output',
   'stuck_finalizing',
   'stall_at_fraction',
+  'stuck_validating',
 ] as const;
 
 export type FaultKind = (typeof FAULT_KINDS)[number];
@@ -68,8 +69,8 @@ export interface FaultRule {
   /** http_429: the `retry-after` the client is told (fractions allowed; also sent as `retry-after-ms`). */
   retryAfterSeconds?: number;
   /**
-   * slow: added latency before the call is served; stuck_finalizing: how much longer than usual
-   * the batch stays in `finalizing` (default 60,000).
+   * slow: added latency before the call is served; stuck_finalizing, stuck_validating: how much
+   * longer than usual the batch stays in `finalizing` or `validating` (default 60,000).
    */
   delayMs?: number;
   /**
