@@ -4,6 +4,7 @@ import type { Providers } from '../src/providers/provider.js';
 import { failures } from '../workflows/contract.js';
 import type {
   ClassifyInput,
+  CountTokensInput,
   FinalizeInput,
   PrepareInput,
   PrepareScheduledInput,
@@ -18,6 +19,7 @@ import { countBatch, countProviderError, countResubmitted } from './metrics.js';
 import { prepareParts } from './prepare.js';
 import { prepareScheduledRun } from './scheduled.js';
 import { sendSync } from './sync.js';
+import { countTokens } from './tokens.js';
 import { transferActivities } from './transfers.js';
 
 export interface ActivityDeps {
@@ -49,6 +51,7 @@ export function createActivities({ providers, store }: ActivityDeps) {
     finalize: (input: FinalizeInput) => finalizeRun(store, input, progress),
     prepareScheduledRun: (input: PrepareScheduledInput) => prepareScheduledRun(store, input),
     sendSync: (input: SyncInput) => sendSync(providers, store, input),
+    countTokens: (input: CountTokensInput) => countTokens(store, input, progress),
   });
 }
 

@@ -10,6 +10,7 @@ import { registerDev } from './commands/dev.js';
 import { registerEmulator } from './commands/emulator.js';
 import { registerGc } from './commands/gc.js';
 import { registerList } from './commands/list.js';
+import { registerQuota } from './commands/quota.js';
 import { registerResults } from './commands/results.js';
 import { registerSchedule } from './commands/schedule.js';
 import { registerStatus } from './commands/status.js';
@@ -53,6 +54,7 @@ for (const register of [
   registerGc,
   registerCache,
   registerSchedule,
+  registerQuota,
   registerEmulator,
   registerCodecServer,
 ]) {

@@ -32,6 +32,8 @@ import { type DeadlineOption, deadlineOf } from './deadlines.js';
 import { writeLines } from './jsonl.js';
 import type { JsonSchema } from './output-schema.js';
 import { PROVIDER_RULES } from './providers/rules.js';
+import { runningLedger } from './quota.js';
+import { DEFAULT_QUOTA_ACCOUNT } from './quota-settings.js';
 import {
   type FileValidation,
   type ValidateFileOptions,
@@ -120,6 +122,11 @@ export interface SubmitOptions
    * standard price (see the README's Deadlines).
    */
   deadline?: DeadlineOption;
+  /**
+   * Whose enqueued-token ledger the run's batches queue in, when a quota is set for its provider
+   * and model (`nightshift quota set`); default `default`.
+   */
+  quotaAccount?: string;
 }
 
 export interface Submitted {
@@ -261,7 +268,7 @@ export async function runInputFor(
   /** The cache lookup the caller already made for this run (see `lookUpCache`). */
   cacheLookup?: CacheLookup,
 ): Promise<RunInput> {
-  const { id: _id, outputSchema, cache = true, deadline, ...overrides } = options;
+  const { id: _id, outputSchema, cache = true, deadline, quotaAccount: _q, ...overrides } = options;
   const runOptions = runOptionsFor(overrides);
   if (deadline !== undefined) runOptions.deadline = deadlineOf(deadline);
   const stored = isStoredInput(input);
@@ -344,6 +351,12 @@ export class Nightshift {
     // Before the upload: a resubmit must not replace the input of a run that already exists.
     if (await this.exists(id)) return { run: this.run(id), started: false };
     const runInput = await runInputFor(this.store, id, input, check, options, cacheLookup);
+    if (check.model) {
+      const provider = runInput.options.provider ?? DEFAULT_PROVIDER;
+      const account = options.quotaAccount ?? DEFAULT_QUOTA_ACCOUNT;
+      const ledger = await runningLedger(this.temporal, { provider, account, model: check.model });
+      if (ledger) runInput.options.ledger = { workflowId: ledger };
+    }
     const { inputFile } = runInput;
     try {
       await this.temporal.workflow.start<typeof runWorkflow>('runWorkflow', {

@@ -17,6 +17,7 @@ import {
   type CompatibleProfile,
   DEFAULT_AZURE_API_VERSION,
 } from './providers/settings.js';
+import { DEFAULT_QUOTA_ACCOUNT, parseEnqueuedTokens } from './quota-settings.js';
 import type { TemporalConfig } from './temporal/connection.js';
 
 /** Task queue of runs and workers unless NIGHTSHIFT_TASK_QUEUE says otherwise. */
@@ -41,6 +42,10 @@ export interface NightshiftConfig {
   /** The deadline fallback's synchronous requests in flight per part, and the time of one. */
   syncConcurrency: number;
   syncSecondsPerRequest: number;
+  /** Whose enqueued-token ledgers this process's runs queue in. */
+  quotaAccount: string;
+  /** Enqueued-token limits `submit` sets on the ledgers of its runs (`quota set` otherwise). */
+  enqueuedTokens: { provider: string; model: string; limit: number }[];
   tools: ToolsConfig;
 }
 
@@ -188,6 +193,18 @@ const SETTINGS: readonly Setting[] = [
     default: '2',
   },
   {
+    variables: ['NIGHTSHIFT_ENQUEUED_TOKENS'],
+    meaning:
+      "enqueued-token limits `submit` sets on the ledger of its run's provider and model, like `nightshift quota set`: `openai/gpt-4o-mini=2000000,anthropic/claude-sonnet-4-5=500000`",
+    default: 'none (unlimited)',
+  },
+  {
+    variables: ['NIGHTSHIFT_QUOTA_ACCOUNT'],
+    meaning:
+      'the account whose ledgers runs queue in: runs on different accounts (organizations, keys) have limits of their own',
+    default: '`default`',
+  },
+  {
     variables: ['NIGHTSHIFT_DEBUG'],
     meaning: '`1`: stack traces, worker logs, every retried failure in full',
     default: '—',
@@ -270,6 +287,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): NightshiftConf
     },
     emulatorPerRequestMs: milliseconds(env, 'NIGHTSHIFT_EMULATOR_PER_REQUEST_MS'),
     stuckAfterSeconds: stuckThresholds(text('NIGHTSHIFT_STUCK_AFTER')),
+    quotaAccount: text('NIGHTSHIFT_QUOTA_ACCOUNT') ?? DEFAULT_QUOTA_ACCOUNT,
+    enqueuedTokens: enqueuedTokens(text('NIGHTSHIFT_ENQUEUED_TOKENS')),
     syncConcurrency: positive(
       text('NIGHTSHIFT_SYNC_CONCURRENCY'),
       'NIGHTSHIFT_SYNC_CONCURRENCY',
@@ -320,6 +339,14 @@ function compatibleProfile(value: string | null): CompatibleProfile {
 }
 
 const DURATION_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
+
+function enqueuedTokens(value: string | null): NightshiftConfig['enqueuedTokens'] {
+  try {
+    return value === null ? [] : parseEnqueuedTokens(value);
+  } catch (err) {
+    throw new ConfigError(`NIGHTSHIFT_ENQUEUED_TOKENS: ${(err as Error).message}`);
+  }
+}
 
 /** A positive number (an integer where `integer`), or the default when unset. */
 function positive(value: string | null, name: string, fallback: number, integer: boolean): number {

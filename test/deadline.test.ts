@@ -131,7 +131,11 @@ test('OpenAI, Azure and Anthropic send a part line of their own shape synchronou
   for (const name of ['openai', 'azure', 'openai-compatible'] as const) {
     const answer = await providers[name]?.sendRequest?.(line as string);
     assert.equal(answer?.statusCode, 200, name);
-    assert.equal((answer?.body as { object?: string } | undefined)?.object, 'chat.completion', name);
+    assert.equal(
+      (answer?.body as { object?: string } | undefined)?.object,
+      'chat.completion',
+      name,
+    );
   }
   const translated = translateToAnthropic(JSON.parse(line as string));
   assert.ok(translated.ok);

@@ -15,6 +15,7 @@ import { connectClient } from '../src/temporal/connection.js';
 import { assertRunIntegrity, batchesOf } from './helpers/assertions.js';
 import { eventually } from './helpers/cli.js';
 import { recordHistories } from './helpers/histories.js';
+import { LEDGER_EMULATOR, ledgerScenario } from './helpers/ledger.js';
 import { childPid, scenarios } from './helpers/reliability.js';
 import { chatLines, idsOf } from './helpers/requests.js';
 import { Rig } from './helpers/rig.js';
@@ -76,5 +77,28 @@ scenario(
     assert.equal(batchesOf(rig.emulator.stats(), run.id).length, 3);
     await recordHistories(client, run.id);
     return { runs: 1 };
+  },
+);
+
+scenario(
+  'dev server killed while parts wait in the token ledger',
+  'SIGKILL of `temporal server start-dev` while two runs queue for an enqueued-token quota',
+  async () => {
+    const ledgerRig = await Rig.start({ client, address: server.address }, 'reliability-ledger', {
+      worker: 'process',
+      emulator: LEDGER_EMULATOR,
+    });
+    try {
+      await ledgerScenario(ledgerRig, ['q4', 'q5'], async () => {
+        process.kill(await childPid(serverOptions.dbFile), 'SIGKILL');
+        await eventually('the server gone', async () =>
+          (await temporalReachable(server.address)) ? undefined : true,
+        );
+        server = await startTemporalDevServer(serverOptions);
+      });
+    } finally {
+      await ledgerRig.close();
+    }
+    return { runs: 2 };
   },
 );

@@ -37,8 +37,8 @@ export const { createBatch } = proxyActivities<Group<'createBatch'>>(long);
 export const { upload, download } = proxyActivities<Group<'upload' | 'download'>>(long);
 
 /** Reading and writing a part's or a run's files in the store: split, classify, merge. */
-export const { prepare, classify, finalize } =
-  proxyActivities<Group<'prepare' | 'classify' | 'finalize'>>(long);
+export const { prepare, classify, finalize, countTokens } =
+  proxyActivities<Group<'prepare' | 'classify' | 'finalize' | 'countTokens'>>(long);
 
 /** The deadline fallback: a part's leftovers through the synchronous API, paced by the provider. */
 export const { sendSync } = proxyActivities<Group<'sendSync'>>(long);

@@ -17,6 +17,7 @@ import { addUsage, BATCH_DISCOUNT, emptyUsage, usageCostUsd } from '../src/prici
 import {
   cancelBatch,
   classify,
+  countTokens,
   createBatch,
   deleteProviderFiles,
   download,
@@ -26,6 +27,7 @@ import {
 } from './activity-proxies.js';
 import { addCounts, ENDED_BATCH_STATUSES, failures, zeroCounts } from './contract.js';
 import { hasSyncFallback, judgeHedge, type ProgressSince } from './deadline.js';
+import { exceededSignal, grantSignal, releaseSignal, reserveSignal } from './ledger.js';
 import { batchStateOf, classifyResultOf, downloadResultOf, partRefOf } from './legacy.js';
 import {
   budgetReplySignal,
@@ -71,6 +73,7 @@ export type BatchWorkflowOptions = Pick<
   | 'cache'
   | 'stuckAfterSeconds'
   | 'deadline'
+  | 'ledger'
 >;
 
 /** Everything a part needs to resume, carried across continue-as-new. */
@@ -96,6 +99,10 @@ export interface BatchState {
   progressSince?: ProgressSince | null;
   /** Set once the batch was given up for the synchronous API, to meet the deadline. */
   hedge?: HedgeRecord | null;
+  /** The attempt's input tokens, once counted for the ledger. */
+  attemptTokens?: number | null;
+  /** The ledger ticket the part holds or waits for (`<attempt>.<try>`), if any. */
+  quotaTicket?: string | null;
   outcome: PartOutcome;
   progress: PartProgress;
 }
@@ -129,6 +136,8 @@ interface Part {
   /** Set by the pollNow signal (webhooks, impatient users); cleared by the next nap. */
   pollNow: boolean;
   budgetReply: BudgetReply | null;
+  /** The last ticket the ledger granted. */
+  granted: string | null;
 }
 
 /**
@@ -142,14 +151,25 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<PartOutc
   CancellationScope.current().cancelRequested.catch(() => {
     p.state.cancelRequested = true;
   });
-  return CancellationScope.nonCancellable(() => runAttempts(p));
+  return CancellationScope.nonCancellable(async () => {
+    try {
+      return await runAttempts(p);
+    } catch (err) {
+      // A part that fails for good gives its ledger reservation back to the other runs.
+      await releaseTokens(p, null);
+      throw err;
+    }
+  });
 }
 
 function startPart(workflowInput: BatchWorkflowInput): Part {
   const input = { ...workflowInput, part: partRefOf(workflowInput.part) };
   const state = input.state ? batchStateOf(input.state) : initialState(input.part);
   const provider = input.options.provider ?? DEFAULT_PROVIDER;
-  const p: Part = { input, provider, state, pollNow: false, budgetReply: null };
+  const p: Part = { input, provider, state, pollNow: false, budgetReply: null, granted: null };
+  setHandler(grantSignal, ({ ticket }) => {
+    p.granted = ticket;
+  });
   setHandler(budgetReplySignal, (reply) => {
     p.budgetReply = reply;
   });
@@ -200,7 +220,9 @@ async function runAttempts(p: Part): Promise<PartOutcome> {
     if (state.cancelRequested && !state.batchId && patched('no-batch-after-cancelled-upload')) {
       continue;
     }
+    if (!state.batchId && !(await reserveTokens(p))) continue;
     const batch = await waitForBatch(p, state.batchId ?? (await createAttemptBatch(p, fileId)));
+    await releaseTokens(p, batch);
     if (batch.status === 'failed') {
       await backOffTokenLimit(p, batch);
       continue;
@@ -223,8 +245,70 @@ async function runAttempts(p: Part): Promise<PartOutcome> {
       cancelSent: false,
       pollSeconds: null,
       progressSince: null,
+      attemptTokens: null,
     });
   }
+}
+
+/**
+ * With a ledger, waits for it to grant the batch's input tokens (counted once per attempt).
+ * Returns false when a cancel came first: the ticket is given back, and nothing is created.
+ */
+async function reserveTokens(p: Part): Promise<boolean> {
+  const { state, input } = p;
+  const { ledger } = input.options;
+  if (!ledger) return true;
+  const ticket = `${state.attempt}.${state.tries}`;
+  if (state.quotaTicket !== ticket) {
+    state.attemptTokens ??= await countTokens.executeWithOptions(
+      { summary: `count the input tokens of ${what(p)}` },
+      [{ runId: input.runId, requests: state.requests }],
+    );
+    const holder = workflowInfo().workflowId;
+    try {
+      await getExternalWorkflowHandle(ledger.workflowId).signal(reserveSignal, {
+        holder,
+        ticket,
+        tokens: state.attemptTokens,
+        runId: input.runId,
+        part: input.part.index,
+        since: new Date().toISOString(),
+        // A batch the provider refused for its limit goes first again.
+        ...(state.tries > 0 ? { front: true } : {}),
+      });
+    } catch {
+      log.warn(`the ledger ${ledger.workflowId} is gone: creating the batch without it`);
+      return true;
+    }
+    state.quotaTicket = ticket;
+  }
+  state.progress.quota = {
+    ledger: ledger.workflowId,
+    tokens: state.attemptTokens ?? 0,
+    since: new Date().toISOString(),
+  };
+  phase(p, 'waiting-for-quota');
+  await condition(() => p.granted === ticket || state.cancelRequested);
+  delete state.progress.quota;
+  if (p.granted === ticket) return true;
+  await releaseTokens(p, null);
+  return false;
+}
+
+/**
+ * Gives the batch's tokens back to the ledger once it has ended, or tells it the provider
+ * refused the batch for its enqueued-token limit (which lowers the ledger's idea of the limit).
+ */
+async function releaseTokens(p: Part, batch: BatchSnapshot | null): Promise<void> {
+  const { state, input } = p;
+  const { ledger } = input.options;
+  if (!ledger || !state.quotaTicket) return;
+  const claim = { holder: workflowInfo().workflowId, ticket: state.quotaTicket };
+  const refused = batch?.errors.some((e) => e.code === 'token_limit_exceeded') ?? false;
+  state.quotaTicket = null;
+  await getExternalWorkflowHandle(ledger.workflowId)
+    .signal(refused ? exceededSignal : releaseSignal, claim)
+    .catch(() => log.warn(`the ledger ${ledger.workflowId} is gone: nothing to release`));
 }
 
 /** Marks the part's phase for queries (`nightshift status`) and the UI's current details. */
@@ -239,6 +323,9 @@ function phase(p: Part, next: PartPhase): void {
       (stuck ? ` · **stuck** in ${stuck.status} since ${stuck.since}` : '') +
       (state.hedge
         ? ` · **deadline**: batch given up at ${state.hedge.at}, the rest goes synchronous`
+        : '') +
+      (state.progress.quota
+        ? ` · waiting for ${state.progress.quota.tokens} enqueued tokens in ${state.progress.quota.ledger}`
         : ''),
   );
 }

@@ -1,4 +1,5 @@
 // The workflow bundle's entry: every workflow type the worker registers.
 export { batchWorkflow } from './batch.js';
+export { tokenLedgerWorkflow } from './ledger.js';
 export { runWorkflow } from './run.js';
 export { scheduledRunWorkflow } from './scheduled.js';

@@ -210,6 +210,16 @@ export interface RunOptions {
   stuckAfterSeconds?: StuckThresholds;
   /** When every request must be done by; what a batch cannot finish by then goes synchronous. */
   deadline?: Deadline;
+  /**
+   * The enqueued-token ledger of the run's provider, account and model (`workflows/ledger.ts`),
+   * where each batch reserves its input tokens first (absent: no quota is set for them).
+   */
+  ledger?: { workflowId: string };
+}
+
+export interface CountTokensInput {
+  runId: string;
+  requests: ArtifactName;
 }
 
 /** A run's deadline and how its synchronous fallback is planned (`workflows/deadline.ts`). */
@@ -320,6 +330,8 @@ export type PartPhase =
   | 'cancelling'
   /** Sending the leftovers through the synchronous API, to meet the deadline. */
   | 'syncing'
+  /** Waiting for the enqueued-token ledger to grant the batch's tokens. */
+  | 'waiting-for-quota'
   | 'done';
 
 export interface PartProgress {
@@ -335,6 +347,8 @@ export interface PartProgress {
   stuck?: StuckBatch;
   /** Set once the part decided its batch would miss the deadline. */
   hedge?: HedgeRecord;
+  /** Set while the part waits for its batch's tokens in the ledger. */
+  quota?: { ledger: string; tokens: number; since: string };
 }
 
 export type RunStatus =

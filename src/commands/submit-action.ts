@@ -103,8 +103,9 @@ export function runOptions(flags: SubmitFlags, id?: string): SubmitOptions {
     options.maxConcurrentBatches = flags.maxConcurrentBatches;
   }
   if (flags.keepProviderFiles) options.keepProviderFiles = true;
-  const { stuckAfterSeconds } = loadConfig();
+  const { stuckAfterSeconds, quotaAccount } = loadConfig();
   if (stuckAfterSeconds) options.stuckAfterSeconds = stuckAfterSeconds;
+  options.quotaAccount = quotaAccount;
   if (flags.cacheAny && !flags.cache) throw new UsageError('--cache-any goes without --no-cache');
   options.cache = flags.cache && (flags.cacheAny ? 'any' : true);
   if (flags.deadline !== undefined) options.deadline = deadlineFlags(flags.deadline, flags);
@@ -267,6 +268,27 @@ async function estimateAndCheck(
   return sent > 0 ? estimate.usd / sent : null;
 }
 
+/** NIGHTSHIFT_ENQUEUED_TOKENS's limit for the run's provider and model, set on its ledger. */
+async function applyQuotaFromEnvironment(
+  nightshift: Nightshift,
+  options: SubmitOptions,
+  model: string | null,
+): Promise<void> {
+  const provider = options.provider ?? DEFAULT_PROVIDER;
+  const entry = loadConfig().enqueuedTokens.find(
+    (e) => e.provider === provider && e.model === model,
+  );
+  if (!entry || !model) return;
+  const { setQuota } = await import('../quota.js');
+  const account = options.quotaAccount ?? loadConfig().quotaAccount;
+  await setQuota(
+    nightshift.temporal,
+    nightshift.taskQueue,
+    { provider, account, model },
+    entry.limit,
+  );
+}
+
 /** `nightshift submit`: validate, estimate, start the run; with --wait, follow it to its end. */
 /** The JSON Schema of `--output-schema`, checked to compile before anything is spent. */
 export async function readSchema(path: string): Promise<JsonSchema> {
@@ -316,6 +338,7 @@ export async function submit(file: string | undefined, flags: SubmitFlags): Prom
   }
 
   await withNightshift(async (nightshift) => {
+    await applyQuotaFromEnvironment(nightshift, options, report.model);
     const { run, started } = await nightshift.submit(input, options, report, cached);
     if (started) {
       console.error(

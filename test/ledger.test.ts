@@ -1,0 +1,50 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  canGrantHead,
+  type LedgerState,
+  learnedLimit,
+  ledgerWorkflowId,
+} from '../workflows/ledger.js';
+import { recordHistories } from './helpers/histories.js';
+import { LEDGER_EMULATOR, ledgerScenario } from './helpers/ledger.js';
+import { expireDeadWorker } from './helpers/reliability.js';
+import { useRig } from './helpers/rig.js';
+
+const reservation = (holder: string, tokens: number) => ({
+  holder,
+  ticket: '1.0',
+  tokens,
+  runId: holder,
+  part: 1,
+  since: '2026-12-03T00:00:00.000Z',
+});
+
+test('first come, first served: the head waits until it fits, and nothing overtakes it', () => {
+  const s: LedgerState = {
+    key: { provider: 'openai', account: 'default', model: 'gpt-4o-mini' },
+    limit: 100,
+    learned: null,
+    held: [reservation('a', 60)],
+    waiting: [reservation('b', 50), reservation('c', 10)],
+    granted: [],
+  };
+  assert.equal(canGrantHead(s), false, 'b does not fit, and c, which would, waits behind it');
+  s.held = [];
+  assert.equal(canGrantHead(s), true);
+  s.waiting = [reservation('huge', 500)];
+  assert.equal(canGrantHead(s), true, 'alone, a batch over the limit is the provider to judge');
+  assert.equal(learnedLimit(s, 80), 72, 'a refusal at 80 held teaches a limit under it');
+});
+
+const rig = useRig('ledger', { worker: 'process', emulator: LEDGER_EMULATOR });
+
+test('three runs share the enqueued-token limit: queued, never refused, through a worker SIGKILL', async () => {
+  await ledgerScenario(rig, ['q1', 'q2', 'q3'], async (ids) => {
+    await rig.stopWorker();
+    for (const id of ids) await expireDeadWorker(rig.client, id);
+    await rig.startWorker();
+  });
+  const ledger = ledgerWorkflowId({ provider: 'openai', account: 'default', model: 'gpt-4o-mini' });
+  await recordHistories(rig.client, 'q1', 'ledger-three-runs', [ledger]);
+});
