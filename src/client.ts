@@ -27,13 +27,17 @@ import {
   isValidRunId,
 } from './artifacts.js';
 import { type CacheLookup, lookUpCache } from './cache-lookup.js';
-import { DEFAULT_TASK_QUEUE, loadConfig, type NightshiftConfig } from './config.js';
+import {
+  DEFAULT_QUOTA_ACCOUNT,
+  DEFAULT_TASK_QUEUE,
+  loadConfig,
+  type NightshiftConfig,
+} from './config.js';
 import { type DeadlineOption, deadlineOf } from './deadlines.js';
 import { writeLines } from './jsonl.js';
 import type { JsonSchema } from './output-schema.js';
 import { PROVIDER_RULES } from './providers/rules.js';
 import { runningLedger } from './quota.js';
-import { DEFAULT_QUOTA_ACCOUNT } from './quota-settings.js';
 import {
   type FileValidation,
   type ValidateFileOptions,

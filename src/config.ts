@@ -9,7 +9,6 @@ import {
   type ProviderName,
 } from '../workflows/provider-names.js';
 import { STUCK_STATES, type StuckThresholds } from '../workflows/stuck.js';
-import { DEFAULT_SYNC_CONCURRENCY, DEFAULT_SYNC_SECONDS_PER_REQUEST } from './deadlines.js';
 import type { OpenAIConfig } from './providers/openai/client.js';
 import type { ProviderConfigs } from './providers/registry.js';
 import {
@@ -17,11 +16,17 @@ import {
   type CompatibleProfile,
   DEFAULT_AZURE_API_VERSION,
 } from './providers/settings.js';
-import { DEFAULT_QUOTA_ACCOUNT, parseEnqueuedTokens } from './quota-settings.js';
 import type { TemporalConfig } from './temporal/connection.js';
 
 /** Task queue of runs and workers unless NIGHTSHIFT_TASK_QUEUE says otherwise. */
 export const DEFAULT_TASK_QUEUE = 'nightshift';
+
+/** The account runs queue in for enqueued tokens unless NIGHTSHIFT_QUOTA_ACCOUNT names another. */
+export const DEFAULT_QUOTA_ACCOUNT = 'default';
+
+/** The deadline fallback's pace unless NIGHTSHIFT_SYNC_* say otherwise (src/deadlines.ts). */
+export const DEFAULT_SYNC_CONCURRENCY = 8;
+export const DEFAULT_SYNC_SECONDS_PER_REQUEST = 2;
 
 export interface NightshiftConfig {
   /** The batch API runs go through unless `submit --provider` says otherwise. */
@@ -385,4 +390,25 @@ function milliseconds(env: NodeJS.ProcessEnv, name: string): number | null {
     throw new ConfigError(`${name} must be a number of milliseconds (0 or more), got "${value}"`);
   }
   return ms;
+}
+
+/**
+ * `NIGHTSHIFT_ENQUEUED_TOKENS`: `openai/gpt-4o-mini=2000000,anthropic/claude-sonnet-4=500000`.
+ * @throws RangeError naming the pair that does not parse
+ */
+export function parseEnqueuedTokens(
+  value: string,
+): { provider: string; model: string; limit: number }[] {
+  return value
+    .split(',')
+    .filter((pair) => pair.trim() !== '')
+    .map((pair) => {
+      const match = /^\s*([^/=\s]+)\/([^=\s]+)=(\d+)\s*$/.exec(pair);
+      if (!match) {
+        throw new RangeError(
+          `expected provider/model=tokens pairs, e.g. openai/gpt-4o-mini=2000000, got "${pair}"`,
+        );
+      }
+      return { provider: match[1] as string, model: match[2] as string, limit: Number(match[3]) };
+    });
 }

@@ -2,6 +2,7 @@
 // `Deadline` the workflows plan with (`workflows/deadline.ts`).
 import { defaultMarginSeconds } from '../workflows/deadline.js';
 import type { Deadline } from '../workflows/types.js';
+import { DEFAULT_SYNC_CONCURRENCY, DEFAULT_SYNC_SECONDS_PER_REQUEST } from './config.js';
 
 /** What the client library and the CLI take. */
 export type DeadlineOption =
@@ -17,9 +18,6 @@ export type DeadlineOption =
       /** The expected time of one synchronous request (default 2 s). */
       syncSecondsPerRequest?: number;
     };
-
-export const DEFAULT_SYNC_CONCURRENCY = 8;
-export const DEFAULT_SYNC_SECONDS_PER_REQUEST = 2;
 
 const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
 

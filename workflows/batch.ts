@@ -27,7 +27,13 @@ import {
 } from './activity-proxies.js';
 import { addCounts, ENDED_BATCH_STATUSES, failures, zeroCounts } from './contract.js';
 import { hasSyncFallback, judgeHedge, type ProgressSince } from './deadline.js';
-import { exceededSignal, grantSignal, releaseSignal, reserveSignal } from './ledger.js';
+import {
+  exceededSignal,
+  grantSignal,
+  probeSignal,
+  releaseSignal,
+  reserveSignal,
+} from './ledger.js';
 import { batchStateOf, classifyResultOf, downloadResultOf, partRefOf } from './legacy.js';
 import {
   budgetReplySignal,
@@ -170,6 +176,8 @@ function startPart(workflowInput: BatchWorkflowInput): Part {
   setHandler(grantSignal, ({ ticket }) => {
     p.granted = ticket;
   });
+  // The ledger checks now and then that its holders still exist: being here is the answer.
+  setHandler(probeSignal, () => {});
   setHandler(budgetReplySignal, (reply) => {
     p.budgetReply = reply;
   });

@@ -67,11 +67,15 @@ export const exceededSignal =
   defineSignal<[{ holder: string; ticket: string }]>('tokenLimitExceeded');
 /** Ledger → part: the reservation is granted; create the batch. */
 export const grantSignal = defineSignal<[{ ticket: string }]>('tokensGranted');
+/** Ledger → part: are you still there? (A closed workflow refuses the signal.) */
+export const probeSignal = defineSignal('ledgerProbe');
 /** `nightshift quota set`: the configured limit (null: unlimited); forgets what was learned. */
 export const setLimitUpdate = defineUpdate<LedgerState, [{ limit: number | null }]>('setLimit');
 export const ledgerQuery = defineQuery<LedgerState>('ledger');
 
 const GRANTS_KEPT = 50;
+/** How often, while parts wait, the ledger checks that the holders still exist. */
+const PROBE_EVERY = '5 minutes';
 const MAX_HISTORY_EVENTS = 5_000;
 
 export interface LedgerInput {
@@ -111,7 +115,8 @@ export async function tokenLedgerWorkflow(input: LedgerInput): Promise<void> {
   });
 
   for (;;) {
-    await condition(() => canGrantHead(s) || historyIsLong());
+    const ready = await condition(() => canGrantHead(s) || historyIsLong(), PROBE_EVERY);
+    if (!ready && s.waiting.length > 0) await dropGoneHolders(s);
     while (canGrantHead(s)) await grantHead(s);
     if (historyIsLong()) {
       await condition(allHandlersFinished);
@@ -163,6 +168,21 @@ function remove(s: LedgerState, claim: { holder: string; ticket: string }): bool
   s.held = s.held.filter((r) => r !== found);
   s.waiting = s.waiting.filter((r) => r !== found);
   return true;
+}
+
+/**
+ * Gives back the tokens of parts whose workflow has closed without releasing them (terminated
+ * by hand): a signal to a closed workflow fails.
+ */
+async function dropGoneHolders(s: LedgerState): Promise<void> {
+  for (const held of [...s.held]) {
+    try {
+      await getExternalWorkflowHandle(held.holder).signal(probeSignal);
+    } catch {
+      log.warn(`${held.holder} is gone: its ${held.tokens} tokens go back to the others`);
+      remove(s, held);
+    }
+  }
 }
 
 async function grantHead(s: LedgerState): Promise<void> {
