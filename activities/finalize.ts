@@ -95,6 +95,7 @@ async function writeSummary(
             cost_usd: syncCost?.standard_equivalent ?? null,
             extra_usd: syncCost?.saved ?? null,
             rate_limited: input.sync.rateLimited,
+            seconds: input.sync.seconds,
           },
         }
       : {}),

@@ -449,6 +449,8 @@ export interface RunSummary {
     cost_usd: number | null;
     extra_usd: number | null;
     rate_limited: number;
+    /** The longest part's synchronous phase: what to tune NIGHTSHIFT_SYNC_* by. */
+    seconds: number;
   };
   started_at: string;
   finished_at: string;
