@@ -39,6 +39,8 @@ test('a schedule fires runs named after it that read their input afresh', async 
     '--poll-interval',
     '0.1',
     '--no-cache',
+    '--deadline',
+    '1h',
   );
   assert.equal(created.code, 0, created.stderr);
   assert.match(
@@ -52,6 +54,10 @@ test('a schedule fires runs named after it that read their input afresh', async 
   assert.equal(summary1.status, 'completed');
   assert.equal(summary1.counts.total, 3);
   assert.match(summary1.run_id, /^nightly-\d{4}-\d\d-\d\dT\d{6}Z$/);
+  // A duration counts from each firing, not from the schedule's creation.
+  const due = Date.parse(summary1.deadline?.at ?? '') - Date.parse(summary1.started_at);
+  assert.ok(Math.abs(due - 3_600_000) < 60_000, `deadline ${summary1.deadline?.at}`);
+  assert.equal(summary1.deadline?.met, true);
   await recordHistories(rig.client, summary1.run_id, 'schedule-nightly', [first as string]);
   const status = await cli('status', summary1.run_id);
   assert.equal(status.code, 0, status.stderr);
