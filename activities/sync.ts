@@ -38,10 +38,7 @@ export async function sendSync(
   input: SyncInput,
 ): Promise<SyncResult> {
   const provider = providerFor(providers, input.provider);
-  const send = provider.sendRequest?.bind(provider);
-  if (!send) {
-    throw failures.ProviderRejected(`${input.provider} has no synchronous fallback in Nightshift`);
-  }
+  const send = (line: string) => provider.sendRequest(line, input.model);
   const started = Date.now();
   const context = currentContext();
   const resumeAt = (context?.info.heartbeatDetails as { chunks?: number } | undefined)?.chunks ?? 0;

@@ -6,6 +6,7 @@ import { deadlineOf, durationSeconds } from '../src/deadlines.js';
 import { emulatorProviderConfigs } from '../src/dev/emulator.js';
 import { budgetFor } from '../src/pricing.js';
 import { translateToAnthropic } from '../src/providers/anthropic/translate.js';
+import { translateToGemini } from '../src/providers/gemini/translate.js';
 import { createProviders } from '../src/providers/registry.js';
 import { durationMs, pauseOf } from '../src/providers/sync.js';
 import { judgeHedge } from '../workflows/deadline.js';
@@ -125,30 +126,43 @@ test('the emulator answers synchronously, as the official SDKs expect, with rate
   assert.equal(message.type, 'message');
 });
 
-test('OpenAI, Azure and Anthropic send a part line of their own shape synchronously', async () => {
+test('every provider sends a part line of its own shape synchronously', async () => {
   const providers = createProviders(emulatorProviderConfigs(rig.emulator, 0));
-  const [line] = chatLines(1, { prefix: 'one' });
+  const [line = ''] = chatLines(1, { prefix: 'one' });
+  const send = async (name: keyof typeof providers, text: string, model: string) => {
+    const provider = providers[name];
+    assert.ok(provider, name);
+    return provider.sendRequest(text, model);
+  };
   for (const name of ['openai', 'azure', 'openai-compatible'] as const) {
-    const answer = await providers[name]?.sendRequest?.(line as string);
-    assert.equal(answer?.statusCode, 200, name);
-    assert.equal(
-      (answer?.body as { object?: string } | undefined)?.object,
-      'chat.completion',
-      name,
-    );
+    const answer = await send(name, line, 'gpt-4o-mini');
+    assert.equal(answer.statusCode, 200, name);
+    assert.equal((answer.body as { object?: string }).object, 'chat.completion', name);
   }
-  const translated = translateToAnthropic(JSON.parse(line as string));
-  assert.ok(translated.ok);
-  const answer = await providers.anthropic?.sendRequest?.(JSON.stringify(translated.line));
-  assert.equal(answer?.statusCode, 200);
-  assert.equal((answer?.body as { type?: string } | undefined)?.type, 'message');
-  assert.equal(providers.gemini?.sendRequest, undefined, 'Gemini has none yet');
+  const forAnthropic = translateToAnthropic(JSON.parse(line));
+  assert.ok(forAnthropic.ok);
+  const message = await send('anthropic', JSON.stringify(forAnthropic.line), 'claude-sonnet-4-5');
+  assert.equal(message.statusCode, 200);
+  assert.equal((message.body as { type?: string }).type, 'message');
+  const forGemini = translateToGemini(JSON.parse(line));
+  assert.ok(forGemini.ok);
+  const generated = await send('gemini', JSON.stringify(forGemini.line), 'gemini-2.5-flash');
+  assert.equal(generated.statusCode, 200);
+  const { candidates, usageMetadata } = generated.body as {
+    candidates?: { content?: { parts?: { text?: string }[] } }[];
+    usageMetadata?: { promptTokenCount?: number };
+  };
+  assert.ok(candidates?.[0]?.content?.parts?.[0]?.text, 'the REST response, as a batch holds it');
+  assert.ok((usageMetadata?.promptTokenCount ?? 0) > 0);
 
   rig.emulator.configureSync({ requestsPerWindow: 0, windowMs: 2_000 });
   try {
-    const limited = await providers.openai?.sendRequest?.(line as string);
-    assert.equal(limited?.statusCode, 429, 'an error answer is an answer, not a throw');
-    assert.ok((limited?.pauseMs ?? 0) > 1_000, 'with the pause its retry-after asks for');
+    const limited = await send('openai', line, 'gpt-4o-mini');
+    assert.equal(limited.statusCode, 429, 'an error answer is an answer, not a throw');
+    assert.ok((limited.pauseMs ?? 0) > 1_000, 'with the pause its retry-after asks for');
+    const google = await send('gemini', JSON.stringify(forGemini.line), 'gemini-2.5-flash');
+    assert.equal(google.statusCode, 429);
+    assert.ok((google.pauseMs ?? 0) > 1_000, "Gemini's RetryInfo, since it sends no headers");
   } finally {
     rig.emulator.configureSync({});
   }
@@ -247,4 +261,23 @@ test('a batch stuck in validating counts towards the deadline: given up, all sen
   assert.equal(summary.batches[0]?.status, 'cancelled');
   assert.match(summary.deadline?.hedges[0]?.reason ?? '', /10 requests unfinished and it is stuck/);
   assert.equal(summary.deadline?.met, true);
+});
+
+test('a Gemini run falls back to generateContent for its deadline', async () => {
+  rig.emulator.clearFaults();
+  rig.emulator.addFault({ kind: 'stall_at_fraction', fraction: 0.5, times: 1 });
+  const run = await rig.submit(chatLines(10, { prefix: 'gem', model: 'gemini-2.5-flash' }), {
+    id: 'gemini-hedged',
+    provider: 'gemini',
+    deadline: { at: new Date(Date.now() + 7_000), marginSeconds: 2, syncSecondsPerRequest: 0.1 },
+  });
+  const summary = await run.wait();
+  assert.equal(summary.status, 'completed');
+  assert.equal(summary.sync?.succeeded, 5);
+  const synced = (await rig.results('gemini-hedged')).filter((r) => r.via === 'sync');
+  assert.equal(synced.length, 5);
+  assert.ok(
+    synced.every((r) => r.output_text),
+    'output_text from the REST response',
+  );
 });

@@ -26,7 +26,7 @@ import {
   upload,
 } from './activity-proxies.js';
 import { addCounts, ENDED_BATCH_STATUSES, failures, zeroCounts } from './contract.js';
-import { hasSyncFallback, judgeHedge, type ProgressSince } from './deadline.js';
+import { judgeHedge, type ProgressSince } from './deadline.js';
 import {
   exceededSignal,
   grantSignal,
@@ -473,7 +473,7 @@ function watchForStuck(p: Part, batch: BatchSnapshot): void {
 function judgeDeadline(p: Part, batch: BatchSnapshot): number | null {
   const { state, input } = p;
   const { deadline } = input.options;
-  if (!deadline || state.hedge || state.cancelRequested || !hasSyncFallback(p.provider)) {
+  if (!deadline || state.hedge || state.cancelRequested) {
     return null;
   }
   const now = Date.now();
@@ -686,6 +686,7 @@ async function syncAttempt(p: Part, leftovers: { requests: ArtifactName; count: 
         ...ref,
         provider: p.provider,
         requests: state.requests,
+        model: input.model ?? null,
         concurrency: options.deadline?.syncConcurrency ?? 1,
       },
     ],

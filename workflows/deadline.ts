@@ -4,20 +4,7 @@
 // would leave the synchronous API too little time, and the batch is not forecast to make it, the
 // part cancels the batch and sends the rest synchronously. Pure: the workflow feeds it workflow
 // time.
-import type { ProviderName } from './provider-names.js';
 import type { Deadline } from './types.js';
-
-/** Providers whose synchronous API Nightshift can fall back to (`BatchProvider.sendRequest`). */
-const SYNC_PROVIDERS: readonly ProviderName[] = [
-  'openai',
-  'azure',
-  'openai-compatible',
-  'anthropic',
-];
-
-export function hasSyncFallback(provider: ProviderName): boolean {
-  return SYNC_PROVIDERS.includes(provider);
-}
 
 /** A batch's progress as the part first saw it running (workflow time, ms). */
 export interface ProgressSince {

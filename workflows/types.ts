@@ -242,6 +242,8 @@ export interface SyncInput {
   /** The attempt the fallback is: the one after the cancelled batch's. */
   attempt: number;
   requests: ArtifactName;
+  /** The run's model (Gemini's lines name none). */
+  model: string | null;
   concurrency: number;
 }
 

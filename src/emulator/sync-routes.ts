@@ -1,10 +1,12 @@
 // The synchronous APIs the batch APIs discount: OpenAI's `POST /v1/chat/completions`,
-// `/v1/responses`, `/v1/embeddings`, `/v1/completions`, `/v1/moderations` and Anthropic's
-// `POST /v1/messages`, answering the same bodies their batches would, one request at a time.
+// `/v1/responses`, `/v1/embeddings`, `/v1/completions`, `/v1/moderations`, Anthropic's
+// `POST /v1/messages` and Gemini's `POST /v1beta/models/{model}:generateContent`, answering the
+// same bodies their batches would, one request at a time.
 // They carry rate-limit headers as OpenAI documents them
 // (https://platform.openai.com/docs/guides/rate-limits#rate-limits-in-headers) and Anthropic
 // (https://docs.anthropic.com/en/api/rate-limits#response-headers), answer 429 with `retry-after`
-// past the limit, and take a latency you can set, so that a client's pacing can be tested.
+// past the limit (Gemini sends no such headers: its 429 carries a RetryInfo), and take a latency
+// you can set, so that a client's pacing can be tested.
 import { createHash } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { ANTHROPIC } from './anthropic/errors.js';
@@ -13,9 +15,11 @@ import { ApiError, badRequest } from './errors.js';
 import {
   type EmulatedEndpoint,
   fakeResponseBody,
+  GEMINI_ENDPOINT,
   MESSAGES_ENDPOINT,
   requestProblem,
 } from './fake-responses.js';
+import { GEMINI } from './gemini/dialect.js';
 import { readJson, sendJson } from './http.js';
 import type { EndpointName, SyncSettings, SyncStats } from './types.js';
 
@@ -51,7 +55,7 @@ export class SyncLimiter {
   }
 
   /** Takes a request from the window: its rate-limit headers, or the 429 it gets instead. */
-  take(dialect: 'openai' | 'anthropic'): Record<string, string> {
+  take(dialect: Api): Record<string, string> {
     const { requestsPerWindow, windowMs = 60_000 } = this.settings;
     if (requestsPerWindow === undefined) {
       this.counts.served += 1;
@@ -83,14 +87,19 @@ export class SyncLimiter {
 }
 
 const RETRY_GRACE_MS = 50;
+
+/** Whose API a synchronous route speaks, which decides its headers and error words. */
+type Api = 'openai' | 'anthropic' | 'gemini';
+const DIALECTS = { openai: undefined, anthropic: ANTHROPIC, gemini: GEMINI } as const;
 const RATE_LIMITED = 'Rate limit reached for requests. Please try again later.';
 
 function limitHeaders(
-  dialect: 'openai' | 'anthropic',
+  dialect: Api,
   limit: number,
   remaining: number,
   resetMs: number,
 ): Record<string, string> {
+  if (dialect === 'gemini') return {};
   if (dialect === 'anthropic') {
     return {
       'anthropic-ratelimit-requests-limit': String(limit),
@@ -109,15 +118,19 @@ function limitHeaders(
 function syncRoute(
   name: EndpointName,
   endpoint: EmulatedEndpoint,
-  dialect: 'openai' | 'anthropic',
+  dialect: Api,
+  path = new RegExp(`^${endpoint}$`),
 ): Route {
+  const routeDialect = DIALECTS[dialect];
   return {
     method: 'POST',
-    path: new RegExp(`^${endpoint}$`),
+    path,
     name,
-    ...(dialect === 'anthropic' ? { dialect: ANTHROPIC } : {}),
+    ...(routeDialect ? { dialect: routeDialect } : {}),
     handler: async (call: Call) => {
-      const body = await readJson(call.req);
+      // Gemini names the model in the path (`models/{model}:generateContent`).
+      const body: Record<string, unknown> = await readJson(call.req);
+      if (call.id) body.model = call.id;
       const headers = call.state.sync.take(dialect);
       const latencyMs = call.state.sync.latencyMs();
       if (latencyMs > 0) await delay(latencyMs);
@@ -141,4 +154,10 @@ export const SYNC_ROUTES: Route[] = [
   syncRoute('completions.create', '/v1/completions', 'openai'),
   syncRoute('moderations.create', '/v1/moderations', 'openai'),
   syncRoute('messages.create', MESSAGES_ENDPOINT, 'anthropic'),
+  syncRoute(
+    'gemini.models.generateContent',
+    GEMINI_ENDPOINT,
+    'gemini',
+    /^\/v1beta\/models\/([^/:]+):generateContent$/,
+  ),
 ];

@@ -35,6 +35,7 @@ export const ENDPOINT_NAMES = [
   'completions.create',
   'moderations.create',
   'messages.create',
+  'gemini.models.generateContent',
 ] as const;
 
 export type EndpointName = (typeof ENDPOINT_NAMES)[number];

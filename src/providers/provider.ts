@@ -100,9 +100,9 @@ export interface BatchProvider {
   deleteFile(fileId: string): Promise<void>;
   /**
    * Sends one of a part's lines (in the provider's shape) through the synchronous API, for the
-   * deadline fallback; absent where Nightshift has none for the provider (Gemini, so far).
+   * deadline fallback; `model` is the run's (Gemini's lines name none).
    */
-  sendRequest?(line: string): Promise<SyncAnswer>;
+  sendRequest(line: string, model: string | null): Promise<SyncAnswer>;
 }
 
 /** The providers a worker has credentials for. */

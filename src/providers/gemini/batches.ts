@@ -1,10 +1,11 @@
-import { ApiError } from '@google/genai';
+import { ApiError, type ContentListUnion, type GenerateContentConfig } from '@google/genai';
 import { type BatchStatus, CANCELLABLE_BATCH_STATUSES } from '../../../workflows/contract.js';
 import type { BatchSnapshot } from '../../../workflows/types.js';
 import { cancelUnlessEnded } from '../failures.js';
 import type { BatchKey, BatchProvider, CreateBatchRequest } from '../provider.js';
+import type { SyncAnswer } from '../sync.js';
 import type { GeminiClient } from './client.js';
-import { callGemini } from './errors.js';
+import { callGemini, retryDelayMs } from './errors.js';
 
 /** How far back to look for a batch or file an earlier try of the same activity made. */
 const LOOKBACK_ITEMS = 1_000;
@@ -215,5 +216,48 @@ export class GeminiBatchProvider implements BatchProvider {
 
   private async retrieve(batchId: string): Promise<BatchOperation> {
     return (await this.ai.getJson(batchId)) as BatchOperation;
+  }
+
+  /**
+   * The line's GenerateContentRequest to `models.generateContent`, once: its generation
+   * settings become the SDK's config, and the answer is the REST response the batch would hold.
+   */
+  async sendRequest(line: string, model: string | null): Promise<SyncAnswer> {
+    if (!model) throw new Error('a Gemini request needs the model of its run');
+    const { request } = JSON.parse(line) as { request: GeminiRequest };
+    const { contents, generationConfig, ...rest } = request;
+    try {
+      const response = await this.ai.models.generateContent({
+        model,
+        contents,
+        config: { ...generationConfig, ...rest },
+      });
+      const { sdkHttpResponse: _http, ...body } = JSON.parse(JSON.stringify(response));
+      return { statusCode: 200, requestId: body.responseId ?? '', body, pauseMs: null };
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      return {
+        statusCode: err.status,
+        requestId: '',
+        body: parsedOr(err.message),
+        pauseMs: err.status === 429 ? (retryDelayMs(err.message) ?? 1_000) : null,
+      };
+    }
+  }
+}
+
+/** A Batch Mode line's request: the REST GenerateContentRequest. */
+interface GeminiRequest {
+  contents: ContentListUnion;
+  generationConfig?: GenerateContentConfig;
+  [field: string]: unknown;
+}
+
+/** An error body the SDK kept as its message: JSON when Google sent JSON. */
+function parsedOr(message: string): unknown {
+  try {
+    return JSON.parse(message);
+  } catch {
+    return { error: { message } };
   }
 }

@@ -5,7 +5,7 @@ import { apiFailure, callerWith } from '../failures.js';
  * The `retryDelay` of a RetryInfo detail in the error body, which the SDK keeps as the error's
  * message (it keeps no headers, so this is how Google's retry hint survives).
  */
-function retryDelayMs(message: string): number | undefined {
+export function retryDelayMs(message: string): number | undefined {
   try {
     const body = JSON.parse(message) as { error?: { details?: { retryDelay?: unknown }[] } };
     const delay = body.error?.details?.find((d) => typeof d.retryDelay === 'string')?.retryDelay;
