@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import {
   canGrantHead,
@@ -6,9 +8,11 @@ import {
   learnedLimit,
   ledgerWorkflowId,
 } from '../workflows/ledger.js';
+import { eventually, runCli } from './helpers/cli.js';
 import { recordHistories } from './helpers/histories.js';
 import { LEDGER_EMULATOR, ledgerScenario } from './helpers/ledger.js';
 import { expireDeadWorker } from './helpers/reliability.js';
+import { chatLines } from './helpers/requests.js';
 import { useRig } from './helpers/rig.js';
 
 const reservation = (holder: string, tokens: number) => ({
@@ -47,4 +51,22 @@ test('three runs share the enqueued-token limit: queued, never refused, through 
   });
   const ledger = ledgerWorkflowId({ provider: 'openai', account: 'default', model: 'gpt-4o-mini' });
   await recordHistories(rig.client, 'q1', 'ledger-three-runs', [ledger]);
+});
+
+test('a scheduled run queues in the ledger too', async () => {
+  const input = join(rig.home, 'scheduled.jsonl');
+  await writeFile(input, `${chatLines(5, { prefix: 'sched' }).join('\n')}\n`);
+  const cli = (...args: string[]) => runCli(args, rig.cliEnv());
+  const created = await cli('schedule', 'create', 'quota-nightly', input, '--cron', '0 2 1 1 *');
+  assert.equal(created.code, 0, created.stderr);
+  assert.equal((await cli('schedule', 'trigger', 'quota-nightly')).code, 0);
+  const runId = await eventually('the firing', async () => {
+    const { info } = await rig.client.schedule.getHandle('quota-nightly').describe();
+    return info.recentActions[0]?.action.workflow.workflowId;
+  });
+  await rig.client.workflow.getHandle(runId).result();
+  const show = await cli('quota', 'show', '--json');
+  const [ledger] = JSON.parse(show.stdout) as LedgerState[];
+  assert.match(ledger?.granted.at(-1)?.holder ?? '', /^quota-nightly-.*-part-1$/);
+  await cli('schedule', 'delete', 'quota-nightly');
 });

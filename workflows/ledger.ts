@@ -94,6 +94,8 @@ export async function tokenLedgerWorkflow(input: LedgerInput): Promise<void> {
     granted: [],
   };
   setHandler(ledgerQuery, () => s);
+  // Asked by a scheduled run whether the ledger exists: being here is the answer.
+  setHandler(probeSignal, () => {});
   setHandler(setLimitUpdate, ({ limit }) => {
     s.limit = limit;
     s.learned = null;
