@@ -35,11 +35,12 @@ export function registerCodecServer(program: Command): void {
         port: flags.port,
         allowOrigin: flags.uiOrigin,
       });
+      const stopped = untilStopSignal();
       console.log(
         `codec server on ${server.url} for ${flags.uiOrigin}: set it as the UI's codec endpoint. ` +
           'It holds the keys: keep it private. Ctrl-C stops it.',
       );
-      await untilStopSignal();
+      await stopped;
       await server.close();
     });
 }

@@ -29,8 +29,11 @@ async function dev(flags: DevFlags): Promise<void> {
     log: (line) => console.error(line),
   });
   const emulatorUrl = stack.emulator?.url ?? null;
+  // Listening before the banner says "ready": a Ctrl-C right after it must stop the stack in
+  // order, not kill the process.
+  const stopped = untilStopSignal();
   console.log(devBanner({ ...stack, emulatorUrl, home, taskQueue }, paintFor(process.stdout)));
-  await untilStopSignal();
+  await stopped;
   console.error('stopping the worker, the emulator and Temporal…');
   await stack.stop();
   console.error('stopped.');

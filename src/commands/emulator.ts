@@ -41,6 +41,8 @@ export function registerEmulator(program: Command): void {
         dataDir: flags.dataDir,
         perRequestMs: loadConfig().emulatorPerRequestMs,
       });
+      // Listening before saying it runs: a Ctrl-C right after must close it, not kill it.
+      const stopped = untilStopSignal();
       const environment = Object.entries(emulatorEnvironment(emulator.url)).filter(
         ([name]) => flags.provider === undefined || name === flags.provider,
       );
@@ -57,7 +59,7 @@ export function registerEmulator(program: Command): void {
           'Ctrl-C stops it.',
         ].join('\n'),
       );
-      await untilStopSignal();
+      await stopped;
       await emulator.close();
     });
 }

@@ -62,11 +62,13 @@ export async function worker(flags: WorkerFlags): Promise<void> {
     if (flags.metricsPort !== undefined) {
       console.error(`Prometheus metrics on http://0.0.0.0:${flags.metricsPort}/metrics`);
     }
+    // Listening before saying it polls: a Ctrl-C right after must stop it in order.
+    const stopped = untilStopSignal();
     console.error(
       `worker polling task queue "${taskQueue}" on ${temporal.address} ` +
         `(namespace ${temporal.namespace}); artifacts in ${store.location}. Ctrl-C stops it.`,
     );
-    await Promise.race([untilStopSignal(), running.done]);
+    await Promise.race([stopped, running.done]);
     console.error('stopping the worker…');
     await running.stop();
   } finally {
