@@ -9,18 +9,23 @@ import { chatLines } from './helpers/requests.js';
 import { useRig } from './helpers/rig.js';
 
 // Schedules on a real Temporal dev server: every firing reads its input afresh and runs it.
-// Firings come from `schedule trigger` (the cron is far away), never from waiting for a minute.
+// Firings come from `schedule trigger` (the cron is far away), but for one test of a cron that
+// fires on its own, within a minute.
 
 const rig = useRig('schedules');
 const cli = (...args: string[]) => runCli(args, rig.cliEnv());
 
 /** The runs a schedule's firings started, oldest first, once `n` of them exist. */
-async function firings(name: string, n: number): Promise<string[]> {
-  return eventually(`${n} firings of ${name}`, async () => {
-    const { info } = await rig.client.schedule.getHandle(name).describe();
-    const ids = info.recentActions.map((a) => a.action.workflow.workflowId);
-    return ids.length >= n ? ids : undefined;
-  });
+async function firings(name: string, n: number, timeoutMs = 30_000): Promise<string[]> {
+  return eventually(
+    `${n} firings of ${name}`,
+    async () => {
+      const { info } = await rig.client.schedule.getHandle(name).describe();
+      const ids = info.recentActions.map((a) => a.action.workflow.workflowId);
+      return ids.length >= n ? ids : undefined;
+    },
+    timeoutMs,
+  );
 }
 
 const summaryOf = (workflowId: string) =>
@@ -113,4 +118,18 @@ test('a schedule is refused at once for an input that is not there or bad option
   const cron = await cli('schedule', 'create', 'bad', input, '--cron', 'every day');
   assert.equal(cron.code, 2, cron.stderr);
   assert.match(cron.stderr, /--cron/);
+});
+
+test('a one-minute cron fires on its own', async () => {
+  const input = join(rig.home, 'minutely.jsonl');
+  await writeFile(input, `${chatLines(2, { prefix: 'm' }).join('\n')}\n`);
+  const created = await cli('schedule', 'create', 'minutely', input, '--cron', '* * * * *');
+  assert.equal(created.code, 0, created.stderr);
+  const [first] = await firings('minutely', 1, 75_000);
+  assert.match(first ?? '', /^minutely-/);
+  assert.equal((await cli('schedule', 'pause', 'minutely')).code, 0);
+  const summary = await summaryOf(first as string);
+  assert.equal(summary.status, 'completed');
+  assert.match(summary.run_id, /^minutely-\d{4}-\d\d-\d\dT\d\d\d\d00Z$/, 'fired on the minute');
+  assert.equal((await cli('schedule', 'delete', 'minutely')).code, 0);
 });
