@@ -1,7 +1,9 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { ArtifactStore } from '../src/artifacts.js';
 import type { Providers } from '../src/providers/provider.js';
+import { readPace } from '../src/sync-pace.js';
 import { failures } from '../workflows/contract.js';
+import type { ProviderName } from '../workflows/provider-names.js';
 import type {
   ClassifyInput,
   CountTokensInput,
@@ -52,6 +54,9 @@ export function createActivities({ providers, store }: ActivityDeps) {
     prepareScheduledRun: (input: PrepareScheduledInput) => prepareScheduledRun(store, input),
     sendSync: (input: SyncInput) => sendSync(providers, store, input),
     countTokens: (input: CountTokensInput) => countTokens(store, input, progress),
+    /** The synchronous pace the last deadline fallback of this provider and model measured. */
+    syncPace: async (input: { provider: ProviderName; model: string | null }) =>
+      (await readPace(store, input.provider, input.model))?.secondsPerRequest ?? null,
   });
 }
 

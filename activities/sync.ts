@@ -4,6 +4,7 @@ import { type ArtifactStore, artifactNames } from '../src/artifacts.js';
 import { type Providers, providerFor } from '../src/providers/provider.js';
 import type { SyncAnswer } from '../src/providers/sync.js';
 import { customIdOf } from '../src/requests.js';
+import { recordPace } from '../src/sync-pace.js';
 import { failures } from '../workflows/contract.js';
 import type { ProviderName } from '../workflows/provider-names.js';
 import type { SyncInput, SyncResult } from '../workflows/types.js';
@@ -80,6 +81,14 @@ export async function sendSync(
   }
   const output = await joinChunks(store, input, chunks);
   const seconds = (Date.now() - started) / 1000;
+  // A resumed activity measured only its own share.
+  if (resumeAt === 0) {
+    await recordPace(store, input.provider, input.model, {
+      seconds,
+      concurrency: Math.min(input.concurrency, sent),
+      requests: sent,
+    });
+  }
   log.info('sync fallback done', { sent, rate_limited: rateLimited, seconds });
   return { output, sent, rateLimited, seconds };
 }

@@ -203,7 +203,11 @@ test('a stalled batch is given up before the deadline and the rest answered sync
   assert.equal(summary.deadline?.met, true);
   assert.ok(Date.parse(summary.finished_at) <= Date.parse(summary.deadline?.at ?? ''));
   assert.equal(summary.deadline?.hedges.length, 1);
-  assert.match(summary.deadline?.hedges[0]?.reason ?? '', /15 requests unfinished/);
+  assert.match(
+    summary.deadline?.hedges[0]?.reason ?? '',
+    /15 requests unfinished.*~1 s \(planned pace\)/,
+    'the first fallback plans at 0.2 s a request, 4 at once',
+  );
   assert.equal(summary.sync?.requests, 15);
   assert.equal(summary.sync?.succeeded, 15);
   assert.ok((summary.sync?.cost_usd ?? 0) > 0, 'priced at the standard price');
@@ -259,7 +263,11 @@ test('a batch stuck in validating counts towards the deadline: given up, all sen
   assert.equal(summary.sync?.succeeded, 10);
   assert.equal(rig.emulator.stats().sync.served - before, 10);
   assert.equal(summary.batches[0]?.status, 'cancelled');
-  assert.match(summary.deadline?.hedges[0]?.reason ?? '', /10 requests unfinished and it is stuck/);
+  assert.match(
+    summary.deadline?.hedges[0]?.reason ?? '',
+    /10 requests unfinished and it is stuck.*\(measured pace\)/,
+    'later ones plan with the pace the earlier fallbacks measured',
+  );
   assert.equal(summary.deadline?.met, true);
 });
 

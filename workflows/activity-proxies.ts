@@ -18,8 +18,8 @@ type Group<K extends keyof NightshiftActivities> = Pick<NightshiftActivities, K>
  * worker or server dying mid-call): the call is simply made again, and a deletion meets files
  * already gone.
  */
-export const { pollBatch, cancelBatch, deleteProviderFiles } = proxyActivities<
-  Group<'pollBatch' | 'cancelBatch' | 'deleteProviderFiles'>
+export const { pollBatch, cancelBatch, deleteProviderFiles, syncPace } = proxyActivities<
+  Group<'pollBatch' | 'cancelBatch' | 'deleteProviderFiles' | 'syncPace'>
 >({ startToCloseTimeout: '30s', retry });
 
 /** Long work heartbeats (every 10 s, or every 5,000 lines): a dead worker is noticed in 1 min. */

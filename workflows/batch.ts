@@ -23,6 +23,7 @@ import {
   download,
   pollBatch,
   sendSync,
+  syncPace,
   upload,
 } from './activity-proxies.js';
 import { addCounts, ENDED_BATCH_STATUSES, failures, zeroCounts } from './contract.js';
@@ -101,6 +102,8 @@ export interface BatchState {
   filesWaitSince?: number | null;
   /** The batch's state as last polled, and since when (absent in older histories). */
   statusSince?: StatusSince | null;
+  /** The synchronous pace last measured (null: none; absent: not read yet). */
+  syncPace?: number | null;
   /** The batch's progress when first seen in progress, for the deadline's forecast. */
   progressSince?: ProgressSince | null;
   /** Set once the batch was given up for the synchronous API, to meet the deadline. */
@@ -415,7 +418,9 @@ async function waitForBatch(p: Part, batchId: string): Promise<BatchSnapshot> {
     state.progress.providerStatus = batch.status;
     state.progress.requestCounts = batch.requestCounts;
     watchForStuck(p, batch);
-    const recheckAt = ENDED_BATCH_STATUSES.includes(batch.status) ? null : judgeDeadline(p, batch);
+    const recheckAt = ENDED_BATCH_STATUSES.includes(batch.status)
+      ? null
+      : await judgeDeadline(p, batch);
     if (state.hedge && !state.cancelSent) continue;
     if (ENDED_BATCH_STATUSES.includes(batch.status)) {
       if (!resultFilesPending(batch)) {
@@ -470,22 +475,33 @@ function watchForStuck(p: Part, batch: BatchSnapshot): void {
  * With a deadline, judges whether the batch can still be waited for (`deadline.ts`); gives it up
  * (`state.hedge`) when not. Returns when to judge again, if sooner than the next poll.
  */
-function judgeDeadline(p: Part, batch: BatchSnapshot): number | null {
+async function judgeDeadline(p: Part, batch: BatchSnapshot): Promise<number | null> {
   const { state, input } = p;
   const { deadline } = input.options;
   if (!deadline || state.hedge || state.cancelRequested) {
     return null;
   }
+  // Read once per part: the pace the last fallback to this provider and model measured.
+  if (state.syncPace === undefined) {
+    state.syncPace = await syncPace.executeWithOptions(
+      { summary: 'read the measured synchronous pace, for the deadline' },
+      [{ provider: p.provider, model: input.model ?? null }],
+    );
+  }
   const now = Date.now();
   const done = batch.requestCounts.completed + batch.requestCounts.failed;
   if (batch.status === 'in_progress') state.progressSince ??= { at: now, done };
-  const verdict = judgeHedge(deadline, {
-    now,
-    remaining: Math.max(0, state.attemptRequests - done),
-    done,
-    stuck: state.progress.stuck !== undefined,
-    since: state.progressSince ?? null,
-  });
+  const verdict = judgeHedge(
+    deadline,
+    {
+      now,
+      remaining: Math.max(0, state.attemptRequests - done),
+      done,
+      stuck: state.progress.stuck !== undefined,
+      since: state.progressSince ?? null,
+    },
+    state.syncPace,
+  );
   if (!verdict.hedge) return verdict.recheckAt;
   state.hedge = {
     part: input.part.index,

@@ -29,9 +29,16 @@ export type HedgeVerdict =
   /** Wait: judge again at `recheckAt` (workflow ms) at the latest, if that comes before the next poll. */
   | { hedge: false; recheckAt: number | null };
 
-/** Seconds the synchronous API takes for `requests` at the deadline's planned pace. */
-export function syncSeconds(deadline: Deadline, requests: number): number {
-  return (requests * deadline.syncSecondsPerRequest) / deadline.syncConcurrency;
+/**
+ * Seconds the synchronous API takes for `requests`: at the pace the last fallback measured for
+ * the provider and model (seconds a request per slot), else at the deadline's planned one.
+ */
+export function syncSeconds(
+  deadline: Deadline,
+  requests: number,
+  measured?: number | null,
+): number {
+  return (requests * (measured ?? deadline.syncSecondsPerRequest)) / deadline.syncConcurrency;
 }
 
 /** The default margin: a tenth of the time the run has, as the user gave it no other. */
@@ -45,9 +52,14 @@ export function defaultMarginSeconds(at: Date, now: Date): number {
  * costs half). At `latest`, a batch forecast to end in time is still waited for; one that is
  * stuck, has made no progress, or would end later at its pace so far, is not.
  */
-export function judgeHedge(deadline: Deadline, view: BatchView): HedgeVerdict {
+export function judgeHedge(
+  deadline: Deadline,
+  view: BatchView,
+  /** The measured pace (`src/sync-pace.ts`), if any. */
+  measured: number | null = null,
+): HedgeVerdict {
   const end = Date.parse(deadline.at) - deadline.marginSeconds * 1000;
-  const syncMs = syncSeconds(deadline, view.remaining) * 1000;
+  const syncMs = syncSeconds(deadline, view.remaining, measured) * 1000;
   const latest = end - syncMs;
   const forecast = batchEndForecast(view);
   if (forecast <= end) return { hedge: false, recheckAt: latest > view.now ? latest : null };
@@ -61,7 +73,8 @@ export function judgeHedge(deadline: Deadline, view: BatchView): HedgeVerdict {
     hedge: true,
     reason:
       `${view.remaining} requests unfinished and ${why}; synchronously they take ` +
-      `~${Math.ceil(syncMs / 1000)} s, and the deadline is ${deadline.at} ` +
+      `~${Math.ceil(syncMs / 1000)} s (${measured === null ? 'planned' : 'measured'} pace), ` +
+      `and the deadline is ${deadline.at} ` +
       `(margin ${deadline.marginSeconds} s)`,
   };
 }
