@@ -70,3 +70,32 @@ test('a scheduled run queues in the ledger too', async () => {
   assert.match(ledger?.granted.at(-1)?.holder ?? '', /^quota-nightly-.*-part-1$/);
   await cli('schedule', 'delete', 'quota-nightly');
 });
+
+test('a token_limit_exceeded teaches the ledger a lower limit; every run still completes', async () => {
+  const cli = (...args: string[]) => runCli(args, rig.cliEnv());
+  // Set above what the emulator takes (250 of its tokens, two parts): a third part is refused.
+  const set = await cli(
+    ...['quota', 'set', '--provider', 'openai', '--model', 'gpt-4o-mini'],
+    ...['--enqueued-tokens', '10000'],
+  );
+  assert.equal(set.code, 0, set.stderr);
+  const runs = await Promise.all(
+    ['t1', 't2'].map((id) =>
+      rig.submit(chatLines(30, { prefix: id }), { id, maxRequestsPerBatch: 10 }),
+    ),
+  );
+  for (const run of runs) assert.equal((await run.wait()).status, 'completed', run.id);
+  const refused = rig.emulator.stats().batches.filter((b) => b.status === 'failed');
+  assert.ok(refused.length > 0, 'the provider refused some batch');
+  const show = await cli('quota', 'show', '--json');
+  const [ledger] = JSON.parse(show.stdout) as LedgerState[];
+  assert.ok(
+    ledger?.learned !== null && (ledger?.learned ?? 0) < 10_000,
+    `learned ${ledger?.learned}`,
+  );
+  assert.match(
+    (await cli('quota', 'show')).stdout,
+    /learned from a token_limit_exceeded; set: 10,000/,
+  );
+  assert.equal(ledger?.held.length, 0);
+});
