@@ -61,7 +61,10 @@ interface OutputColumn extends Column {
 
 /** The column type a property's schema gives (JSON text for objects, arrays and the rest). */
 function typeOfProperty(schema: unknown): ColumnType {
-  const type = (schema as { type?: unknown } | null)?.type;
+  const declared = (schema as { type?: unknown } | null)?.type;
+  // `["integer", "null"]`, as OpenAI's strict mode writes an optional field: null is a cell too.
+  const types = Array.isArray(declared) ? declared.filter((t) => t !== 'null') : [declared];
+  const type = types.length === 1 ? types[0] : undefined;
   if (type === 'integer') return 'int64';
   if (type === 'number') return 'double';
   if (type === 'boolean') return 'bool';

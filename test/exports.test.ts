@@ -352,7 +352,7 @@ const OUTPUT_SCHEMA = {
   properties: {
     sentiment: { type: 'string' },
     score: { type: 'integer' },
-    confidence: { type: 'number' },
+    confidence: { type: ['number', 'null'] },
     sarcastic: { type: 'boolean' },
     topics: { type: 'array', items: { type: 'string' } },
     status: { type: 'string' },
