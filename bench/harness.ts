@@ -37,6 +37,8 @@ export interface SizeOptions {
   bundlePath: string;
   /** Directory for a `--cpu-prof` of the worker, when profiling. */
   profileDir?: string;
+  /** Run Nightshift without its result cache (`--no-cache`), to see what the cache costs. */
+  noCache?: boolean;
 }
 
 export interface ContenderResult {
@@ -413,6 +415,7 @@ export async function benchSize(
           DEFAULT_RUN_OPTIONS.maxConcurrentBatches,
           Math.ceil(size / 50_000),
         ),
+        ...(options.noCache ? { cache: false } : {}),
       });
       summary = await run.wait();
       wallSeconds = seconds(started);

@@ -28,6 +28,8 @@ const { values } = parseArgs({
     'poll-seconds': { type: 'string', default: '1' },
     runs: { type: 'string', default: '200' },
     profile: { type: 'boolean', default: false },
+    // Nightshift without its result cache (lookups at submit, an entry per success).
+    'no-cache': { type: 'boolean', default: false },
     out: { type: 'string' },
     // Size results (one JSON object a line, as this command logs them) of an earlier invocation
     // on the same machine, reported beside this one's.
@@ -63,6 +65,7 @@ try {
       dir,
       bundlePath,
       profileDir: profile,
+      noCache: values['no-cache'],
     });
     results.push(result);
     console.error(JSON.stringify(result));
