@@ -490,12 +490,13 @@ async function judgeDeadline(p: Part, batch: BatchSnapshot): Promise<number | nu
   }
   const now = Date.now();
   const done = batch.requestCounts.completed + batch.requestCounts.failed;
+  const remaining = Math.max(0, state.attemptRequests - done);
   if (batch.status === 'in_progress') state.progressSince ??= { at: now, done };
   const verdict = judgeHedge(
     deadline,
     {
       now,
-      remaining: Math.max(0, state.attemptRequests - done),
+      remaining,
       done,
       stuck: state.progress.stuck !== undefined,
       since: state.progressSince ?? null,
@@ -506,7 +507,7 @@ async function judgeDeadline(p: Part, batch: BatchSnapshot): Promise<number | nu
   state.hedge = {
     part: input.part.index,
     at: new Date(now).toISOString(),
-    unfinished: Math.max(0, state.attemptRequests - done),
+    unfinished: remaining,
     reason: verdict.reason,
   };
   state.progress.hedge = state.hedge;

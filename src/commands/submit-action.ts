@@ -275,12 +275,11 @@ async function applyQuotaFromEnvironment(
   model: string | null,
 ): Promise<void> {
   const provider = options.provider ?? DEFAULT_PROVIDER;
-  const entry = loadConfig().enqueuedTokens.find(
-    (e) => e.provider === provider && e.model === model,
-  );
+  const { enqueuedTokens, quotaAccount } = loadConfig();
+  const entry = enqueuedTokens.find((e) => e.provider === provider && e.model === model);
   if (!entry || !model) return;
   const { setQuota } = await import('../quota.js');
-  const account = options.quotaAccount ?? loadConfig().quotaAccount;
+  const account = options.quotaAccount ?? quotaAccount;
   await setQuota(
     nightshift.temporal,
     nightshift.taskQueue,
