@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ArtifactStore, artifactNames } from '../src/artifacts.js';
-import { CacheFiller } from '../src/cache.js';
+import { CachePacker } from '../src/cache.js';
 import type { JsonlWriter } from '../src/jsonl.js';
 import { type JsonSchema, OutputValidator, requestSchemaOf } from '../src/output-schema.js';
 import { outputTextOf } from '../src/output-text.js';
@@ -324,7 +324,12 @@ async function writeInOrder(
   const results = await store.writer(input.runId, resultsName);
   let retry: JsonlWriter | null = null;
   const cache = input.cache
-    ? new CacheFiller(store, input.provider ?? DEFAULT_PROVIDER, input.runId)
+    ? await CachePacker.open(
+        store,
+        input.provider ?? DEFAULT_PROVIDER,
+        input.runId,
+        `${input.runId}.part-${input.part}.attempt-${input.attempt}`,
+      )
     : null;
 
   try {
@@ -346,9 +351,9 @@ async function writeInOrder(
       }
       if (line.lineNo % PROGRESS_EVERY_LINES === 0) onProgress?.(line.lineNo);
     }
-    await cache?.flush();
+    await cache?.commit();
   } catch (err) {
-    await Promise.all([results.abort(), retry?.abort(), cache?.flush().catch(() => {})]);
+    await Promise.all([results.abort(), retry?.abort(), cache?.abort()]);
     throw err;
   }
 

@@ -67,21 +67,32 @@ export interface ArtifactStore {
   /** The version of an input as stored, or null when there is none. */
   inputVersion(location: InputLocation): Promise<InputVersion | null>;
   readInput(location: InputLocation): AsyncIterable<Uint8Array>;
-  /** A cache entry's text (src/cache.ts), or null when there is none. */
-  getCached(key: CacheKey): Promise<string | null>;
-  /** Writes a cache entry whole or not at all: a crash midway leaves no entry. */
-  putCached(key: CacheKey, text: string): Promise<void>;
-  /** Every cache entry, with its size and when it was written. */
-  cachedEntries(): AsyncIterable<CachedEntryInfo>;
-  /** A missing entry is not an error. */
-  removeCached(key: CacheKey): Promise<void>;
+  /**
+   * For writing an object of the result cache (src/cache.ts) line by line; nothing appears
+   * until `commit()`, and then whole.
+   */
+  cacheWriter(name: CacheObjectName): Promise<JsonlWriter>;
+  /** A cache object's lines; none when there is no such object. */
+  readCacheLines(name: CacheObjectName): AsyncIterable<JsonlLine>;
+  /** `length` bytes of a cache object from byte `offset`, or null when there is no such object. */
+  readCacheRange(name: CacheObjectName, offset: number, length: number): Promise<string | null>;
+  /** The cache's objects whose names start with `prefix` (all of them without), sized and dated. */
+  cacheObjects(prefix?: string): AsyncIterable<CacheObjectInfo>;
+  /** A missing object is not an error. */
+  removeCacheObject(name: CacheObjectName): Promise<void>;
 }
 
 /** A result cache entry's key: `<provider>/<sha-256 in hex>` (see `cacheKeyOf`). */
 export type CacheKey = string & { readonly __cacheKey: true };
 
-export interface CachedEntryInfo {
-  key: CacheKey;
+/**
+ * An object of the result cache: `<provider>/<kind>/<file>`, such as `openai/packs/<id>.jsonl`
+ * (see src/cache.ts for the kinds).
+ */
+export type CacheObjectName = string & { readonly __cacheObject: true };
+
+export interface CacheObjectInfo {
+  name: CacheObjectName;
   bytes: number;
   modified: Date;
 }
@@ -112,26 +123,22 @@ export function artifactSegments(runId: string, name: ArtifactName): string[] {
   return ['runs', runId, ...segments];
 }
 
-const CACHE_KEY = /^([a-z][a-z-]*)\/([0-9a-f]{64})$/;
+const CACHE_OBJECT = /^[a-z][a-z-]*\/[a-z0-9]+\/[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
-/**
- * The segments of a cache entry, `cache/<provider>/<first 2 hex digits>/<hash>.json`: spread
- * over folders so that none grows past what file systems and listings handle well.
- */
-export function cacheSegments(key: CacheKey): string[] {
-  const match = CACHE_KEY.exec(key);
-  if (!match) throw new InvalidArtifactPathError(`invalid cache key: ${key}`);
-  const [, provider, hash] = match as unknown as [string, string, string];
-  return ['cache', provider, hash.slice(0, 2), `${hash}.json`];
+/** The segments of a cache object, `cache/<provider>/<kind>/<file>`, checked as artifacts are. */
+export function cacheObjectSegments(name: CacheObjectName): string[] {
+  if (!CACHE_OBJECT.test(name) || name.includes('..')) {
+    throw new InvalidArtifactPathError(`invalid cache object name: ${name}`);
+  }
+  return ['cache', ...name.split('/')];
 }
 
-/** The key of an entry stored under `segments` (as `cacheSegments` made them), or null. */
-export function cacheKeyFrom(segments: string[]): CacheKey | null {
-  const [root, provider, , file] = segments;
-  const key = `${provider}/${file?.replace(/\.json$/, '')}`;
-  return root === 'cache' && segments.length === 4 && CACHE_KEY.test(key)
-    ? (key as CacheKey)
-    : null;
+/**
+ * The name of the object stored under `cache/<path>`, or null for anything else there (a
+ * writer's temp file).
+ */
+export function cacheObjectFrom(path: string): CacheObjectName | null {
+  return CACHE_OBJECT.test(path) && !path.includes('..') ? (path as CacheObjectName) : null;
 }
 
 /** What every store throws for a missing artifact, shaped like Node's own for a missing file. */

@@ -11,8 +11,8 @@ import {
   cachedLineNumbers,
   cachedResult,
   cacheKeyOf,
-  readCacheEntry,
 } from './cache.js';
+import { CacheIndex } from './cache-index.js';
 import { type ByteSource, readJsonlLines } from './jsonl.js';
 import type { JsonSchema, OutputValidator } from './output-schema.js';
 import { PROVIDER_RULES } from './providers/rules.js';
@@ -63,6 +63,7 @@ export async function lookUpCache(
   const { translate } = PROVIDER_RULES[provider];
   const outputs = new Outputs(options.outputSchema, translate === null);
   const lookup: CacheLookup = { hits: 0, lines: [], varied: 0 };
+  const index = await CacheIndex.load(store, provider);
   const writer = await store.writer(runId, artifactNames.cached);
   // Answers are taken in input order, however the lookups finish.
   const window: Pending[] = [];
@@ -85,7 +86,7 @@ export async function lookUpCache(
         continue;
       }
       const customId = String(sent.custom_id ?? sent.key);
-      const entry = readCacheEntry(store, cacheKeyOf(provider, sent));
+      const entry = index.get(cacheKeyOf(provider, sent));
       window.push({ line: lineNo, customId, entry, schema: await outputs.schemaOf(text) });
       if (window.length >= LOOKUPS_IN_FLIGHT) await take();
     }

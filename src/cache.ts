@@ -5,7 +5,8 @@
 import { createHash } from 'node:crypto';
 import type { ProviderName } from '../workflows/provider-names.js';
 import type { ArtifactName, ResultLine } from '../workflows/types.js';
-import type { ArtifactStore, CacheKey } from './artifacts.js';
+import type { ArtifactStore, CacheKey, CacheObjectName } from './artifacts.js';
+import { type JsonlWriter, writeLines } from './jsonl.js';
 
 /** What a cache entry holds: the answer, and where it came from. */
 export interface CacheEntry {
@@ -80,13 +81,8 @@ export function asksForVariety(line: Record<string, unknown>): boolean {
   );
 }
 
-/** The entry, or null for one that is missing, unreadable or not the key's (never served). */
-export async function readCacheEntry(
-  store: ArtifactStore,
-  key: CacheKey,
-): Promise<CacheEntry | null> {
-  const text = await store.getCached(key);
-  if (text === null) return null;
+/** The entry a line of a pack holds, or null for one that does not parse or is not the key's. */
+export function parseCacheEntry(text: string, key: CacheKey): CacheEntry | null {
   try {
     const entry = JSON.parse(text) as CacheEntry;
     return entry.key === key && entry.result?.status === 'succeeded' ? entry : null;
@@ -106,66 +102,116 @@ export function cachedResult(entry: CacheEntry, customId: string): ResultLine {
   };
 }
 
-/** Puts kept in flight at once: enough to hide a store's latency, few enough to hold little. */
-const PUTS_IN_FLIGHT = 16;
+/**
+ * The cache is written in packs, one per classified attempt: `<provider>/packs/<id>.jsonl` holds
+ * the entries, one a line, and `<provider>/keys/<id>.keys` says where each is (`<sha-256 hex>
+ * <offset> <length>`). The keys object is written after its pack: one that exists names a whole
+ * pack. Two objects an attempt, not one an answer: a part of 50,000 successes was 50,000 files
+ * (6 s a part on a local disk, a PUT each on S3).
+ */
+export const cacheObjects = {
+  pack: (provider: ProviderName, id: string) => `${provider}/packs/${id}.jsonl` as CacheObjectName,
+  keys: (provider: ProviderName, id: string) => `${provider}/keys/${id}.keys` as CacheObjectName,
+  /** The pack a keys object indexes. */
+  packOf: (keys: CacheObjectName) =>
+    keys.replace('/keys/', '/packs/').replace(/\.keys$/, '.jsonl') as CacheObjectName,
+};
 
 /**
- * Stores the successes of one attempt as they are classified, a few puts at a time. Putting
- * an entry twice (a retried classify) writes the same answer again.
+ * Stores the successes of one attempt as they are classified, in one pack. A retried classify
+ * writes the same pack again, under the same name.
  */
-export class CacheFiller {
-  private readonly pending = new Set<Promise<void>>();
+export class CachePacker {
   private readonly createdAt = new Date().toISOString();
+  private readonly keys: string[] = [];
 
-  constructor(
+  private constructor(
     private readonly store: ArtifactStore,
     private readonly provider: ProviderName,
     private readonly runId: string,
+    private readonly id: string,
+    private readonly pack: JsonlWriter,
   ) {}
+
+  /** A packer for the attempt `id` names (unique to it: a run id, a part, an attempt). */
+  static async open(
+    store: ArtifactStore,
+    provider: ProviderName,
+    runId: string,
+    id: string,
+  ): Promise<CachePacker> {
+    const pack = await store.cacheWriter(cacheObjects.pack(provider, id));
+    return new CachePacker(store, provider, runId, id, pack);
+  }
 
   /** Stores a success: its request line as sent, and its result line's text. */
   async add(requestLine: string, resultText: string): Promise<void> {
     const key = cacheKeyOf(this.provider, JSON.parse(requestLine) as Record<string, unknown>);
     // Spliced rather than parsed and written again: the result line is most of the entry.
     const head = JSON.stringify({ key, run_id: this.runId, created_at: this.createdAt });
-    const put = this.store.putCached(key, `${head.slice(0, -1)},"result":${resultText}}`);
-    const task: Promise<void> = put.finally(() => this.pending.delete(task));
-    this.pending.add(task);
-    if (this.pending.size >= PUTS_IN_FLIGHT) await Promise.race(this.pending);
+    const offset = this.pack.stats.bytes;
+    await this.pack.write(`${head.slice(0, -1)},"result":${resultText}}`);
+    const length = this.pack.stats.bytes - offset - 1;
+    this.keys.push(`${key.slice(key.indexOf('/') + 1)} ${offset} ${length}`);
   }
 
-  /** Waits for every put; the first that failed throws. */
-  async flush(): Promise<void> {
-    await Promise.all(this.pending);
+  /** Writes the pack, then its keys; an attempt with no success writes neither. */
+  async commit(): Promise<void> {
+    if (this.keys.length === 0) return this.pack.abort();
+    await this.pack.commit();
+    await writeLines(
+      await this.store.cacheWriter(cacheObjects.keys(this.provider, this.id)),
+      this.keys,
+    );
+  }
+
+  async abort(): Promise<void> {
+    await this.pack.abort();
   }
 }
 
 export interface CacheStats {
-  /** Per provider: entries, their bytes, the oldest and newest. */
+  /** Per provider: entries, their bytes, the oldest and newest pack. */
   providers: Record<string, { entries: number; bytes: number; oldest: Date; newest: Date }>;
 }
 
 export async function cacheStats(store: ArtifactStore): Promise<CacheStats> {
   const providers: CacheStats['providers'] = {};
-  for await (const { key, bytes, modified } of store.cachedEntries()) {
-    const provider = key.slice(0, key.indexOf('/'));
+  for await (const { name, bytes, modified } of store.cacheObjects()) {
+    const [provider = '', kind] = name.split('/');
+    if (kind !== 'keys' && kind !== 'packs') continue;
     providers[provider] ??= { entries: 0, bytes: 0, oldest: modified, newest: modified };
     const stats = providers[provider];
-    stats.entries += 1;
     stats.bytes += bytes;
+    if (kind === 'keys') stats.entries += await countLines(store, name);
     if (modified < stats.oldest) stats.oldest = modified;
     if (modified > stats.newest) stats.newest = modified;
   }
   return { providers };
 }
 
-/** Removes the entries written before `cutoff`; says how many. */
+/**
+ * Removes what was written before `cutoff`: packs with their keys (keys first: a pack is never
+ * indexed without its entries), a pack a killed writer left without keys, and whatever else is
+ * old in the cache. Says how many entries went.
+ */
 export async function pruneCache(store: ArtifactStore, cutoff: Date): Promise<number> {
   let removed = 0;
-  for await (const { key, modified } of store.cachedEntries()) {
+  for await (const { name, modified } of store.cacheObjects()) {
     if (modified >= cutoff) continue;
-    await store.removeCached(key);
-    removed += 1;
+    if (name.split('/')[1] === 'keys') {
+      removed += await countLines(store, name);
+      await store.removeCacheObject(name);
+      await store.removeCacheObject(cacheObjects.packOf(name));
+    } else {
+      await store.removeCacheObject(name);
+    }
   }
   return removed;
+}
+
+async function countLines(store: ArtifactStore, name: CacheObjectName): Promise<number> {
+  let lines = 0;
+  for await (const _ of store.readCacheLines(name)) lines += 1;
+  return lines;
 }

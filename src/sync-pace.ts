@@ -3,7 +3,8 @@
 // the next run's parts of the same provider and model plan with what was seen, not a guess.
 import { createHash } from 'node:crypto';
 import type { ProviderName } from '../workflows/provider-names.js';
-import type { ArtifactStore, CacheKey } from './artifacts.js';
+import type { ArtifactStore, CacheObjectName } from './artifacts.js';
+import { writeLines } from './jsonl.js';
 
 export interface SyncPace {
   /** Seconds a request took per slot: the phase's time × its concurrency ÷ its requests. */
@@ -13,12 +14,12 @@ export interface SyncPace {
   measuredAt: string;
 }
 
-/** A key no request line hashes to: the line's hash never starts from this text. */
-function paceKey(provider: ProviderName, model: string | null): CacheKey {
+/** `<provider>/pace/<hash of the model>.json`: a model's name may hold any character. */
+function paceObject(provider: ProviderName, model: string | null): CacheObjectName {
   const hash = createHash('sha256')
-    .update(`nightshift sync pace\n${model ?? ''}`)
+    .update(model ?? '')
     .digest('hex');
-  return `${provider}/${hash}` as CacheKey;
+  return `${provider}/pace/${hash}.json` as CacheObjectName;
 }
 
 export async function readPace(
@@ -26,8 +27,9 @@ export async function readPace(
   provider: ProviderName,
   model: string | null,
 ): Promise<SyncPace | null> {
-  const text = await store.getCached(paceKey(provider, model));
-  if (text === null) return null;
+  let text: string | undefined;
+  for await (const line of store.readCacheLines(paceObject(provider, model))) text ??= line.text;
+  if (text === undefined) return null;
   try {
     const pace = JSON.parse(text) as SyncPace;
     return pace.secondsPerRequest > 0 ? pace : null;
@@ -48,5 +50,5 @@ export async function recordPace(
     requests: run.requests,
     measuredAt: new Date().toISOString(),
   };
-  await store.putCached(paceKey(provider, model), JSON.stringify(pace));
+  await writeLines(await store.cacheWriter(paceObject(provider, model)), [JSON.stringify(pace)]);
 }

@@ -1,10 +1,14 @@
 import assert from 'node:assert/strict';
-import { readdir, readFile, utimes, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { cacheSegments } from '../src/artifacts.js';
-import { asksForVariety, cacheKeyOf, canonicalJson } from '../src/cache.js';
+import type { CacheKey } from '../src/artifacts.js';
+import { asksForVariety, CachePacker, cacheKeyOf, canonicalJson } from '../src/cache.js';
+import { CacheIndex } from '../src/cache-index.js';
 import type { EmulatorStats } from '../src/emulator/index.js';
+import { writeLines } from '../src/jsonl.js';
+import { LocalArtifactStore } from '../src/store/local.js';
 import type { ResultLine } from '../workflows/types.js';
 import { runCli } from './helpers/cli.js';
 import { recordHistories } from './helpers/histories.js';
@@ -44,8 +48,40 @@ test('a key ignores the custom_id and the order of keys, and nothing else', () =
     cacheKeyOf('gemini', { key: 'y', request: { contents: [] } }),
   );
   assert.match(cacheKeyOf('openai', line), /^openai\/[0-9a-f]{64}$/);
-  assert.deepEqual(cacheSegments(cacheKeyOf('openai', line)).slice(0, 2), ['cache', 'openai']);
-  assert.throws(() => cacheSegments('openai/../../x' as never), /invalid cache key/);
+});
+
+test('the index finds each packed entry, among keys that share their first 32 bits', async () => {
+  const store = new LocalArtifactStore(await mkdtemp(join(tmpdir(), 'nightshift-index-')));
+  const request = (n: number) => JSON.stringify({ custom_id: `r-${n}`, body: { n } });
+  const result = (n: number) =>
+    JSON.stringify({ custom_id: `r-${n}`, status: 'succeeded', response: { n } });
+  const packer = await CachePacker.open(store, 'openai', 'run-a', 'run-a.part-1.attempt-1');
+  for (const n of [1, 2, 3]) await packer.add(request(n), result(n));
+  await packer.commit();
+  // Two entries written by hand whose hashes share a prefix: the index must tell them apart.
+  const twin = (tail: string) => `openai/abcdef01${tail.repeat(56)}` as CacheKey;
+  const entry = (key: CacheKey, n: number) =>
+    JSON.stringify({ key, run_id: 'run-b', created_at: '', result: JSON.parse(result(n)) });
+  const [first, second] = [entry(twin('1'), 10), entry(twin('2'), 20)];
+  await writeLines(await store.cacheWriter('openai/packs/b.jsonl' as never), [first, second]);
+  await writeLines(await store.cacheWriter('openai/keys/b.keys' as never), [
+    `${twin('1').slice(7)} 0 ${first.length}`,
+    `${twin('2').slice(7)} ${first.length + 1} ${second.length}`,
+  ]);
+
+  const index = await CacheIndex.load(store, 'openai');
+  assert.equal(index.size, 5);
+  for (const n of [1, 2, 3]) {
+    const key = cacheKeyOf('openai', JSON.parse(request(n)));
+    assert.deepEqual((await index.get(key))?.result.response, { n });
+  }
+  assert.equal((await index.get(twin('2')))?.result.custom_id, 'r-20');
+  assert.equal((await index.get(twin('1')))?.result.custom_id, 'r-10');
+  assert.equal(await index.get(twin('3')), null, 'a shared prefix is no hit');
+  assert.equal(await index.get(cacheKeyOf('openai', { body: { n: 4 } })), null);
+  assert.equal((await CacheIndex.load(store, 'gemini')).size, 0, 'packs are per provider');
+  await store.removeCacheObject('openai/packs/b.jsonl' as never);
+  assert.equal(await index.get(twin('1')), null, 'a pack pruned since the load is a miss');
 });
 
 test('requests asking for varied answers are told apart', () => {
@@ -139,39 +175,50 @@ test('--no-cache sends everything; varied requests are served only when any will
   assert.equal(uploadedLines(rig.emulator.stats(), 'cache-any'), 0, 'a run of hits sends nothing');
 });
 
-test('an entry half written is never served, and stats and prune see whole entries', async () => {
+test('a torn entry and a pack without keys are never served; stats and prune see packs', async () => {
   // Another model: bodies no earlier test of this file sent.
   const lines = chatLines(3, { prefix: 'h', model: 'gpt-4.1-mini' });
   await (await rig.submit(lines, { id: 'cache-half-1', cache: true })).wait();
-  const folder = join(rig.home, 'cache', 'openai');
-  const files: string[] = [];
-  for (const shard of await readdir(folder)) {
-    for (const file of await readdir(join(folder, shard))) files.push(join(folder, shard, file));
-  }
-  const entries = await Promise.all(
-    files.map(async (path) => ({ path, text: await readFile(path, 'utf8') })),
+  const id = 'cache-half-1.part-1.attempt-1';
+  const cache = join(rig.home, 'cache', 'openai');
+  const packPath = join(cache, 'packs', `${id}.jsonl`);
+  const keysPath = join(cache, 'keys', `${id}.keys`);
+  const pack = await readFile(packPath, 'utf8');
+  const keys = (await readFile(keysPath, 'utf8')).trim().split('\n');
+  assert.equal(keys.length, 3, 'a key a success');
+  const at = pack.indexOf('"custom_id":"h-1"');
+  const torn = keys
+    .map((k) => k.split(' ').map(Number))
+    .find(([, o = 0, l = 0]) => o < at && at < o + l);
+  assert.ok(torn, 'the keys say where h-1 lies');
+  const [, offset = 0, length = 0] = torn;
+  // What a disk could do to a line: torn in place, the others intact.
+  await writeFile(
+    packPath,
+    pack.slice(0, offset) + '{'.padEnd(length) + pack.slice(offset + length),
   );
-  const first = entries.find((e) => e.text.includes('"custom_id":"h-1"'));
-  assert.ok(first, 'the entry of h-1 exists');
-  // What a writer killed midway would leave if entries were written in place.
-  await writeFile(first.path, first.text.slice(0, first.text.length / 2));
-  // And what one killed before its rename leaves: a temp file, which is no entry.
-  await writeFile(join(first.path, '..', `.${first.path.split('/').at(-1)}.1.abc.tmp`), '{');
+  // A pack whose keys were never written (a writer killed between the two), holding h-2 and
+  // h-3 again under another run, and a temp file: neither is an entry.
+  await writeFile(
+    join(cache, 'packs', 'orphan.part-1.attempt-1.jsonl'),
+    pack.replaceAll('cache-half-1', 'orphan'),
+  );
+  await writeFile(join(cache, 'packs', `.${id}.jsonl.1.abc.tmp`), '{');
 
   const run = await rig.submit(chatLines(3, { prefix: 'i', model: 'gpt-4.1-mini' }), {
     id: 'cache-half-2',
     cache: true,
   });
   const summary = await run.wait();
-  assert.equal(summary.cache?.hits, 2, 'the half entry is a miss');
+  assert.equal(summary.cache?.hits, 2, 'the torn entry is a miss');
   assert.equal(uploadedLines(rig.emulator.stats(), 'cache-half-2'), 1);
   const results = await rig.results('cache-half-2');
   assert.deepEqual(
-    results.map((r) => [r.custom_id, r.status, r.cached ?? false]),
+    results.map((r) => [r.custom_id, r.status, r.cached_run_id ?? null]),
     [
-      ['i-1', 'succeeded', false],
-      ['i-2', 'succeeded', true],
-      ['i-3', 'succeeded', true],
+      ['i-1', 'succeeded', null],
+      ['i-2', 'succeeded', 'cache-half-1'],
+      ['i-3', 'succeeded', 'cache-half-1'],
     ],
   );
 
@@ -179,11 +226,12 @@ test('an entry half written is never served, and stats and prune see whole entri
   assert.equal(stats.code, 0, stats.stderr);
   assert.match(stats.stdout, /^openai: \d+ entries, /m);
   const old = new Date(Date.now() - 2 * 86_400_000);
-  await utimes(first.path, old, old);
+  await Promise.all([utimes(packPath, old, old), utimes(keysPath, old, old)]);
   const pruned = await runCli(['cache', 'prune', '--older-than', '1d'], rig.cliEnv());
   assert.equal(pruned.code, 0, pruned.stderr);
-  assert.match(pruned.stdout, /^1 cache entries removed/);
-  await assert.rejects(readFile(first.path), { code: 'ENOENT' });
+  assert.match(pruned.stdout, /^3 cache entries removed/);
+  await assert.rejects(readFile(packPath), { code: 'ENOENT' });
+  await assert.rejects(readFile(keysPath), { code: 'ENOENT' });
   const bad = await runCli(['cache', 'prune', '--older-than', 'soon'], rig.cliEnv());
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--older-than: expected 30d, 12h or 90m/);

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { watch } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readCacheEntry } from '../src/cache.js';
+import type { CacheKey } from '../src/artifacts.js';
+import { CacheIndex } from '../src/cache-index.js';
 import type { SubmitOptions } from '../src/client.js';
 import type { FaultRule } from '../src/emulator/index.js';
 import { LocalArtifactStore } from '../src/store/local.js';
@@ -250,13 +251,13 @@ scenario(
 
 scenario(
   'killed while storing answers in the result cache',
-  '2,000 requests, cache on; SIGKILL the moment classify writes its first cache entry',
+  '2,000 requests, cache on; SIGKILL the moment classify starts its first cache pack',
   async () => {
     // Bodies no other scenario sent (another model), so the cache starts empty for them.
     const lines = chatLines(2_000, { prefix: 'cache', model: 'gpt-4.1-nano' });
     const runId = 'kill-cache';
-    // Entries are written through a temp file renamed into place: its creation is the moment
-    // the cache is being written.
+    // Packs are written through a temp file renamed into place: its creation is the moment the
+    // cache is being written.
     const cacheDir = join(rig.home, 'cache');
     await mkdir(cacheDir, { recursive: true, mode: 0o700 });
     let killedAt: string | null = null;
@@ -273,10 +274,14 @@ scenario(
       await rig.workerProcess.exited;
       // What the killed worker left: whole entries, and temp files that are no entries.
       const store = new LocalArtifactStore(rig.home);
+      const index = await CacheIndex.load(store, 'openai');
       let whole = 0;
-      for await (const { key } of store.cachedEntries()) {
-        assert.ok(await readCacheEntry(store, key), `${key} reads back whole`);
-        whole += 1;
+      for await (const { name } of store.cacheObjects('openai/keys/')) {
+        for await (const { text } of store.readCacheLines(name)) {
+          const key = `openai/${text.split(' ')[0]}` as CacheKey;
+          assert.ok(await index.get(key), `${key} of ${name} reads back whole`);
+          whole += 1;
+        }
       }
       assert.ok(whole < lines.length, `killed before every entry was written (${whole})`);
       await killAndReplace(runId);
@@ -292,7 +297,7 @@ scenario(
         second.map((r) => r.response),
         first.map((r) => r.response),
       );
-      return { runs: 2, note: `${whole} entries were whole at the kill; none half` };
+      return { runs: 2, note: `${whole} entries were indexed at the kill; none torn` };
     } finally {
       watcher.close();
     }

@@ -4,7 +4,8 @@ import { mkdtemp, readdir, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { ArtifactStore, CacheKey } from '../src/artifacts.js';
+import type { ArtifactStore, CacheObjectName } from '../src/artifacts.js';
+import { writeLines } from '../src/jsonl.js';
 import { LocalArtifactStore } from '../src/store/local.js';
 import { S3ArtifactStore } from '../src/store/s3.js';
 import { artifact, runsIn } from './helpers/names.js';
@@ -166,25 +167,48 @@ for (const [kind, open, skipped] of stores) {
       assert.equal(await store.inputVersion(`${location}.missing`), null);
     });
 
-    test('cache entries: put whole, read, listed with size and age, removed', async () => {
+    test('cache objects: written whole, read by line and by range, listed, removed', async () => {
       const store = await open();
-      const key = `openai/${'ab'.repeat(32)}` as CacheKey;
-      const other = `gemini/${'cd'.repeat(32)}` as CacheKey;
-      assert.equal(await store.getCached(key), null);
-      await store.putCached(key, '{"key":1}');
-      await store.putCached(other, '{"key":2}');
-      await store.writeAtomic('run-1', artifact('results.jsonl'), ['not an entry']);
-      assert.equal((await store.getCached(key))?.trim(), '{"key":1}');
+      const pack = 'openai/packs/run-1.part-1.attempt-1.jsonl' as CacheObjectName;
+      const keys = 'openai/keys/run-1.part-1.attempt-1.keys' as CacheObjectName;
+      const other = 'gemini/packs/run-2.part-1.attempt-1.jsonl' as CacheObjectName;
+      assert.equal(await store.readCacheRange(pack, 0, 3), null);
+      assert.deepEqual(await texts(store.readCacheLines(pack)), []);
+      const writer = await store.cacheWriter(pack);
+      await writer.write('{"a":1}');
+      await writer.write('{"b":22}');
+      assert.deepEqual(await names(store.cacheObjects()), [], 'nothing before the commit');
+      await writer.commit();
+      await writeLines(await store.cacheWriter(keys), ['k 0 7']);
+      await writeLines(await store.cacheWriter(other), ['{}']);
+      await store.writeAtomic('run-1', artifact('results.jsonl'), ['not in the cache']);
+      assert.equal(await store.readCacheRange(pack, 8, 8), '{"b":22}');
+      assert.deepEqual(await texts(store.readCacheLines(pack)), ['{"a":1}', '{"b":22}']);
+      assert.deepEqual(await names(store.cacheObjects()), [other, keys, pack]);
+      assert.deepEqual(await names(store.cacheObjects('openai/keys/')), [keys]);
       const listed = [];
-      for await (const entry of store.cachedEntries()) listed.push(entry);
-      assert.deepEqual(listed.map((e) => e.key).sort(), [other, key]);
-      assert.ok(listed.every((e) => e.bytes >= 9 && Date.now() - e.modified.getTime() < 60_000));
-      await store.removeCached(key);
-      await store.removeCached(key);
-      assert.equal(await store.getCached(key), null);
-      assert.equal((await store.getCached(other))?.trim(), '{"key":2}');
+      for await (const info of store.cacheObjects('openai/packs/')) listed.push(info);
+      assert.equal(listed[0]?.bytes, 17);
+      assert.ok(Date.now() - (listed[0]?.modified.getTime() ?? 0) < 60_000);
+      await store.removeCacheObject(pack);
+      await store.removeCacheObject(pack);
+      assert.equal(await store.readCacheRange(pack, 0, 3), null);
+      assert.deepEqual(await names(store.cacheObjects()), [other, keys]);
+      await assert.rejects(store.cacheWriter('openai/../../x' as never), /invalid cache object/);
     });
   });
+}
+
+async function texts(source: AsyncIterable<{ text: string }>): Promise<string[]> {
+  const out: string[] = [];
+  for await (const { text } of source) out.push(text);
+  return out;
+}
+
+async function names(source: AsyncIterable<{ name: string }>): Promise<string[]> {
+  const out: string[] = [];
+  for await (const { name } of source) out.push(name);
+  return out.sort();
 }
 
 describe('S3 store settings that do not work', { skip }, () => {

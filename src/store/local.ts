@@ -1,15 +1,24 @@
 import { createReadStream, openAsBlob } from 'node:fs';
-import { access, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import {
+  access,
+  type FileHandle,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rm,
+  stat,
+} from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { ArtifactName, FilePath, InputLocation } from '../../workflows/types.js';
 import {
   type ArtifactStore,
   artifactSegments,
-  type CachedEntryInfo,
-  type CacheKey,
-  cacheKeyFrom,
-  cacheSegments,
+  type CacheObjectInfo,
+  type CacheObjectName,
+  cacheObjectFrom,
+  cacheObjectSegments,
   type InputVersion,
   InvalidArtifactPathError,
   isNotFound,
@@ -22,7 +31,6 @@ import {
   type ReadJsonlOptions,
   readFileChunks,
   readJsonlLines,
-  tempPathNextTo,
   type WriteStats,
   writeLines,
   writeStream,
@@ -35,8 +43,6 @@ import {
  */
 export class LocalArtifactStore implements ArtifactStore {
   readonly root: string;
-  /** Cache folders this store made or found: a put into one needs no mkdir. */
-  private readonly cacheDirs = new Set<string>();
 
   constructor(root: string) {
     this.root = resolve(root);
@@ -166,51 +172,62 @@ export class LocalArtifactStore implements ArtifactStore {
     return readFileChunks(localInput(location));
   }
 
-  async getCached(key: CacheKey): Promise<string | null> {
-    return readFile(join(this.root, ...cacheSegments(key)), 'utf8').catch((err: unknown) => {
+  async cacheWriter(name: CacheObjectName): Promise<JsonlWriter> {
+    const path = this.cachePath(name);
+    await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+    return JsonlWriter.open(path);
+  }
+
+  async *readCacheLines(name: CacheObjectName): AsyncGenerator<JsonlLine> {
+    try {
+      yield* readJsonlLines(this.cachePath(name));
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+
+  async readCacheRange(
+    name: CacheObjectName,
+    offset: number,
+    length: number,
+  ): Promise<string | null> {
+    let file: FileHandle;
+    try {
+      file = await open(this.cachePath(name), 'r');
+    } catch (err) {
       if (isNotFound(err)) return null;
       throw err;
-    });
-  }
-
-  async putCached(key: CacheKey, text: string): Promise<void> {
-    const path = join(this.root, ...cacheSegments(key));
-    const dir = dirname(path);
-    if (!this.cacheDirs.has(dir)) {
-      await mkdir(dir, { recursive: true, mode: 0o700 });
-      this.cacheDirs.add(dir);
     }
-    // A temp file renamed into place: a reader finds the whole entry or none, whenever this
-    // process dies. Unlike artifacts, not synced to disk (two fsyncs an entry cost a classify of
-    // 50,000 successes 16 s): an entry the OS loses in a power cut is a miss, and one it tears
-    // does not parse or names another key, a miss too.
-    const temp = tempPathNextTo(path);
-    const write = () => writeFile(temp, `${text}\n`, { mode: 0o600, flag: 'wx' });
-    await write().catch(async (err: unknown) => {
-      // The folder was removed since (by hand, say): made again.
-      if (!isNotFound(err)) throw err;
-      await mkdir(dir, { recursive: true, mode: 0o700 });
-      await write();
-    });
-    await rename(temp, path);
+    try {
+      const { buffer, bytesRead } = await file.read(Buffer.alloc(length), 0, length, offset);
+      return buffer.toString('utf8', 0, bytesRead);
+    } finally {
+      await file.close();
+    }
   }
 
-  async *cachedEntries(): AsyncGenerator<CachedEntryInfo> {
+  async *cacheObjects(prefix = ''): AsyncGenerator<CacheObjectInfo> {
     const root = join(this.root, 'cache');
-    const files = await readdir(root, { recursive: true }).catch((err: unknown) => {
+    // The folder holding the prefix's objects: only it is listed.
+    const folder = prefix.slice(0, prefix.lastIndexOf('/') + 1);
+    const files = await readdir(join(root, folder), { recursive: true }).catch((err: unknown) => {
       if (isNotFound(err)) return [];
       throw err;
     });
     for (const file of files) {
-      const key = cacheKeyFrom(['cache', ...file.split(sep)]);
-      if (!key) continue;
-      const info = await stat(join(root, file)).catch(() => null);
-      if (info) yield { key, bytes: info.size, modified: info.mtime };
+      const name = cacheObjectFrom(folder + file.split(sep).join('/'));
+      if (!name?.startsWith(prefix)) continue;
+      const info = await stat(join(root, name)).catch(() => null);
+      if (info?.isFile()) yield { name, bytes: info.size, modified: info.mtime };
     }
   }
 
-  async removeCached(key: CacheKey): Promise<void> {
-    await rm(join(this.root, ...cacheSegments(key)), { force: true });
+  async removeCacheObject(name: CacheObjectName): Promise<void> {
+    await rm(this.cachePath(name), { force: true });
+  }
+
+  private cachePath(name: CacheObjectName): string {
+    return join(this.root, ...cacheObjectSegments(name));
   }
 
   private async prepareFile(runId: string, name: ArtifactName): Promise<string> {

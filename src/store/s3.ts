@@ -23,10 +23,10 @@ import {
   type ArtifactStore,
   artifactNames,
   artifactSegments,
-  type CachedEntryInfo,
-  type CacheKey,
-  cacheKeyFrom,
-  cacheSegments,
+  type CacheObjectInfo,
+  type CacheObjectName,
+  cacheObjectFrom,
+  cacheObjectSegments,
   type InputVersion,
   InvalidArtifactPathError,
   isValidRunId,
@@ -255,55 +255,54 @@ export class S3ArtifactStore implements ArtifactStore {
     return this.chunks(inputRef(location));
   }
 
-  getCached(key: CacheKey): Promise<string | null> {
-    return this.text(this.cacheRef(key));
+  async cacheWriter(name: CacheObjectName): Promise<JsonlWriter> {
+    return new JsonlWriter(new UploadSink(this.client, this.cacheRef(name)));
   }
 
-  async putCached(key: CacheKey, text: string): Promise<void> {
-    // One PutObject: S3 shows an object whole or not at all.
-    const { bucket, key: objectKey } = this.cacheRef(key);
-    await this.client.send(
-      new PutObjectCommand({
-        Bucket: bucket,
-        Key: objectKey,
-        Body: `${text}\n`,
-        ContentType: 'application/json',
-      }),
-    );
+  async *readCacheLines(name: CacheObjectName): AsyncGenerator<JsonlLine> {
+    try {
+      yield* readJsonlLines(this.chunks(this.cacheRef(name)));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
   }
 
-  async *cachedEntries(): AsyncGenerator<CachedEntryInfo> {
-    const root = this.keyOf('cache');
+  readCacheRange(name: CacheObjectName, offset: number, length: number): Promise<string | null> {
+    return this.text(this.cacheRef(name), `bytes=${offset}-${offset + length - 1}`);
+  }
+
+  async *cacheObjects(prefix = ''): AsyncGenerator<CacheObjectInfo> {
+    const root = `${this.keyOf('cache')}/`;
     let token: string | undefined;
     do {
       const page = await this.client.send(
         new ListObjectsV2Command({
           Bucket: this.bucket,
-          Prefix: `${root}/`,
+          Prefix: root + prefix,
           ContinuationToken: token,
         }),
       );
       for (const { Key, Size, LastModified } of page.Contents ?? []) {
-        const key = Key && cacheKeyFrom(['cache', ...Key.slice(root.length + 1).split('/')]);
-        if (key) yield { key, bytes: Size ?? 0, modified: LastModified ?? new Date(0) };
+        const name = Key && cacheObjectFrom(Key.slice(root.length));
+        if (name) yield { name, bytes: Size ?? 0, modified: LastModified ?? new Date(0) };
       }
       token = page.NextContinuationToken;
     } while (token);
   }
 
-  async removeCached(key: CacheKey): Promise<void> {
-    await this.deleteKeys([this.cacheRef(key).key]);
+  async removeCacheObject(name: CacheObjectName): Promise<void> {
+    await this.deleteKeys([this.cacheRef(name).key]);
   }
 
-  private cacheRef(key: CacheKey): ObjectRef {
-    return { bucket: this.bucket, key: this.keyOf(...cacheSegments(key)) };
+  private cacheRef(name: CacheObjectName): ObjectRef {
+    return { bucket: this.bucket, key: this.keyOf(...cacheObjectSegments(name)) };
   }
 
-  /** An object's text, or null when there is none. */
-  private async text(ref: ObjectRef): Promise<string | null> {
+  /** An object's text (or the bytes `range` names, `bytes=a-b`), or null when there is none. */
+  private async text(ref: ObjectRef, range?: string): Promise<string | null> {
     try {
       const { Body } = await this.client.send(
-        new GetObjectCommand({ Bucket: ref.bucket, Key: ref.key }),
+        new GetObjectCommand({ Bucket: ref.bucket, Key: ref.key, Range: range }),
       );
       return (await Body?.transformToString('utf8')) ?? '';
     } catch (err) {
