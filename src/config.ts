@@ -47,6 +47,8 @@ export interface NightshiftConfig {
   /** The deadline fallback's synchronous requests in flight per part, and the time of one. */
   syncConcurrency: number;
   syncSecondsPerRequest: number;
+  /** Children one workflow execution of a run starts at most; null: the workflow's 1,000. */
+  fanOutWidth: number | null;
   /** Whose enqueued-token ledgers this process's runs queue in. */
   quotaAccount: string;
   /** Enqueued-token limits `submit` sets on the ledgers of its runs (`quota set` otherwise). */
@@ -186,6 +188,12 @@ const SETTINGS: readonly Setting[] = [
     default: 'those',
   },
   {
+    variables: ['NIGHTSHIFT_FAN_OUT_WIDTH'],
+    meaning:
+      'child workflows one execution of a run `submit` starts holds at most: a run of more parts starts them through group workflows, in levels (Temporal allows 2,000 pending children an execution)',
+    default: '1000',
+  },
+  {
     variables: ['NIGHTSHIFT_SYNC_CONCURRENCY'],
     meaning:
       "synchronous requests in flight at once per part when a run falls back for its `--deadline` (the provider's rate-limit headers and 429s pace them further)",
@@ -292,6 +300,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): NightshiftConf
     },
     emulatorPerRequestMs: milliseconds(env, 'NIGHTSHIFT_EMULATOR_PER_REQUEST_MS'),
     stuckAfterSeconds: stuckThresholds(text('NIGHTSHIFT_STUCK_AFTER')),
+    fanOutWidth: fanOutWidth(text('NIGHTSHIFT_FAN_OUT_WIDTH')),
     quotaAccount: text('NIGHTSHIFT_QUOTA_ACCOUNT') ?? DEFAULT_QUOTA_ACCOUNT,
     enqueuedTokens: enqueuedTokens(text('NIGHTSHIFT_ENQUEUED_TOKENS')),
     syncConcurrency: positive(
@@ -363,6 +372,15 @@ function positive(value: string | null, name: string, fallback: number, integer:
     );
   }
   return n;
+}
+
+/** A fan-out width: a whole number of children, two at least; null when unset. */
+function fanOutWidth(value: string | null): number | null {
+  if (value === null) return null;
+  const width = positive(value, 'NIGHTSHIFT_FAN_OUT_WIDTH', 0, true);
+  if (width < 2)
+    throw new ConfigError(`NIGHTSHIFT_FAN_OUT_WIDTH must be 2 or more, got "${value}"`);
+  return width;
 }
 
 /** `finalizing=1h,validating=20m` as seconds by state; null when unset. */

@@ -780,8 +780,8 @@ async function askBudget(
   /** How `result` was paid for. */
   paid: 'batch' | 'sync' = 'batch',
 ): Promise<BudgetReply | null> {
-  const parent = workflowInfo().parent;
-  if (!parent) return null;
+  // A part started on its own (by hand, in a test) has no run to ask.
+  if (!workflowInfo().parent) return null;
   const { state } = p;
   const costOf = (u: Usage) => usageCostUsd(u, budget.inputUsdPerToken, budget.outputUsdPerToken);
   const spentUsd = costOf(result.usage) / (paid === 'sync' ? BATCH_DISCOUNT : 1);
@@ -793,7 +793,8 @@ async function askBudget(
       : (budget.usdPerRequest ?? 0);
   const retryUsd = (perRequestUsd * result.retry) / (next === 'sync' ? BATCH_DISCOUNT : 1);
   p.budgetReply = null;
-  await getExternalWorkflowHandle(parent.workflowId).signal(budgetRequestSignal, {
+  // The run, which may be the part's grandparent: a run of many parts starts them in groups.
+  await getExternalWorkflowHandle(p.input.runId).signal(budgetRequestSignal, {
     part: p.input.part.index,
     attempt: state.attempt,
     spentUsd,

@@ -8,3 +8,8 @@ export function partOfWorkflowId(workflowId: string): { runId: string; part: num
   const match = /^(.+)-part-(\d+)$/.exec(workflowId);
   return match?.[1] ? { runId: match[1], part: Number(match[2]) } : null;
 }
+
+/** The workflow id of a group of a run's parts (see workflows/group.ts): `<run>-group-2-1`. */
+export function groupWorkflowId(runId: string, path: number[]): string {
+  return `${runId}-group-${path.join('-')}`;
+}

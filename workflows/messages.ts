@@ -1,5 +1,11 @@
 import { defineQuery, defineSignal } from '@temporalio/workflow';
-import type { BudgetReply, BudgetRequest, PartProgress, RunProgress } from './types.js';
+import type {
+  BudgetReply,
+  BudgetRequest,
+  PartOutcome,
+  PartProgress,
+  RunProgress,
+} from './types.js';
 
 /** Asks a run (or one part) to cancel its provider batches and finish with partial results. */
 export const cancelSignal = defineSignal('cancel');
@@ -14,3 +20,8 @@ export const partProgressQuery = defineQuery<PartProgress>('partProgress');
 export const budgetRequestSignal = defineSignal<[BudgetRequest]>('budgetRequest');
 /** Run → part: the answer. */
 export const budgetReplySignal = defineSignal<[BudgetReply]>('budgetReply');
+
+/** Part (in a group) → run: its batch workflow started. */
+export const partStartedSignal = defineSignal<[number]>('partStarted');
+/** Part (in a group) → run: how it ended. */
+export const partEndedSignal = defineSignal<[PartOutcome]>('partEnded');

@@ -1,32 +1,36 @@
 import {
   CancellationScope,
   type ChildWorkflowHandle,
-  condition,
   getExternalWorkflowHandle,
   setCurrentDetails,
   setHandler,
-  startChild,
   upsertSearchAttributes,
+  type Workflow,
   workflowInfo,
 } from '@temporalio/workflow';
 import { addUsage, emptyUsage } from '../src/pricing.js';
 import { finalize, prepare } from './activity-proxies.js';
-import { batchWorkflow } from './batch.js';
+import {
+  cancelOnStop,
+  DEFAULT_FAN_OUT_WIDTH,
+  type Fleet,
+  follow,
+  groupsOf,
+  runGroups,
+  startPart,
+} from './group.js';
 import { partWorkflowId } from './ids.js';
 import { partOutcomeOf, partRefOf, runInputOf } from './legacy.js';
 import {
   budgetReplySignal,
   budgetRequestSignal,
   cancelSignal,
+  partEndedSignal,
+  partStartedSignal,
   runProgressQuery,
 } from './messages.js';
 import { pendingPart } from './progress.js';
-import {
-  NightshiftEndpoint,
-  NightshiftModel,
-  NightshiftRunId,
-  NightshiftStatus,
-} from './search-attributes.js';
+import { NightshiftEndpoint, NightshiftModel, NightshiftStatus } from './search-attributes.js';
 import type {
   Budget,
   PartOutcome,
@@ -38,6 +42,7 @@ import type {
   RunStatus,
   RunSummary,
 } from './types.js';
+import { inWindow } from './window.js';
 
 /** One run in flight: what the steps below share, passed to each explicitly. */
 interface Run {
@@ -47,7 +52,8 @@ interface Run {
   /** Why parts stopped resubmitting for the budget, for the summary. */
   budgetStops: string[];
   outcomes: Map<number, PartOutcome>;
-  running: Map<number, ChildWorkflowHandle<typeof batchWorkflow>>;
+  /** Parts (or groups of parts) running: a stop reaches them. */
+  running: Set<ChildWorkflowHandle<Workflow>>;
   /** The first part that failed for good: the run stops and ends failed. */
   failure: unknown;
 }
@@ -95,7 +101,7 @@ function startRun(workflowInput: RunInput): Run {
     },
     budgetStops: [],
     outcomes: new Map(),
-    running: new Map(),
+    running: new Set(),
     failure: null,
   };
   setHandler(runProgressQuery, () => run.progress);
@@ -111,9 +117,15 @@ function startRun(workflowInput: RunInput): Run {
   return run;
 }
 
-function setStatus({ progress }: Run, status: RunStatus): void {
-  progress.status = status;
+function setStatus(run: Run, status: RunStatus): void {
+  run.progress.status = status;
   upsertSearchAttributes([{ key: NightshiftStatus, value: status }]);
+  showProgress(run);
+}
+
+/** The UI's details line: the status, and how many parts are done. */
+function showProgress({ progress }: Run): void {
+  const { status } = progress;
   const done = progress.parts.filter((p) => p.phase === 'done').length;
   setCurrentDetails(
     `**${status}** · ${progress.total} requests · ${done}/${progress.parts.length} parts done` +
@@ -155,54 +167,71 @@ async function prepareRun(run: Run) {
   return { ...prepared, parts };
 }
 
-/** Runs the parts as child workflows, at most `maxConcurrentBatches` at once. */
+/**
+ * Runs the parts as child workflows, at most `maxConcurrentBatches` at once; more parts than
+ * the fan-out width go through groups (workflows/group.ts).
+ */
 async function runParts(run: Run, prepared: PrepareResult): Promise<void> {
-  // Stopping reaches every part still running.
-  void condition(() => stopping(run)).then(() =>
-    Promise.all([...run.running.values()].map((h) => h.signal(cancelSignal))),
-  );
-  const inFlight = new Set<Promise<void>>();
-  for (const part of prepared.parts) {
-    await condition(() => inFlight.size < run.input.options.maxConcurrentBatches || stopping(run));
-    if (stopping(run)) break;
-    const task: Promise<void> = runPart(run, part, prepared).finally(() => inFlight.delete(task));
-    inFlight.add(task);
+  const { options } = run.input;
+  const fleet: Fleet = {
+    runId: run.runId,
+    endpoint: prepared.endpoint,
+    model: prepared.model,
+    options,
+    width: options.fanOutWidth ?? DEFAULT_FAN_OUT_WIDTH,
+    running: run.running,
+    stopping: () => stopping(run),
+    fail: (err) => {
+      run.failure ??= err;
+    },
+  };
+  // Stopping reaches every part (or group) still running.
+  cancelOnStop(fleet);
+  const groups = groupsOf(prepared.parts, fleet.width);
+  if (groups) {
+    followGroupedParts(run);
+    return runGroups(fleet, [], groups);
   }
-  await condition(() => inFlight.size === 0);
+  await inWindow(prepared.parts, options.maxConcurrentBatches, fleet.stopping, (part) =>
+    runPart(run, fleet, part),
+  );
 }
 
-async function runPart(run: Run, part: PartRef, { endpoint, model }: PrepareResult): Promise<void> {
-  const { runId, progress } = run;
-  const entry = progress.parts[part.index - 1];
+async function runPart(run: Run, fleet: Fleet, part: PartRef): Promise<void> {
+  const entry = run.progress.parts[part.index - 1];
   if (entry) entry.phase = 'uploading';
-  const handle = await startChild(batchWorkflow, {
-    workflowId: partWorkflowId(runId, part.index),
-    args: [{ runId, part, endpoint, model, options: run.input.options }],
-    typedSearchAttributes: [{ key: NightshiftRunId, value: runId }],
-    staticSummary: `Part ${part.index} of run ${runId}: ${part.requests} requests`,
+  const handle = await startPart(fleet, part);
+  await follow(fleet, handle, async () => {
+    recordOutcome(run, partOutcomeOf(await handle.result()));
   });
-  run.running.set(part.index, handle);
-  try {
-    if (stopping(run)) await handle.signal(cancelSignal);
-    const outcome = partOutcomeOf(await handle.result());
-    run.outcomes.set(part.index, outcome);
-    const last = outcome.batches.at(-1);
-    if (entry) {
-      Object.assign(entry, {
-        phase: 'done',
-        counts: outcome.counts,
-        attempt: last?.attempt ?? entry.attempt,
-        batchId: last?.batch_id ?? null,
-        providerStatus: last?.status ?? null,
-        requestCounts: last?.request_counts ?? entry.requestCounts,
-      });
-    }
-  } catch (err) {
-    run.failure ??= err;
-  } finally {
-    run.running.delete(part.index);
-    setStatus(run, 'running');
-  }
+  setStatus(run, 'running');
+}
+
+/** The parts of groups report to the run: its progress and outcomes are theirs. */
+function followGroupedParts(run: Run): void {
+  setHandler(partStartedSignal, (index) => {
+    const entry = run.progress.parts[index - 1];
+    if (entry) entry.phase = 'uploading';
+  });
+  setHandler(partEndedSignal, (outcome) => {
+    recordOutcome(run, outcome);
+    showProgress(run);
+  });
+}
+
+function recordOutcome(run: Run, outcome: PartOutcome): void {
+  run.outcomes.set(outcome.part, outcome);
+  const entry = run.progress.parts[outcome.part - 1];
+  if (!entry) return;
+  const last = outcome.batches.at(-1);
+  Object.assign(entry, {
+    phase: 'done',
+    counts: outcome.counts,
+    attempt: last?.attempt ?? entry.attempt,
+    batchId: last?.batch_id ?? null,
+    providerStatus: last?.status ?? null,
+    requestCounts: last?.request_counts ?? entry.requestCounts,
+  });
 }
 
 /** Merges every part's results in input order and writes summary.json. */

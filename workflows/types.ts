@@ -208,6 +208,11 @@ export interface RunOptions {
   cache?: boolean;
   /** Seconds in validating, finalizing or cancelling after which a batch is flagged stuck. */
   stuckAfterSeconds?: StuckThresholds;
+  /**
+   * Children one workflow execution starts at most: a run of more parts starts them through
+   * groups, in levels (workflows/group.ts; default 1,000, `NIGHTSHIFT_FAN_OUT_WIDTH`).
+   */
+  fanOutWidth?: number;
   /** When every request must be done by; what a batch cannot finish by then goes synchronous. */
   deadline?: Deadline;
   /**

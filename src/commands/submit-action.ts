@@ -103,8 +103,9 @@ export function runOptions(flags: SubmitFlags, id?: string): SubmitOptions {
     options.maxConcurrentBatches = flags.maxConcurrentBatches;
   }
   if (flags.keepProviderFiles) options.keepProviderFiles = true;
-  const { stuckAfterSeconds, quotaAccount } = loadConfig();
+  const { stuckAfterSeconds, quotaAccount, fanOutWidth } = loadConfig();
   if (stuckAfterSeconds) options.stuckAfterSeconds = stuckAfterSeconds;
+  if (fanOutWidth) options.fanOutWidth = fanOutWidth;
   options.quotaAccount = quotaAccount;
   if (flags.cacheAny && !flags.cache) throw new UsageError('--cache-any goes without --no-cache');
   options.cache = flags.cache && (flags.cacheAny ? 'any' : true);
