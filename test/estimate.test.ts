@@ -68,3 +68,41 @@ test('a file’s estimate bounds output by max_tokens and prices it at the batch
   };
   assert.equal(estimate.usd, costOf('gpt-4o-mini', usage)?.batch);
 });
+
+test('past the sample, input tokens are estimated within the error the estimate states', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'nightshift-estimate-'));
+  const path = join(dir, 'requests.jsonl');
+  // Texts whose tokens per character differ fourfold (prose, digits, CJK), in a long cycle.
+  const texts = [
+    'Summarise the review in one sentence: the kettle boils fast and looks fine.',
+    '3.14159 2.71828 1.41421 1.73205 0.57721 1.61803 2.50290 4.66920',
+    '这个水壶烧水很快，外观也不错，但是把手有点烫。',
+  ];
+  const lines = Array.from({ length: 6_000 }, (_, i) =>
+    JSON.stringify({
+      custom_id: `r-${i}`,
+      method: 'POST',
+      url: '/v1/chat/completions',
+      body: {
+        model: 'gpt-4o-mini',
+        max_tokens: 10,
+        messages: [{ role: 'user', content: texts[(i * 7) % 3]?.repeat(1 + (i % 5)) }],
+      },
+    }),
+  );
+  await writeFile(path, `${lines.join('\n')}\n`);
+  const exact = await estimateCost(path);
+  assert.equal(exact.sample, undefined, 'without the total, every request is counted');
+  const sampled = await estimateCost(path, [], lines.length);
+  const tokenized = sampled.sample?.requests ?? 0;
+  assert.ok(tokenized > 1_800 && tokenized < 2_200, `${tokenized} tokenized`);
+  assert.equal(sampled.sample?.of, 6_000);
+  const errorPct = sampled.sample?.errorPct ?? 0;
+  assert.ok(errorPct > 0 && errorPct < 5, `stated error ${errorPct}%`);
+  const actualPct = (100 * Math.abs(sampled.inputTokens - exact.inputTokens)) / exact.inputTokens;
+  assert.ok(actualPct <= errorPct, `off by ${actualPct}%, stated ±${errorPct}%`);
+  assert.equal(sampled.outputTokens, exact.outputTokens, 'output bounds are never sampled');
+  assert.deepEqual(await estimateCost(path, [], lines.length), sampled, 'the same every time');
+  const few = await estimateCost(path, [], 2_000);
+  assert.equal(few.sample, undefined, 'no more requests than the sample: all are counted');
+});

@@ -245,11 +245,15 @@ async function estimateAndCheck(
   cached: CacheLookup | undefined,
   total: number,
 ): Promise<number | null> {
-  const estimate = await estimateCost(requests, cached?.lines);
+  const estimate = await estimateCost(requests, cached?.lines, total);
   const guess = estimate.unbounded
     ? ` (${estimate.unbounded} requests set no max_tokens: counted at ${UNBOUNDED_OUTPUT_GUESS})`
     : '';
-  const tokens = `${estimate.inputTokens} input + ≤${estimate.outputTokens} output tokens${guess}`;
+  const { sample } = estimate;
+  const sampled = sample
+    ? ` (from ${sample.requests} of ${sample.of} requests tokenized, ±${sample.errorPct.toFixed(1)}% at 95%)`
+    : '';
+  const tokens = `${estimate.inputTokens} input${sampled} + ≤${estimate.outputTokens} output tokens${guess}`;
   if (estimate.usd === null) {
     if (maxCost !== undefined) {
       throw new UsageError(

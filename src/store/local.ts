@@ -1,4 +1,4 @@
-import { createReadStream, openAsBlob } from 'node:fs';
+import { closeSync, createReadStream, openAsBlob, openSync, readSync } from 'node:fs';
 import {
   access,
   type FileHandle,
@@ -36,6 +36,9 @@ import {
   writeStream,
 } from '../jsonl.js';
 
+/** Cache packs a store keeps open at most (file descriptors it holds for its lifetime). */
+const OPEN_PACKS = 16;
+
 /**
  * `<root>/runs/<runId>/<name>` on a disk every worker shares (one machine, or a shared volume);
  * dirs are 0o700 and files 0o600, as they hold prompts. Inputs are read where the client has
@@ -43,6 +46,8 @@ import {
  */
 export class LocalArtifactStore implements ArtifactStore {
   readonly root: string;
+  /** Packs of the result cache open for ranged reads, by path: a lookup reads many of each. */
+  private readonly openPacks = new Map<string, number>();
 
   constructor(root: string) {
     this.root = resolve(root);
@@ -191,19 +196,28 @@ export class LocalArtifactStore implements ArtifactStore {
     offset: number,
     length: number,
   ): Promise<string | null> {
-    let file: FileHandle;
-    try {
-      file = await open(this.cachePath(name), 'r');
-    } catch (err) {
-      if (isNotFound(err)) return null;
-      throw err;
+    const path = this.cachePath(name);
+    let fd = this.openPacks.get(path);
+    if (fd === undefined) {
+      try {
+        fd = openSync(path, 'r');
+      } catch (err) {
+        if (isNotFound(err)) return null;
+        throw err;
+      }
+      const [oldest] = this.openPacks;
+      if (oldest && this.openPacks.size >= OPEN_PACKS) {
+        this.openPacks.delete(oldest[0]);
+        closeSync(oldest[1]);
+      }
     }
-    try {
-      const { buffer, bytesRead } = await file.read(Buffer.alloc(length), 0, length, offset);
-      return buffer.toString('utf8', 0, bytesRead);
-    } finally {
-      await file.close();
-    }
+    // Last used last: the map's order is the eviction order.
+    this.openPacks.delete(path);
+    this.openPacks.set(path, fd);
+    // A read of a cached page takes microseconds: done at once, it leaves no read in flight on
+    // a descriptor that the next call may close.
+    const buffer = Buffer.alloc(length);
+    return buffer.toString('utf8', 0, readSync(fd, buffer, 0, length, offset));
   }
 
   async *cacheObjects(prefix = ''): AsyncGenerator<CacheObjectInfo> {
