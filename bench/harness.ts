@@ -20,11 +20,11 @@ import type { WorkerReport } from './worker.js';
 
 const BASELINE_JS = fileURLToPath(new URL('./baseline.js', import.meta.url));
 const WORKER_JS = fileURLToPath(new URL('./worker.js', import.meta.url));
-const API_KEY = 'sk-emulator';
+export const API_KEY = 'sk-emulator';
 
 /** Fixed provider phases around the per-request time, in ms. */
-const VALIDATING_MS = 200;
-const FINALIZING_MS = 200;
+export const VALIDATING_MS = 200;
+export const FINALIZING_MS = 200;
 
 export interface SizeOptions {
   /** Emulator in-progress time per request, the same for both contenders. */
@@ -218,7 +218,7 @@ export async function resultsDigest(path: string) {
   return { digest: hash.digest('hex'), counts };
 }
 
-async function inputDigest(path: string): Promise<string> {
+export async function inputDigest(path: string): Promise<string> {
   const hash = createHash('sha256');
   for await (const text of rawLines(path)) {
     hash.update(`${(JSON.parse(text) as { custom_id: string }).custom_id}\n`);
@@ -227,7 +227,7 @@ async function inputDigest(path: string): Promise<string> {
 }
 
 /** Lines of a file, split on LF by hand: the reference reader of the raw parse loop. */
-async function* rawLines(path: string): AsyncGenerator<string> {
+export async function* rawLines(path: string): AsyncGenerator<string> {
   let rest = '';
   for await (const chunk of createReadStream(path, {
     encoding: 'utf8',
@@ -267,16 +267,22 @@ async function batchSeconds(openai: OpenAI, batchIds: string[]) {
   return durations;
 }
 
-async function histories(env: TestWorkflowEnvironment, runId: string) {
+export async function histories(env: TestWorkflowEnvironment, runId: string) {
   const perWorkflow = new Map<string, number>();
   let maxPerExecution = 0;
   let runEvents = 0;
   const activity: Record<string, number> = {};
   const partSpans: ActivitySpan[] = [];
+  /** Activities started, by the identity of the worker that ran them. */
+  const byWorker: Record<string, number> = {};
   for await (const wf of env.client.workflow.list({ query: `NightshiftRunId = '${runId}'` })) {
     const history = await env.client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();
     const events = history.events ?? [];
     maxPerExecution = Math.max(maxPerExecution, events.length);
+    for (const e of events) {
+      const identity = e.activityTaskStartedEventAttributes?.identity;
+      if (identity) byWorker[identity] = (byWorker[identity] ?? 0) + 1;
+    }
     const spans = activitySpans(events);
     if (wf.workflowId === runId) {
       runEvents += events.length;
@@ -294,6 +300,8 @@ async function histories(env: TestWorkflowEnvironment, runId: string) {
     maxPerExecution,
     runEvents,
     activity,
+    byWorker,
+    workflows: perWorkflow.size + 1,
     /** When the last part's batch was created, seen done (its download began), classified. */
     marks: {
       created: last('createBatch', 'completedMs'),

@@ -1,14 +1,5 @@
 import { closeSync, createReadStream, openAsBlob, openSync, readSync } from 'node:fs';
-import {
-  access,
-  type FileHandle,
-  mkdir,
-  open,
-  readdir,
-  readFile,
-  rm,
-  stat,
-} from 'node:fs/promises';
+import { access, mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { ArtifactName, FilePath, InputLocation } from '../../workflows/types.js';
