@@ -11,8 +11,11 @@ COPY activities activities
 RUN npx tsc -p tsconfig.json && npm prune --omit=dev
 
 FROM node:24-slim
+# The malloc settings of WORKER_MALLOC_ENV (src/worker.ts): a worker's peak memory a quarter lower.
 ENV NODE_ENV=production \
-    NIGHTSHIFT_HOME=/data/nightshift
+    NIGHTSHIFT_HOME=/data/nightshift \
+    MALLOC_ARENA_MAX=2 \
+    MALLOC_TRIM_THRESHOLD_=131072
 WORKDIR /app
 COPY package.json ./
 COPY --from=build /app/node_modules node_modules

@@ -13,7 +13,7 @@ import { DEFAULT_RUN_OPTIONS, Nightshift } from '../src/client.js';
 import { startEmulator } from '../src/emulator/index.js';
 import { emptyUsage } from '../src/pricing.js';
 import { LocalArtifactStore } from '../src/store/local.js';
-import { workflowBundle } from '../src/worker.js';
+import { WORKER_MALLOC_ENV, workflowBundle } from '../src/worker.js';
 import type { PrepareResult } from '../workflows/types.js';
 import { generateRequests } from './generate.js';
 import type { WorkerReport } from './worker.js';
@@ -132,6 +132,8 @@ export async function startWorker(
       NIGHTSHIFT_HOME: home,
       OPENAI_BASE_URL: `${emulatorUrl}/v1`,
       BENCH_WORKFLOW_BUNDLE: bundlePath,
+      // What the product's image runs its workers with.
+      ...WORKER_MALLOC_ENV,
       ...storeEnv,
     },
     execArgv: profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [],

@@ -177,6 +177,7 @@ function report(size: number, inputBytes: number, results: ScaleResult[]): strin
     '',
     `Machine: ${cpu[0]?.model ?? 'unknown CPU'}, ${cpu.length} cores, ${mb(totalmem())} MB RAM, Node ${process.version}.`,
     `Input: ${size.toLocaleString('en-US')} chat requests, ${mb(inputBytes)} MB; emulator ${values['per-request-ms']} ms a request, every part in flight; local store shared by the workers (one machine), result cache on.`,
+    "On disk at the peak: `input` the requests file, `parts` its split copies, `downloads` the providers' output files, `results` the attempts' results, `run files` results.jsonl (being written) and the run's small files, `cache` the result cache's packs.",
     '',
     '| requests | workers | wall s | speed-up | activities per worker | CPU s per worker | peak RSS MB per worker | all succeeded, in order | max events per execution | workflows | peak disk × input (MB at the peak) |',
     '|---:|---:|---:|---:|:--|:--|:--|:-:|---:|---:|:--|',

@@ -213,7 +213,7 @@ export function tempPathNextTo(path: string): string {
 
 /**
  * A file that appears complete or not at all: data goes to a private temp file next to the
- * target, which is fsynced and renamed over it on commit.
+ * target, which is fsynced (when durable) and renamed over it on commit.
  */
 class AtomicFileSink implements ByteSink {
   private closed = false;
@@ -222,11 +222,12 @@ class AtomicFileSink implements ByteSink {
     private readonly path: string,
     private readonly tempPath: string,
     private readonly file: FileHandle,
+    private readonly durable: boolean,
   ) {}
 
-  static async open(path: string): Promise<AtomicFileSink> {
+  static async open(path: string, durable: boolean): Promise<AtomicFileSink> {
     const tempPath = tempPathNextTo(path);
-    return new AtomicFileSink(path, tempPath, await open(tempPath, 'wx', 0o600));
+    return new AtomicFileSink(path, tempPath, await open(tempPath, 'wx', 0o600), durable);
   }
 
   async write(bytes: Uint8Array): Promise<void> {
@@ -234,11 +235,11 @@ class AtomicFileSink implements ByteSink {
   }
 
   async commit(): Promise<void> {
-    await this.file.sync();
+    if (this.durable) await this.file.sync();
     await this.file.close();
     this.closed = true;
     await rename(this.tempPath, this.path);
-    await syncDir(dirname(this.path));
+    if (this.durable) await syncDir(dirname(this.path));
   }
 
   async abort(): Promise<void> {
@@ -260,9 +261,12 @@ export class JsonlWriter {
 
   constructor(private readonly sink: ByteSink) {}
 
-  /** A writer of the file at `path`, atomically. */
-  static async open(path: string): Promise<JsonlWriter> {
-    return new JsonlWriter(await AtomicFileSink.open(path));
+  /**
+   * A writer of the file at `path`, atomically; durably too (synced to disk before it is
+   * renamed into place) unless `durable` is false.
+   */
+  static async open(path: string, { durable = true } = {}): Promise<JsonlWriter> {
+    return new JsonlWriter(await AtomicFileSink.open(path, durable));
   }
 
   /** What the committed file will hold, as written so far. */

@@ -9,6 +9,7 @@ import type { ProviderConfigs } from '../providers/registry.js';
 import { connectClient } from '../temporal/connection.js';
 import { paintFor } from '../terminal.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../webhooks/receiver.js';
+import { WORKER_MALLOC_ENV } from '../worker.js';
 import { UsageError } from './common.js';
 import { checkedStore } from './store.js';
 import type { WorkerFlags } from './worker.js';
@@ -27,6 +28,10 @@ export async function worker(flags: WorkerFlags): Promise<void> {
   }
   // Before anything else: a worker that cannot reach the store would fail every activity.
   const store = await checkedStore(config);
+  if (process.platform === 'linux' && process.env.MALLOC_ARENA_MAX === undefined) {
+    const settings = Object.entries(WORKER_MALLOC_ENV).map(([k, v]) => `${k}=${v}`);
+    console.error(`hint: start workers with ${settings.join(' ')} (a quarter less memory)`);
+  }
   const { providers, emulator } = await providersOf(flags, config);
   if (!emulator)
     for (const line of providerEndpoints(providers)) console.error(`batches go to ${line}`);

@@ -171,7 +171,10 @@ export class LocalArtifactStore implements ArtifactStore {
   async cacheWriter(name: CacheObjectName): Promise<JsonlWriter> {
     const path = this.cachePath(name);
     await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-    return JsonlWriter.open(path);
+    // Renamed into place but not synced: a pack of 50,000 answers is ~65 MB to flush for
+    // nothing. A pack the OS loses in a power cut reads back short or torn, and an entry that
+    // does not parse as its key's is a miss.
+    return JsonlWriter.open(path, { durable: false });
   }
 
   async *readCacheLines(name: CacheObjectName): AsyncGenerator<JsonlLine> {
