@@ -28,7 +28,7 @@ export async function worker(flags: WorkerFlags): Promise<void> {
   }
   // Before anything else: a worker that cannot reach the store would fail every activity.
   const store = await checkedStore(config);
-  if (process.platform === 'linux' && process.env.MALLOC_ARENA_MAX === undefined) {
+  if (process.platform === 'linux' && !config.mallocTuned) {
     const settings = Object.entries(WORKER_MALLOC_ENV).map(([k, v]) => `${k}=${v}`);
     console.error(`hint: start workers with ${settings.join(' ')} (a quarter less memory)`);
   }

@@ -231,7 +231,13 @@ export class LocalArtifactStore implements ArtifactStore {
   }
 
   async removeCacheObject(name: CacheObjectName): Promise<void> {
-    await rm(this.cachePath(name), { force: true });
+    const path = this.cachePath(name);
+    const fd = this.openPacks.get(path);
+    if (fd !== undefined) {
+      this.openPacks.delete(path);
+      closeSync(fd);
+    }
+    await rm(path, { force: true });
   }
 
   private cachePath(name: CacheObjectName): string {
