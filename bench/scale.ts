@@ -37,6 +37,10 @@ const { values } = parseArgs({
     'per-request-ms': { type: 'string', default: '0.1' },
     'poll-seconds': { type: 'string', default: '1' },
     out: { type: 'string', default: 'scale-latest.md' },
+    // Small parts make many of them (3,000 parts of 10: fan-out in levels), few in flight.
+    'part-size': { type: 'string', default: '50000' },
+    concurrency: { type: 'string' },
+    'fan-out-width': { type: 'string' },
   },
 });
 
@@ -116,7 +120,9 @@ async function oneRun(
       id: runId,
       pollIntervalSeconds: Number(values['poll-seconds']),
       maxPollIntervalSeconds: Number(values['poll-seconds']) * 2,
-      maxConcurrentBatches: Math.ceil(size / 50_000),
+      maxRequestsPerBatch: partSize,
+      maxConcurrentBatches: Number(values.concurrency ?? Math.ceil(size / partSize)),
+      ...(values['fan-out-width'] ? { fanOutWidth: Number(values['fan-out-width']) } : {}),
     });
     await run.wait();
   } finally {
@@ -176,7 +182,7 @@ function report(size: number, inputBytes: number, results: ScaleResult[]): strin
     `# Nightshift at scale — ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`,
     '',
     `Machine: ${cpu[0]?.model ?? 'unknown CPU'}, ${cpu.length} cores, ${mb(totalmem())} MB RAM, Node ${process.version}.`,
-    `Input: ${size.toLocaleString('en-US')} chat requests, ${mb(inputBytes)} MB; emulator ${values['per-request-ms']} ms a request, every part in flight; local store shared by the workers (one machine), result cache on.`,
+    `Input: ${size.toLocaleString('en-US')} chat requests, ${mb(inputBytes)} MB, in parts of ${partSize.toLocaleString('en-US')}; emulator ${values['per-request-ms']} ms a request; ${values.concurrency ?? 'every'} part(s) in flight; fan-out width ${values['fan-out-width'] ?? 1000}; local store shared by the workers (one machine), result cache on.`,
     "On disk at the peak: `input` the requests file, `parts` its split copies, `downloads` the providers' output files, `results` the attempts' results, `run files` results.jsonl (being written) and the run's small files, `cache` the result cache's packs.",
     '',
     '| requests | workers | wall s | speed-up | activities per worker | CPU s per worker | peak RSS MB per worker | all succeeded, in order | max events per execution | workflows | peak disk × input (MB at the peak) |',
@@ -187,6 +193,7 @@ function report(size: number, inputBytes: number, results: ScaleResult[]): strin
 }
 
 const size = Number(values.size);
+const partSize = Number(values['part-size']);
 const counts = values.workers.split(',').map(Number);
 const dir = await mkdtemp(join(tmpdir(), 'nightshift-scale-'));
 const env = await startDevServer();

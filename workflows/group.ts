@@ -1,7 +1,8 @@
 // Fan-out in levels: a run of more parts than one execution should hold children (Temporal
 // allows 2,000 pending children, and each adds events to its parent's history) hands them to
 // group workflows of at most `width` children each, in as many levels as it takes: 2,000 parts
-// at width 1,000 are two groups; 3,000 parts at width 10 are 30 groups in 3 groups. Each part
+// at width 1,000 are two groups; 3,000 parts at width 10 are 3 groups of 10 groups of 10 groups
+// of 10 parts. Each part
 // tells the run itself when it starts and ends, so the run's progress and budget see every part
 // whatever the level.
 import {
