@@ -11,10 +11,11 @@ import { parseArgs, promisify } from 'node:util';
 import { artifactNames } from '../src/artifacts.js';
 import { EXPORT_FORMATS, type ExportFormat, exportResults } from '../src/exports.js';
 import { JsonlWriter } from '../src/jsonl.js';
+import { seededRandom } from '../src/random.js';
 import { LocalArtifactStore } from '../src/store/local.js';
 import { writeTemplateRequests } from '../src/templates.js';
 import type { ResultLine, RunSummary } from '../workflows/types.js';
-import { generator, userMessage } from './generate.js';
+import { userMessage } from './generate.js';
 
 const RESULTS = fileURLToPath(new URL('../../bench/results/exports-latest.md', import.meta.url));
 const MB = 1024 * 1024;
@@ -53,7 +54,7 @@ async function measure(home: string, what: string): Promise<void> {
  * template mode from a CSV, and results shaped like chat completions (one in 20 failed).
  */
 async function makeRun(home: string, n: number): Promise<void> {
-  const random = generator(7);
+  const random = seededRandom(7);
   const csv = join(home, 'records.csv');
   const records = await JsonlWriter.open(csv);
   await records.write('id,review,stars');

@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { finished } from 'node:stream/promises';
+import { seededRandom } from '../src/random.js';
 
 const SYSTEM_PROMPT =
   'You are a careful assistant that reads customer reviews of household products and ' +
@@ -13,17 +14,6 @@ const WORDS = (
   'although the motor is louder than advertised and the cord is too short for our kitchen ' +
   'overall decent value for the price would probably buy again if it went on sale'
 ).split(' ');
-
-/** xorshift32: the same input for the same seed on every machine and Node version. */
-export function generator(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 0x1_0000_0000;
-  };
-}
 
 export function userMessage(random: () => number, i: number): string {
   const target = 300 + Math.floor(random() * 501);
@@ -56,7 +46,7 @@ export async function generateRequests(
   n: number,
   { seed = 42, prefix = 'req' }: { seed?: number; prefix?: string } = {},
 ): Promise<number> {
-  const random = generator(seed);
+  const random = seededRandom(seed);
   const out = createWriteStream(path);
   let bytes = 0;
   let chunk = '';

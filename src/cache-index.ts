@@ -4,7 +4,7 @@
 // read of its pack.
 import type { ProviderName } from '../workflows/provider-names.js';
 import type { ArtifactStore, CacheKey, CacheObjectName } from './artifacts.js';
-import { type CacheEntry, cacheObjects, parseCacheEntry } from './cache.js';
+import { type CacheEntry, cacheObjects, hashOfKey, parseCacheEntry } from './cache.js';
 
 /** The first 32 bits of a key's hash: what the index sorts and searches by. */
 const prefixOf = (hash: string) => Number.parseInt(hash.slice(0, 8), 16);
@@ -12,7 +12,6 @@ const prefixOf = (hash: string) => Number.parseInt(hash.slice(0, 8), 16);
 export class CacheIndex {
   private constructor(
     private readonly store: ArtifactStore,
-    private readonly provider: ProviderName,
     /** Per entry, by ordinal: its pack (an index into `packs`), offset and length. */
     private readonly packs: CacheObjectName[],
     private readonly packOf: number[],
@@ -45,7 +44,7 @@ export class CacheIndex {
       sorted[ordinal] = (BigInt(prefix) << 32n) | BigInt(ordinal);
     }
     sorted.sort();
-    return new CacheIndex(store, provider, packs, packOf, offsets, lengths, sorted);
+    return new CacheIndex(store, packs, packOf, offsets, lengths, sorted);
   }
 
   /** Entries indexed. */
@@ -58,8 +57,7 @@ export class CacheIndex {
    * pack pruned since, a line torn by hand).
    */
   async get(key: CacheKey): Promise<CacheEntry | null> {
-    const hash = key.slice(this.provider.length + 1);
-    const prefix = BigInt(prefixOf(hash));
+    const prefix = BigInt(prefixOf(hashOfKey(key)));
     for (let i = this.lowerBound(prefix << 32n); i < this.sorted.length; i++) {
       const found = this.sorted[i] as bigint;
       if (found >> 32n !== prefix) break;

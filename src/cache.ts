@@ -68,6 +68,9 @@ export function cacheKeyOf(provider: ProviderName, line: Record<string, unknown>
   return `${provider}/${hash.digest('hex')}` as CacheKey;
 }
 
+/** The hash a key names, without its provider: what a pack's keys object records. */
+export const hashOfKey = (key: CacheKey) => key.slice(key.indexOf('/') + 1);
+
 /**
  * Whether a repeat of the request is meant to give another answer, so that an old one would not
  * do: sampling above temperature 0 without a seed, or several choices. Reads OpenAI's body,
@@ -159,7 +162,7 @@ export class CachePacker {
     const offset = this.pack.stats.bytes;
     await this.pack.write(`${head.slice(0, -1)},"result":${resultText}}`);
     const length = this.pack.stats.bytes - offset - 1;
-    this.keys.push(`${key.slice(key.indexOf('/') + 1)} ${offset} ${length}`);
+    this.keys.push(`${hashOfKey(key)} ${offset} ${length}`);
   }
 
   /** Writes the pack, then its keys; an attempt with no success writes neither. */

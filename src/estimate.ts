@@ -2,6 +2,7 @@ import * as cl100k from 'gpt-tokenizer/encoding/cl100k_base';
 import * as o200k from 'gpt-tokenizer/encoding/o200k_base';
 import { type ByteSource, readJsonlLines } from './jsonl.js';
 import { costOf } from './pricing.js';
+import { seededRandom } from './random.js';
 
 /** Output tokens assumed for a request that sets no bound on them. */
 export const UNBOUNDED_OUTPUT_GUESS = 1024;
@@ -75,16 +76,8 @@ export function inputTokensOf(url: string, body: Record<string, unknown>): numbe
  */
 export const ESTIMATE_SAMPLE = 2_000;
 
-/** A fixed-seed generator (mulberry32): the same file gives the same estimate every time. */
-function sampler(seed = 0x6e696768): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The sample's seed: the same file gives the same estimate every time. */
+const SAMPLE_SEED = 0x6e696768;
 
 /** How an estimate counted its input tokens when it sampled. */
 export interface TokenSample {
@@ -108,7 +101,7 @@ export async function estimateCost(
   total = 0,
 ): Promise<CostEstimate> {
   const share = ESTIMATE_SAMPLE / (total - skipped.length);
-  const random = sampler();
+  const random = seededRandom(SAMPLE_SEED);
   let model: string | null = null;
   let count: ((text: string) => number) | null = null;
   let sent = 0;
@@ -132,10 +125,8 @@ export async function estimateCost(
     chars += length;
     if (!(share < 1) || random() < share) {
       count ??= tokenizerFor(model);
-      sample.push({
-        chars: length,
-        tokens: input.texts.reduce((n, t) => n + (count?.(t) ?? 0), 0),
-      });
+      const tokens = count;
+      sample.push({ chars: length, tokens: input.texts.reduce((n, t) => n + tokens(t), 0) });
     }
     sent += 1;
     const bound = outputBound(request.url, body);

@@ -29,6 +29,7 @@ import {
   cacheObjectSegments,
   type InputVersion,
   InvalidArtifactPathError,
+  isNotFound,
   isValidRunId,
   notFound,
   StoreSettingsError,
@@ -263,7 +264,7 @@ export class S3ArtifactStore implements ArtifactStore {
     try {
       yield* readJsonlLines(this.chunks(this.cacheRef(name)));
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      if (!isNotFound(err)) throw err;
     }
   }
 
