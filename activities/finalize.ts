@@ -1,22 +1,53 @@
 import { type ArtifactStore, artifactNames } from '../src/artifacts.js';
 import { costOf } from '../src/pricing.js';
-import type { BatchRecord, FinalizeInput, MergeResult, RunSummary } from '../workflows/types.js';
+import type {
+  ArtifactName,
+  BatchRecord,
+  FinalizeInput,
+  MergeResult,
+  RunSummary,
+} from '../workflows/types.js';
 import type { OnProgress } from './heartbeat.js';
 import { mergeResults } from './merge.js';
 import { countCost, countFinalRequests } from './metrics.js';
 
-/** The `finalize` activity: merges the results in input order, then writes summary.json. */
+/**
+ * The `finalize` activity: merges the results in input order, then writes summary.json. What the
+ * run kept on the way is removed as soon as nothing reads it: the downloads and (unless some part
+ * never started) the parts before the merge, the attempts' results (all in results.jsonl now)
+ * after the summary. A run leaves its results.jsonl and summary.json.
+ */
 export async function finalizeRun(
   store: ArtifactStore,
   input: FinalizeInput,
   onProgress?: OnProgress,
 ): Promise<RunSummary> {
+  // An earlier attempt that wrote the summary merged from files now removed: it stands.
+  const done = await store.readJson<RunSummary>(input.runId, artifactNames.summary);
+  if (done) return removeMerged(store, input.runId, done);
+  await removeAll(store, input.runId, artifactNames.beforeMerge);
+  // Merge reads a part only if it was never attempted: a first attempt's results stand for it.
+  if (input.merge.parts.every((p) => p.results.length > 0)) {
+    await store.remove(input.runId, artifactNames.parts);
+  }
   const merged = await mergeResults(store, input.merge, onProgress);
   const summary = await writeSummary(store, input, merged);
   countFinalRequests(summary.counts);
   if (summary.cost_usd) countCost(summary.cost_usd.batch);
+  return removeMerged(store, input.runId, summary);
+}
+
+async function removeMerged(
+  store: ArtifactStore,
+  runId: string,
+  summary: RunSummary,
+): Promise<RunSummary> {
+  await removeAll(store, runId, artifactNames.merged);
   return summary;
 }
+
+const removeAll = (store: ArtifactStore, runId: string, names: readonly ArtifactName[]) =>
+  Promise.all(names.map((name) => store.remove(runId, name)));
 
 function runStatus(
   input: Pick<FinalizeInput, 'failed' | 'cancelled'>,

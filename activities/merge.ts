@@ -3,8 +3,13 @@ import type { CachedLine } from '../src/cache.js';
 import type { JsonlLine } from '../src/jsonl.js';
 import { addUsage, emptyUsage, usageOfBody } from '../src/pricing.js';
 import { customIdOf, ID_PREFIX } from '../src/requests.js';
-import { REQUEST_STATUSES, type RequestStatus, zeroCounts } from '../workflows/contract.js';
-import type { MergeInput, MergeResult, ResultLine } from '../workflows/types.js';
+import {
+  failures,
+  REQUEST_STATUSES,
+  type RequestStatus,
+  zeroCounts,
+} from '../workflows/contract.js';
+import type { MergeInput, MergeResult, PartRef, ResultLine } from '../workflows/types.js';
 import { type OnProgress, PROGRESS_EVERY_LINES } from './heartbeat.js';
 
 /**
@@ -14,7 +19,7 @@ import { type OnProgress, PROGRESS_EVERY_LINES } from './heartbeat.js';
  * Parts are contiguous slices of the input, and each attempt's results follow its input's order:
  * attempt 1 has a line for every line of the part; attempt k+1 has one for each request attempt k
  * resubmitted, in the same order. So a request's last word is in the latest attempt whose next
- * unread line is about it, and walking the part with one cursor per attempt finds it. Lines the
+ * unread line is about it, and walking attempt 1 with one cursor per later attempt finds it. Lines the
  * result cache answered are in no part: they go in at their line numbers.
  */
 export async function mergeResults(
@@ -46,11 +51,10 @@ export async function mergeResults(
       addUsage(usage, partUsage);
       const attempts = results.map((name) => new ResultCursor(store.readLines(input.runId, name)));
       try {
-        for await (const line of store.readLines(input.runId, part.artifact)) {
+        for await (const { custom_id, first } of spineOf(store, input.runId, part, attempts)) {
           await writeCached(false);
-          const custom_id = customIdOf(line.text);
-          let last: { text: string; status: RequestStatus } | null = null;
-          for (const attempt of attempts) {
+          let last: Pick<Result, 'text' | 'status'> | null = first;
+          for (const attempt of attempts.slice(1)) {
             if ((await attempt.peek())?.custom_id !== custom_id) break;
             last = attempt.take();
           }
@@ -73,6 +77,37 @@ export async function mergeResults(
   }
   await writer.commit();
   return { results: artifactNames.results, counts, usage, ...(cache ? { cache } : {}) };
+}
+
+/**
+ * A part's requests in order, each with its first attempt's result: that attempt answered every
+ * line of the part, so its results are read instead of the part. A part never attempted (the run
+ * stopped first) is read for its ids.
+ */
+async function* spineOf(
+  store: ArtifactStore,
+  runId: string,
+  part: PartRef,
+  attempts: ResultCursor[],
+): AsyncGenerator<{ custom_id: string; first: Result | null }> {
+  const [first] = attempts;
+  if (!first) {
+    for await (const line of store.readLines(runId, part.artifact)) {
+      yield { custom_id: customIdOf(line.text), first: null };
+    }
+    return;
+  }
+  let lines = 0;
+  for (let result = await first.peek(); result; result = await first.peek()) {
+    lines += 1;
+    yield { custom_id: result.custom_id, first: first.take() };
+  }
+  // Attempt 1 answers every line; short, it was cut, and what it lost is nowhere else.
+  if (lines !== part.requests) {
+    throw failures.ArtifactMissing(
+      `part ${part.index}: its first attempt's results have ${lines} lines, not ${part.requests}`,
+    );
+  }
 }
 
 async function nextCachedLine(lines: AsyncIterator<JsonlLine> | null): Promise<CachedLine | null> {

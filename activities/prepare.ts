@@ -1,12 +1,15 @@
 import { Buffer } from 'node:buffer';
 import { type ArtifactStore, artifactNames, StoreSettingsError } from '../src/artifacts.js';
 import { cachedLineNumbers } from '../src/cache.js';
+import { lookUpCache } from '../src/cache-lookup.js';
 import { type JsonlWriter, scanJsonlLines } from '../src/jsonl.js';
+import type { JsonSchema } from '../src/output-schema.js';
 import { PROVIDER_RULES } from '../src/providers/rules.js';
 import { RequestsValidator, summarizeValidation } from '../src/requests.js';
 import { failures } from '../workflows/contract.js';
 import { DEFAULT_PROVIDER } from '../workflows/provider-names.js';
 import type {
+  CachedLines,
   ClientValidation,
   InputLocation,
   PartRef,
@@ -55,9 +58,13 @@ export async function prepareParts(
     parts.push({ index: part, artifact: artifactNames.part(part), requests: lines, bytes });
   };
 
+  const looked = await lookUp(store, input, onProgress).catch((err: unknown) => {
+    throw inputFailure(err, input.inputFile);
+  });
   // Input lines the result cache answered (none without a lookup), in order.
-  const answered = input.cached
-    ? cachedLineNumbers(store, input.runId, input.cached)
+  const answeredIn = looked?.artifact ?? input.cached;
+  const answered = answeredIn
+    ? cachedLineNumbers(store, input.runId, answeredIn)
     : (async function* () {})();
   let nextAnswered = await answered.next();
   try {
@@ -91,12 +98,7 @@ export async function prepareParts(
     }
   } catch (err) {
     await writer?.abort();
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw failures.InvalidInput(`${input.inputFile}: no such file`);
-    }
-    // An input this worker's store cannot read will not become readable on a retry.
-    if (err instanceof StoreSettingsError) throw failures.InvalidInput(err.message);
-    throw err;
+    throw inputFailure(err, input.inputFile);
   } finally {
     await answered.return(undefined);
   }
@@ -125,9 +127,45 @@ export async function prepareParts(
     model: found.model,
     total: found.total,
     parts,
+    ...(looked ? { cached: looked } : {}),
   };
   await store.writeJson(input.runId, artifactNames.manifest, result);
   return result;
+}
+
+/**
+ * Looks the requests up in the result cache, when the run asks prepare to (since 0.5.1; submit
+ * did it before), writing the run's `cached.jsonl`. A retry keeps what an earlier attempt wrote.
+ */
+async function lookUp(
+  store: ArtifactStore,
+  input: PrepareInput,
+  onProgress?: OnProgress,
+): Promise<CachedLines | null> {
+  if (!input.lookUp) return null;
+  const { any, outputSchema } = input.lookUp;
+  const schema = outputSchema
+    ? await store.readJson<JsonSchema>(input.runId, outputSchema)
+    : undefined;
+  const { hits } = await lookUpCache(store, input.runId, store.readInput(input.inputFile), {
+    any,
+    ...(input.provider ? { provider: input.provider } : {}),
+    ...(schema ? { outputSchema: schema } : {}),
+    onLine: (lineNo) => {
+      if (lineNo % PROGRESS_EVERY_LINES === 0) onProgress?.(lineNo);
+    },
+  });
+  return { artifact: artifactNames.cached, hits };
+}
+
+/** What reading the input failed with, as the run's failure. */
+function inputFailure(err: unknown, inputFile: InputLocation): unknown {
+  if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+    return failures.InvalidInput(`${inputFile}: no such file`);
+  }
+  // An input this worker's store cannot read will not become readable on a retry.
+  if (err instanceof StoreSettingsError) return failures.InvalidInput(err.message);
+  return err;
 }
 
 /** The client's validation, if it was of the input as it is now. */

@@ -1,5 +1,5 @@
 import type { ArtifactStore } from '../src/artifacts.js';
-import { inputTokensOf } from '../src/estimate.js';
+import { inputTokensOf, type TokenCounter, tokenizerFor } from '../src/estimate.js';
 import type { CountTokensInput } from '../workflows/types.js';
 import { type OnProgress, PROGRESS_EVERY_LINES } from './heartbeat.js';
 
@@ -21,11 +21,14 @@ export async function countTokens(
   onProgress?: OnProgress,
 ): Promise<number> {
   let tokens = 0;
+  // A part asks one model: its first line's picks the tokenizer.
+  let count: TokenCounter | null = null;
   for await (const line of store.readLines(input.runId, input.requests)) {
     const parsed = JSON.parse(line.text) as AnyLine;
     // Translated lines keep their messages (Anthropic) or contents (Gemini) under other names.
     const body = parsed.body ?? parsed.params ?? parsed.request ?? {};
-    tokens += inputTokensOf(parsed.url ?? '/v1/chat/completions', body);
+    count ??= await tokenizerFor(typeof body.model === 'string' ? body.model : null);
+    tokens += inputTokensOf(parsed.url ?? '/v1/chat/completions', body, count);
     if (line.lineNo % PROGRESS_EVERY_LINES === 0) onProgress?.(line.lineNo);
   }
   return tokens;

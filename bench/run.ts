@@ -28,7 +28,7 @@ const { values } = parseArgs({
     'poll-seconds': { type: 'string', default: '1' },
     runs: { type: 'string', default: '200' },
     profile: { type: 'boolean', default: false },
-    // Nightshift without its result cache (lookups at submit, an entry per success).
+    // Nightshift without its result cache (lookups in prepare, an entry per success).
     'no-cache': { type: 'boolean', default: false },
     out: { type: 'string' },
     // Size results (one JSON object a line, as this command logs them) of an earlier invocation

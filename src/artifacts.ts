@@ -197,6 +197,12 @@ export const artifactNames = {
   /** Written once records.jsonl is whole: its columns (see `RecordsManifest`). */
   recordsManifest: named('records.json'),
   summary: named('summary.json'),
+  /** What no step reads once the parts are done (downloads, synchronous answers). */
+  beforeMerge: [named('downloads'), named('sync')],
+  /** The parts as prepare split them, and their resubmission files. */
+  parts: named('parts'),
+  /** What merge reads (parts, the attempts' results, the cache's answers). */
+  merged: [named('parts'), named('results'), named('cached.jsonl')],
   /** The JSON Schema `submit --output-schema` gave every response's output. */
   outputSchema: named('output-schema.json'),
   /** Input lines answered from the result cache at submit (`CachedLine`s, in input order). */

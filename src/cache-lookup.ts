@@ -1,6 +1,7 @@
-// What `submit` does with the result cache before anything is sent: looks every request up and
-// writes the answers it found into the run's cached.jsonl, for prepare to leave out of the parts
-// and merge to put back in their places.
+// What a run's prepare does with the result cache before anything is sent (submit did it before
+// 0.5.1, and blocked on hashing every request): looks every request up and writes the answers it
+// found into the run's cached.jsonl, for prepare to leave out of the parts and merge to put back
+// in their places.
 import { DEFAULT_PROVIDER, type ProviderName } from '../workflows/provider-names.js';
 import type { ResultLine } from '../workflows/types.js';
 import { type ArtifactStore, artifactNames } from './artifacts.js';
@@ -24,6 +25,8 @@ export interface CacheLookupOptions {
   any?: boolean;
   /** The run's output schema: a cached output must match it to be served. */
   outputSchema?: JsonSchema;
+  /** Called with each line number read, for progress. */
+  onLine?: (lineNo: number) => void;
 }
 
 export interface CacheLookup {
@@ -84,6 +87,7 @@ export async function lookUpCache(
   };
   try {
     for await (const { lineNo, text } of readJsonlLines(requests)) {
+      options.onLine?.(lineNo);
       const sent = sentLine(text, translate);
       if (!sent) continue;
       if (!options.any && asksForVariety(sent)) {
@@ -113,12 +117,22 @@ async function earlierLookup(store: ArtifactStore, runId: string): Promise<Cache
   return lookup;
 }
 
-/** A valid line as the provider is sent it (null for one that is not valid). */
+/**
+ * A line as the provider is sent it (null for one that is not valid: the validation, after the
+ * lookup, reports it).
+ */
 function sentLine(
   text: string,
   translate: (typeof PROVIDER_RULES)[ProviderName]['translate'],
 ): Record<string, unknown> | null {
-  if (!translate) return JSON.parse(text) as Record<string, unknown>;
+  if (!translate) {
+    try {
+      const line: unknown = JSON.parse(text);
+      return line && typeof line === 'object' ? (line as Record<string, unknown>) : null;
+    } catch {
+      return null;
+    }
+  }
   const checked = checkTranslatedLine(text, translate);
   return checked.ok ? (checked.request.native as Record<string, unknown>) : null;
 }

@@ -26,7 +26,6 @@ import {
   InvalidArtifactPathError,
   isValidRunId,
 } from './artifacts.js';
-import { type CacheLookup, lookUpCache } from './cache-lookup.js';
 import {
   DEFAULT_QUOTA_ACCOUNT,
   DEFAULT_TASK_QUEUE,
@@ -264,8 +263,7 @@ export async function checkInput(
 
 /**
  * The run workflow's input for a checked input: the file put where the workers read it (the
- * S3 store: uploaded once per run id), the output schema stored with the run, the requests
- * looked up in the result cache.
+ * S3 store: uploaded once per run id), the output schema stored with the run.
  */
 export async function runInputFor(
   store: ArtifactStore,
@@ -273,8 +271,6 @@ export async function runInputFor(
   input: string,
   check: CheckedInput,
   options: SubmitOptions,
-  /** The cache lookup the caller already made for this run (see `lookUpCache`). */
-  cacheLookup?: CacheLookup,
 ): Promise<RunInput> {
   const { id: _id, outputSchema, cache = true, deadline, quotaAccount: _q, ...overrides } = options;
   const runOptions = runOptionsFor(overrides);
@@ -286,24 +282,13 @@ export async function runInputFor(
     await store.writeJson(id, artifactNames.outputSchema, outputSchema);
     runOptions.outputSchema = artifactNames.outputSchema;
   }
-  let cached: RunInput['cached'];
-  if (cache !== false) {
-    const lookup =
-      cacheLookup ??
-      (await lookUpCache(store, id, stored ? store.readInput(input) : resolve(input), {
-        provider: runOptions.provider,
-        any: cache === 'any',
-        outputSchema,
-      }));
-    runOptions.cache = true;
-    cached = { artifact: artifactNames.cached, hits: lookup.hits };
-  }
+  // The run's prepare looks the requests up: submit hashes nothing.
+  if (cache !== false) runOptions.cache = cache;
   return {
     inputFile,
     options: runOptions,
     submittedAt: new Date().toISOString(),
     validated: { bytes, mtimeMs, total, endpoint, model },
-    ...(cached ? { cached } : {}),
   };
 }
 
@@ -350,15 +335,13 @@ export class Nightshift {
     options: SubmitOptions = {},
     /** The report of a validation the caller already ran on this input: skips a second read. */
     validated?: FileValidation,
-    /** The cache lookup the caller already made for this run (see `lookUpCache`). */
-    cacheLookup?: CacheLookup,
   ): Promise<Submitted> {
     const id = options.id ?? newRunId();
     if (!isValidRunId(id)) throw new InvalidArtifactPathError(`invalid run id: ${id}`);
     const check = await checkInput(this.store, input, options, validated);
     // Before the upload: a resubmit must not replace the input of a run that already exists.
     if (await this.exists(id)) return { run: this.run(id), started: false };
-    const runInput = await runInputFor(this.store, id, input, check, options, cacheLookup);
+    const runInput = await runInputFor(this.store, id, input, check, options);
     if (check.model) {
       const provider = runInput.options.provider ?? DEFAULT_PROVIDER;
       const account = options.quotaAccount ?? DEFAULT_QUOTA_ACCOUNT;

@@ -1,5 +1,3 @@
-import * as cl100k from 'gpt-tokenizer/encoding/cl100k_base';
-import * as o200k from 'gpt-tokenizer/encoding/o200k_base';
 import { type ByteSource, readJsonlLines } from './jsonl.js';
 import { costOf } from './pricing.js';
 import { seededRandom } from './random.js';
@@ -25,11 +23,18 @@ export interface CostEstimate {
 
 const NO_OUTPUT = new Set(['/v1/embeddings', '/v1/moderations']);
 
-/** The encoding of the GPT-4o generation and later; older models use cl100k_base. */
-export function tokenizerFor(model: string | null): (text: string) => number {
-  return /^(gpt-4o|gpt-4\.1|gpt-4\.5|gpt-5|o\d|chatgpt)/.test(model ?? '')
-    ? o200k.countTokens
-    : cl100k.countTokens;
+/** Counts the tokens of a text. */
+export type TokenCounter = (text: string) => number;
+
+/**
+ * The model's tokenizer: o200k_base for the GPT-4o generation and later, cl100k_base for older
+ * models. Only the one needed is loaded: each is tens of MB (o200k_base ~65 MB of RSS).
+ */
+export async function tokenizerFor(model: string | null): Promise<TokenCounter> {
+  const encoding = /^(gpt-4o|gpt-4\.1|gpt-4\.5|gpt-5|o\d|chatgpt)/.test(model ?? '')
+    ? await import('gpt-tokenizer/encoding/o200k_base')
+    : await import('gpt-tokenizer/encoding/cl100k_base');
+  return encoding.countTokens;
 }
 
 function outputBound(url: string, body: Record<string, unknown>): number | null {
@@ -61,15 +66,18 @@ function inputOf(url: string, body: Record<string, unknown>): { texts: string[];
   return { texts: textsOf([body.instructions, body.input, body.prompt]), framing: 0 };
 }
 
-/** Input tokens of one request body, counted with the model's tokenizer. */
-export function inputTokensOf(url: string, body: Record<string, unknown>): number {
-  const count = tokenizerFor(typeof body.model === 'string' ? body.model : null);
+/** Input tokens of one request body, counted with the model's tokenizer (`tokenizerFor`). */
+export function inputTokensOf(
+  url: string,
+  body: Record<string, unknown>,
+  count: TokenCounter,
+): number {
   const { texts, framing } = inputOf(url, body);
   return texts.reduce((n, t) => n + count(t), framing);
 }
 
 /**
- * Requests tokenized, about. Beyond them the tokenizer (~5 s for 200,000 chat requests on one
+ * Requests tokenized, at most. Beyond them the tokenizer (~5 s for 200,000 chat requests on one
  * core) gives way to a random sample: the sampled requests' tokens per character, times the
  * characters of every request, with the sample's error stated. Random, not every k-th request:
  * a file that cycles through k kinds of request would show a k-th sample one kind only.
@@ -88,67 +96,92 @@ export interface TokenSample {
   errorPct: number;
 }
 
+/** A request's input text kept for the tokenizer, and its length. */
+interface Sampled {
+  chars: number;
+  texts: string[];
+}
+
 /**
- * What a validated requests file will cost at most: input tokens counted with the model's
- * tokenizer (on a sample of {@link ESTIMATE_SAMPLE} when more requests are sent), and every
- * request using all the output tokens it allows.
+ * What a requests file will cost at most, tallied request by request as the validation reads
+ * them (one pass, nothing kept but a sample): input tokens counted with the model's tokenizer on
+ * a uniform random sample of at most {@link ESTIMATE_SAMPLE} requests (a reservoir: the total need
+ * not be known), and every request using all the output tokens it allows.
  */
-export async function estimateCost(
+export class CostTally {
+  private readonly random = seededRandom(SAMPLE_SEED);
+  private readonly sample: Sampled[] = [];
+  private sent = 0;
+  private framing = 0;
+  private chars = 0;
+  private outputTokens = 0;
+  private unbounded = 0;
+
+  /** `model`: the file's, when known before its lines (else the first line's). */
+  constructor(private model: string | null = null) {}
+
+  add(url: string, body: Record<string, unknown>): void {
+    this.model ??= typeof body.model === 'string' ? body.model : null;
+    const input = inputOf(url, body);
+    const chars = input.texts.reduce((n, t) => n + t.length, 0);
+    this.framing += input.framing;
+    this.chars += chars;
+    this.sent += 1;
+    if (this.sample.length < ESTIMATE_SAMPLE) this.sample.push({ chars, texts: input.texts });
+    else {
+      const slot = Math.floor(this.random() * this.sent);
+      if (slot < ESTIMATE_SAMPLE) this.sample[slot] = { chars, texts: input.texts };
+    }
+    const bound = outputBound(url, body);
+    if (bound === null) this.unbounded += 1;
+    this.outputTokens += bound ?? UNBOUNDED_OUTPUT_GUESS;
+  }
+
+  /** The estimate of every request added: the sample is tokenized now. */
+  async estimate(): Promise<CostEstimate> {
+    const { model, outputTokens, unbounded } = this;
+    const count = await tokenizerFor(model);
+    const sample = this.sample.map((s) => ({
+      chars: s.chars,
+      tokens: s.texts.reduce((n, t) => n + count(t), 0),
+    }));
+    const { textTokens, tokenSample } = scaled(sample, this.chars, this.sent);
+    const inputTokens = this.framing + textTokens;
+    const usage = {
+      input_tokens: inputTokens,
+      output_tokens: outputTokens,
+      total_tokens: inputTokens + outputTokens,
+    };
+    const cost = model ? costOf(model, usage) : null;
+    return {
+      model,
+      inputTokens,
+      outputTokens,
+      unbounded,
+      usd: cost?.batch ?? null,
+      ...(tokenSample ? { sample: tokenSample } : {}),
+    };
+  }
+}
+
+/** The estimate of a validated file's requests but the `skipped` line numbers (in order). */
+export async function estimateSent(
   requests: ByteSource,
-  /** Line numbers not to count (answered from the result cache), in order. */
-  skipped: readonly number[] = [],
-  /** The requests the file holds, when known: more than the sample are sampled. */
-  total = 0,
+  skipped: readonly number[],
+  /** The file's model: priced even when no line is left. */
+  model: string | null,
 ): Promise<CostEstimate> {
-  const share = ESTIMATE_SAMPLE / (total - skipped.length);
-  const random = seededRandom(SAMPLE_SEED);
-  let model: string | null = null;
-  let count: ((text: string) => number) | null = null;
-  let sent = 0;
-  let framing = 0;
-  let chars = 0;
-  const sample: { chars: number; tokens: number }[] = [];
-  let outputTokens = 0;
-  let unbounded = 0;
-  let nextSkipped = 0;
-  for await (const line of readJsonlLines(requests)) {
-    const request = JSON.parse(line.text) as { url: string; body: Record<string, unknown> };
-    const { body } = request;
-    model ??= typeof body.model === 'string' ? body.model : null;
-    if (skipped[nextSkipped] === line.lineNo) {
-      nextSkipped += 1;
+  const tally = new CostTally(model);
+  let next = 0;
+  for await (const { lineNo, text } of readJsonlLines(requests)) {
+    if (skipped[next] === lineNo) {
+      next += 1;
       continue;
     }
-    const input = inputOf(request.url, body);
-    framing += input.framing;
-    const length = input.texts.reduce((n, t) => n + t.length, 0);
-    chars += length;
-    if (!(share < 1) || random() < share) {
-      count ??= tokenizerFor(model);
-      const tokens = count;
-      sample.push({ chars: length, tokens: input.texts.reduce((n, t) => n + tokens(t), 0) });
-    }
-    sent += 1;
-    const bound = outputBound(request.url, body);
-    if (bound === null) unbounded += 1;
-    outputTokens += bound ?? UNBOUNDED_OUTPUT_GUESS;
+    const { url, body } = JSON.parse(text) as { url: string; body: Record<string, unknown> };
+    tally.add(url, body);
   }
-  const { textTokens, tokenSample } = scaled(sample, chars, sent);
-  const inputTokens = framing + textTokens;
-  const usage = {
-    input_tokens: inputTokens,
-    output_tokens: outputTokens,
-    total_tokens: inputTokens + outputTokens,
-  };
-  const cost = model ? costOf(model, usage) : null;
-  return {
-    model,
-    inputTokens,
-    outputTokens,
-    unbounded,
-    usd: cost?.batch ?? null,
-    ...(tokenSample ? { sample: tokenSample } : {}),
-  };
+  return tally.estimate();
 }
 
 /**

@@ -28,6 +28,8 @@ export interface RequestLine {
   url: BatchEndpoint;
   /** null when the body names none (allowed only where a model is not required). */
   model: string | null;
+  /** What is asked (a native line's `params` or `request`), for the cost estimate. */
+  body: Record<string, unknown> | null;
 }
 
 export type LineCheck = { ok: true; request: RequestLine } | { ok: false; message: string };
@@ -60,14 +62,17 @@ export function checkTranslatedLine(
     if (!checked.ok) return checked;
     url = checked.request.url;
   }
-  const translated = translate(value as Record<string, unknown>);
+  const line = value as Record<string, unknown>;
+  const translated = translate(line);
   if (!translated.ok) return translated;
+  const body = openaiShaped ? line.body : (line.params ?? line.request);
   return {
     ok: true,
     request: {
       custom_id: translated.customId,
       url,
       model: translated.model,
+      body: isObject(body) ? body : null,
       native: translated.line,
     },
   };
@@ -102,7 +107,7 @@ export function checkRequestLine(text: string): LineCheck {
   if (model !== undefined && typeof model !== 'string') {
     return fail(`"body.model" must be a string, got ${kindOf(model)}`);
   }
-  return { ok: true, request: { custom_id, url, model: model ?? null } };
+  return { ok: true, request: { custom_id, url, model: model ?? null, body } };
 }
 
 export interface ValidationError {
@@ -221,6 +226,8 @@ export class RequestsValidator {
 export interface ValidateFileOptions extends ValidatorOptions {
   /** Longest acceptable line, newline included. */
   maxLineBytes?: number;
+  /** Called with every valid request, in order: the cost estimate rides the same pass. */
+  onRequest?: (request: CheckedLine) => void;
 }
 
 /** A file's validation, and the modification time of the version it read. */
@@ -248,7 +255,8 @@ export async function validateRequests(
   const maxLineBytes = options.maxLineBytes ?? MAX_BATCH_FILE_BYTES;
   for await (const line of scanJsonlLines(source, { maxLineBytes })) {
     bytes += line.bytes;
-    validator.check(line);
+    const request = validator.check(line);
+    if (request && options.onRequest) options.onRequest(request);
   }
   return validator.report(bytes);
 }

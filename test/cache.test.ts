@@ -242,6 +242,17 @@ test('submit says what the cache answered and estimates only what is sent', asyn
   // The bodies of the first test's c-1…c-10, under other ids.
   const file = await rig.writeInput(chatLines(10, { prefix: 'k' }), 'cli-cache.jsonl');
   const env = rig.cliEnv();
+  // Without --max-cost, submit hashes nothing: the run's prepare looks the requests up.
+  const quick = await runCli(
+    ['submit', file, '--id', 'cache-cli-prepare', '--wait', '--poll-interval', '0.1'],
+    env,
+  );
+  assert.equal(quick.code, 0, quick.stderr);
+  assert.doesNotMatch(quick.stderr, /^cache:/m);
+  assert.match(quick.stderr, /batch price, before what the result cache answers: \d+ input/);
+  assert.match(quick.stdout, /cache {6}10 answered by earlier runs, not sent/);
+  assert.equal(uploadedLines(rig.emulator.stats(), 'cache-cli-prepare'), 0);
+
   const both = await runCli(['submit', file, '--no-cache', '--cache-any'], env);
   assert.equal(both.code, 2);
   assert.match(both.stderr, /--cache-any goes without --no-cache/);
@@ -270,6 +281,7 @@ test('submit says what the cache answered and estimates only what is sent', asyn
     env,
   );
   assert.equal(run.code, 0, run.stderr);
+  // Over --max-cost before the cache, submit looks it up to estimate only what is sent.
   assert.match(run.stderr, /^cache: 10 requests answered by earlier runs, not sent$/m);
   assert.match(run.stderr, /estimated cost ≤ \$0\.0000 at the batch price: 0 input \+ ≤0 output/);
   assert.match(

@@ -6,19 +6,31 @@ import { test } from 'node:test';
 import * as cl100k from 'gpt-tokenizer/encoding/cl100k_base';
 import * as o200k from 'gpt-tokenizer/encoding/o200k_base';
 import {
-  estimateCost,
+  CostTally,
+  ESTIMATE_SAMPLE,
   inputTokensOf,
   tokenizerFor,
   UNBOUNDED_OUTPUT_GUESS,
 } from '../src/estimate.js';
 import { costOf } from '../src/pricing.js';
+import { validateRequestsFile } from '../src/requests.js';
 
-test('each model is counted with its own encoding', () => {
-  assert.equal(tokenizerFor('gpt-4o-mini'), o200k.countTokens);
-  assert.equal(tokenizerFor('gpt-5-nano'), o200k.countTokens);
-  assert.equal(tokenizerFor('o3'), o200k.countTokens);
-  assert.equal(tokenizerFor('gpt-3.5-turbo'), cl100k.countTokens);
-  assert.equal(tokenizerFor('text-embedding-3-small'), cl100k.countTokens);
+/** A file's estimate as submit makes it: tallied in the validation's pass. */
+async function estimateOf(path: string) {
+  const tally = new CostTally();
+  const report = await validateRequestsFile(path, {
+    onRequest: ({ url, body }) => body && tally.add(url, body),
+  });
+  assert.ok(report.ok, JSON.stringify(report.errors));
+  return tally.estimate();
+}
+
+test('each model is counted with its own encoding', async () => {
+  assert.equal(await tokenizerFor('gpt-4o-mini'), o200k.countTokens);
+  assert.equal(await tokenizerFor('gpt-5-nano'), o200k.countTokens);
+  assert.equal(await tokenizerFor('o3'), o200k.countTokens);
+  assert.equal(await tokenizerFor('gpt-3.5-turbo'), cl100k.countTokens);
+  assert.equal(await tokenizerFor('text-embedding-3-small'), cl100k.countTokens);
 });
 
 test('chat input tokens: the text of every message plus OpenAI’s framing', () => {
@@ -34,9 +46,10 @@ test('chat input tokens: the text of every message plus OpenAI’s framing', () 
     o200k.countTokens('Great phone, terrible battery.') +
     2 * 4 +
     3;
-  assert.equal(inputTokensOf('/v1/chat/completions', body), expected);
+  assert.equal(inputTokensOf('/v1/chat/completions', body, o200k.countTokens), expected);
+  const embeddings = { model: 'text-embedding-3-small', input: ['a b', 'c'] };
   assert.equal(
-    inputTokensOf('/v1/embeddings', { model: 'text-embedding-3-small', input: ['a b', 'c'] }),
+    inputTokensOf('/v1/embeddings', embeddings, cl100k.countTokens),
     cl100k.countTokens('a b') + cl100k.countTokens('c'),
   );
 });
@@ -56,7 +69,7 @@ test('a file’s estimate bounds output by max_tokens and prices it at the batch
       },
     });
   await writeFile(path, `${line('a', { max_tokens: 50 })}\n${line('b', {})}\n`);
-  const estimate = await estimateCost(path);
+  const estimate = await estimateOf(path);
   const perRequest = o200k.countTokens('Hello there') + 4 + 3;
   assert.equal(estimate.inputTokens, 2 * perRequest);
   assert.equal(estimate.outputTokens, 50 + UNBOUNDED_OUTPUT_GUESS);
@@ -91,18 +104,28 @@ test('past the sample, input tokens are estimated within the error the estimate 
     }),
   );
   await writeFile(path, `${lines.join('\n')}\n`);
-  const exact = await estimateCost(path);
-  assert.equal(exact.sample, undefined, 'without the total, every request is counted');
-  const sampled = await estimateCost(path, [], lines.length);
-  const tokenized = sampled.sample?.requests ?? 0;
-  assert.ok(tokenized > 1_800 && tokenized < 2_200, `${tokenized} tokenized`);
+  const exactTokens = lines.reduce((n, line) => {
+    const { url, body } = JSON.parse(line);
+    return n + inputTokensOf(url, body, o200k.countTokens);
+  }, 0);
+  const sampled = await estimateOf(path);
+  assert.equal(sampled.sample?.requests, ESTIMATE_SAMPLE);
   assert.equal(sampled.sample?.of, 6_000);
   const errorPct = sampled.sample?.errorPct ?? 0;
   assert.ok(errorPct > 0 && errorPct < 5, `stated error ${errorPct}%`);
-  const actualPct = (100 * Math.abs(sampled.inputTokens - exact.inputTokens)) / exact.inputTokens;
+  const actualPct = (100 * Math.abs(sampled.inputTokens - exactTokens)) / exactTokens;
   assert.ok(actualPct <= errorPct, `off by ${actualPct}%, stated ±${errorPct}%`);
-  assert.equal(sampled.outputTokens, exact.outputTokens, 'output bounds are never sampled');
-  assert.deepEqual(await estimateCost(path, [], lines.length), sampled, 'the same every time');
-  const few = await estimateCost(path, [], 2_000);
+  assert.equal(sampled.outputTokens, 6_000 * 10, 'output bounds are never sampled');
+  assert.deepEqual(await estimateOf(path), sampled, 'the same every time');
+  await writeFile(path, `${lines.slice(0, ESTIMATE_SAMPLE).join('\n')}\n`);
+  const few = await estimateOf(path);
   assert.equal(few.sample, undefined, 'no more requests than the sample: all are counted');
+  const fewExact = lines
+    .slice(0, ESTIMATE_SAMPLE)
+    .reduce(
+      (n, line) =>
+        n + inputTokensOf('/v1/chat/completions', JSON.parse(line).body, o200k.countTokens),
+      0,
+    );
+  assert.equal(few.inputTokens, fewExact);
 });

@@ -79,6 +79,13 @@ test('several parts run in parallel and merge in input order with exact counts a
     const progress = await run.handle.query(runProgressQuery);
     assert.equal(progress.status, 'completed');
     assert.equal(progress.parts.length, 3);
+
+    // Nothing the merge read is left behind (parts, downloads, attempts): the run keeps its
+    // results and summary.
+    for (const name of [...artifactNames.beforeMerge, ...artifactNames.merged]) {
+      assert.equal(await rig.store.exists('happy-1', name), false, name);
+    }
+    assert.ok(await rig.store.exists('happy-1', artifactNames.summary));
   });
 });
 

@@ -3,6 +3,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import type { ApplicationFailure } from '@temporalio/common';
 import { classifyAttempt } from '../activities/classify.js';
 import { mergeResults } from '../activities/merge.js';
 import { prepareParts } from '../activities/prepare.js';
@@ -59,7 +60,9 @@ async function attemptFile(name: string, lines: ResultLine[]): Promise<ArtifactN
 
 test('merges parts and attempts into one line per input line, in input order', async () => {
   const part1 = await part(1, ['a', 'b', 'c', 'd']);
-  const part2 = await part(2, ['e', 'f', 'g']);
+  const part2 = await part(2, ['e', 'f']);
+  // A part the run never started (it stopped first): no attempt, its ids read from the part.
+  const part3 = await part(3, ['g']);
   const p1a1 = await attemptFile('results/part-0001.attempt-1.jsonl', [
     result('a', 'succeeded', 1),
     result('b', 'expired', 1),
@@ -72,27 +75,28 @@ test('merges parts and attempts into one line per input line, in input order', a
     result('c', 'succeeded', 2),
   ]);
   const p1a3 = await attemptFile('results/part-0001.attempt-3.jsonl', [result('b', 'failed', 3)]);
-  // 'g' has no result anywhere: it must still get its line.
   const p2a1 = await attemptFile('results/part-0002.attempt-1.jsonl', [
     result('e', 'succeeded', 1),
     result('f', 'cancelled', 1),
   ]);
+  // The first attempt answers every line of its part: the part itself is not read.
+  await store.remove(runId, part1.artifact);
+  await store.remove(runId, part2.artifact);
 
   const progress: number[] = [];
-  const merged = await mergeResults(
-    store,
-    {
-      runId,
-      parts: [
-        { part: part1, results: [p1a1, p1a2, p1a3], usage: usage(6) },
-        { part: part2, results: [p2a1], usage: usage(2) },
-      ],
-    },
-    (n) => progress.push(n),
-  );
+  const input = {
+    runId,
+    unfinishedStatus: 'cancelled' as const,
+    parts: [
+      { part: part1, results: [p1a1, p1a2, p1a3], usage: usage(6) },
+      { part: part2, results: [p2a1], usage: usage(2) },
+      { part: part3, results: [], usage: usage(0) },
+    ],
+  };
+  const merged = await mergeResults(store, input, (n) => progress.push(n));
   assert.deepEqual(merged, {
     results: 'results.jsonl',
-    counts: { total: 7, succeeded: 4, invalid_output: 0, failed: 1, expired: 1, cancelled: 1 },
+    counts: { total: 7, succeeded: 4, invalid_output: 0, failed: 1, expired: 0, cancelled: 2 },
     usage: { input_tokens: 8, output_tokens: 0, total_tokens: 8 },
   });
   const lines: ResultLine[] = [];
@@ -107,22 +111,31 @@ test('merges parts and attempts into one line per input line, in input order', a
       ['d', 'succeeded', 1],
       ['e', 'succeeded', 1],
       ['f', 'cancelled', 1],
-      ['g', 'expired', 1],
+      ['g', 'cancelled', 0],
     ],
   );
-  assert.deepEqual(lines[6]?.error?.code, 'missing_result');
+  assert.deepEqual(lines[6]?.error?.code, 'run_stopped');
   assert.equal(lines[6]?.batch_id, null);
   assert.deepEqual(lines[2], result('c', 'succeeded', 2));
   assert.deepEqual(progress, []);
 
-  const again = await mergeResults(store, {
-    runId,
-    parts: [
-      { part: part1, results: [p1a1, p1a2, p1a3], usage: usage(6) },
-      { part: part2, results: [p2a1], usage: usage(2) },
-    ],
-  });
-  assert.deepEqual(again, merged);
+  assert.deepEqual(await mergeResults(store, input), merged, 'merging again gives the same');
+});
+
+test('a first attempt shorter than its part fails the merge, naming the part', async () => {
+  const short = await part(4, ['h', 'i']);
+  const results = [
+    await attemptFile('results/part-0004.attempt-1.jsonl', [result('h', 'succeeded', 1)]),
+  ];
+  await assert.rejects(
+    mergeResults(store, { runId, parts: [{ part: short, results, usage: usage(2) }] }),
+    (err: ApplicationFailure) => {
+      assert.equal(err.type, 'ArtifactMissing');
+      assert.equal(err.nonRetryable, true);
+      assert.match(err.message, /^part 4: its first attempt's results have 1 lines, not 2$/);
+      return true;
+    },
+  );
 });
 
 test('prepare, classify and merge fit together', async () => {

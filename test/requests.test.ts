@@ -31,16 +31,21 @@ function messageOf(text: string): string {
   return result.ok ? '' : result.message;
 }
 
-test('a valid line gives its id, url and model', () => {
+test('a valid line gives its id, url, model and body', () => {
   assert.deepEqual(checkRequestLine(request('r-1')), {
     ok: true,
-    request: { custom_id: 'r-1', url: '/v1/chat/completions', model: 'gpt-4o-mini' },
+    request: {
+      custom_id: 'r-1',
+      url: '/v1/chat/completions',
+      model: 'gpt-4o-mini',
+      body: { model: 'gpt-4o-mini', messages: [] },
+    },
   });
   const moderation =
     '{"custom_id":"m","method":"POST","url":"/v1/moderations","body":{"input":"x"}}';
   assert.deepEqual(checkRequestLine(moderation), {
     ok: true,
-    request: { custom_id: 'm', url: '/v1/moderations', model: null },
+    request: { custom_id: 'm', url: '/v1/moderations', model: null, body: { input: 'x' } },
   });
 });
 

@@ -36,6 +36,7 @@ import type {
   PartOutcome,
   PartRef,
   PartSync,
+  PrepareInput,
   PrepareResult,
   RunInput,
   RunProgress,
@@ -94,7 +95,6 @@ function startRun(workflowInput: RunInput): Run {
       status: 'preparing',
       cancelRequested: false,
       total: 0,
-      ...(input.cached ? { cached: input.cached.hits } : {}),
       endpoint: input.options.endpoint ?? null,
       model: null,
       parts: [],
@@ -151,12 +151,14 @@ async function prepareRun(run: Run) {
         maxRequestsPerBatch: options.maxRequestsPerBatch,
         maxBytesPerBatch: options.maxBytesPerBatch,
         validated: input.validated,
-        ...(input.cached ? { cached: input.cached.artifact } : {}),
+        ...lookUpOf(input),
       },
     ],
   );
   const parts = prepared.parts.map(partRefOf);
   progress.total = prepared.total;
+  const cached = input.cached ?? prepared.cached;
+  if (cached) progress.cached = cached.hits;
   progress.endpoint = prepared.endpoint;
   progress.model = prepared.model;
   progress.parts = parts.map((p) => pendingPart(p, 0));
@@ -164,7 +166,21 @@ async function prepareRun(run: Run) {
     { key: NightshiftEndpoint, value: prepared.endpoint },
     ...(prepared.model ? [{ key: NightshiftModel, value: prepared.model }] : []),
   ]);
-  return { ...prepared, parts };
+  return { ...prepared, parts, ...(cached ? { cached } : {}) };
+}
+
+/**
+ * The result cache's part in prepare: the lines submit looked up (runs before 0.5.1), or a
+ * lookup for prepare to make.
+ */
+function lookUpOf({ cached, options }: RunInput): Pick<PrepareInput, 'cached' | 'lookUp'> {
+  if (cached) return { cached: cached.artifact };
+  if (!options.cache) return {};
+  const lookUp = {
+    any: options.cache === 'any',
+    ...(options.outputSchema ? { outputSchema: options.outputSchema } : {}),
+  };
+  return { lookUp };
 }
 
 /**
@@ -259,7 +275,7 @@ async function finishRun(run: Run, prepared: PrepareResult): Promise<RunSummary>
             results: outcomes.get(part.index)?.results ?? [],
             usage: outcomes.get(part.index)?.usage ?? emptyUsage(),
           })),
-          ...(input.cached ? { cached: input.cached.artifact } : {}),
+          ...(prepared.cached ? { cached: prepared.cached.artifact } : {}),
         },
         batches: parts.flatMap((o) => o.batches),
         ...(budget ? { budget: { max_usd: budget.maxUsd, stopped: run.budgetStops } } : {}),

@@ -75,8 +75,20 @@ export interface PrepareInput {
   maxBytesPerBatch: number;
   /** The client's validation of the same file, which prepare need not repeat. */
   validated?: ClientValidation;
-  /** Input lines the result cache answered (`cached.jsonl`): they go in no part. */
+  /** Input lines the result cache answered at submit (`cached.jsonl`): they go in no part. */
   cached?: ArtifactName;
+  /**
+   * Look the requests up in the result cache first (runs since 0.5.1: submit no longer does),
+   * writing `cached.jsonl` for merge.
+   */
+  lookUp?: CacheLookUpInput;
+}
+
+export interface CacheLookUpInput {
+  /** Serve requests that ask for varied answers too (`--cache-any`). */
+  any: boolean;
+  /** The run's output schema: a cached output must match it to be served. */
+  outputSchema?: ArtifactName;
 }
 
 /**
@@ -98,6 +110,14 @@ export interface PrepareResult {
   model: string | null;
   total: number;
   parts: PartRef[];
+  /** The lines the result cache answered (a run whose prepare looked them up). */
+  cached?: CachedLines;
+}
+
+/** Input lines the result cache answered, merged in by their line numbers, and how many. */
+export interface CachedLines {
+  artifact: ArtifactName;
+  hits: number;
 }
 
 export interface Usage {
@@ -204,8 +224,11 @@ export interface RunOptions {
    * submit time (`submit --output-schema`).
    */
   outputSchema?: ArtifactName;
-  /** Store every success in the result cache (the client set it; absent in older runs). */
-  cache?: boolean;
+  /**
+   * Look requests up in the result cache and store every success in it (the client set it;
+   * absent in older runs). `any`: serve requests that ask for varied answers too.
+   */
+  cache?: boolean | 'any';
   /** Seconds in validating, finalizing or cancelling after which a batch is flagged stuck. */
   stuckAfterSeconds?: StuckThresholds;
   /**
@@ -300,8 +323,8 @@ export interface RunInput {
   /** ISO time the client submitted the run, for the summary. */
   submittedAt: string;
   validated?: ClientValidation;
-  /** The lines the result cache answered at submit (`cached.jsonl`), and how many. */
-  cached?: { artifact: ArtifactName; hits: number };
+  /** The lines the result cache answered at submit, in runs before 0.5.1 (prepare looks now). */
+  cached?: CachedLines;
 }
 
 /** Provider batch state, as the poll activity reports it (no bodies). */

@@ -17,9 +17,8 @@ import {
 } from '../client.js';
 import { loadConfig } from '../config.js';
 import { type DeadlineOption, deadlineOf, durationSeconds } from '../deadlines.js';
-import { estimateCost, UNBOUNDED_OUTPUT_GUESS } from '../estimate.js';
+import { CostTally, estimateSent, UNBOUNDED_OUTPUT_GUESS } from '../estimate.js';
 import { type ExportFormat, exportResults } from '../exports.js';
-import type { ByteSource } from '../jsonl.js';
 import { type JsonSchema, OutputValidator } from '../output-schema.js';
 import { budgetFor } from '../pricing.js';
 import { PROVIDER_RULES } from '../providers/rules.js';
@@ -207,45 +206,25 @@ async function validateInput(
 }
 
 /**
- * Looks the requests up in the result cache (unless --no-cache), and says what it found.
- * The lines it answered are left out of the estimate: they are not sent.
- */
-async function lookUp(
-  store: ArtifactStore,
-  input: string,
-  options: SubmitOptions,
-): Promise<CacheLookup | undefined> {
-  if (options.cache === false || !options.id) return undefined;
-  const lookup = await lookUpCache(
-    store,
-    options.id,
-    isStoredInput(input) ? store.readInput(input) : input,
-    {
-      provider: options.provider,
-      any: options.cache === 'any',
-      outputSchema: options.outputSchema,
-    },
-  );
-  const varied = lookup.varied
-    ? ` (${lookup.varied} asking for varied answers not looked up: --cache-any serves them)`
-    : '';
-  if (lookup.hits > 0 || lookup.varied > 0) {
-    console.error(`cache: ${lookup.hits} requests answered by earlier runs, not sent${varied}`);
-  }
-  return lookup;
-}
-
-/**
  * Shows what the run will cost at most, and refuses it when that is over `--max-cost`. Returns
  * the estimate's cost per request sent (null: no price known).
+ *
+ * The run's prepare looks the requests up in the result cache, so the estimate counts them all.
+ * Only when that is over `--max-cost` does submit look them up itself (prepare then keeps what it
+ * found), to refuse the run only if what would be sent is over it.
  */
 async function estimateAndCheck(
-  requests: ByteSource,
+  tally: CostTally,
   maxCost: number | undefined,
-  cached: CacheLookup | undefined,
   total: number,
+  run: Submission,
 ): Promise<number | null> {
-  const estimate = await estimateCost(requests, cached?.lines, total);
+  let estimate = await tally.estimate();
+  const overBudget = maxCost !== undefined && (estimate.usd ?? 0) > maxCost;
+  const cache = run.options.cache !== false;
+  const cached = overBudget && cache ? await lookUp(run) : undefined;
+  if (cached && cached.hits > 0)
+    estimate = await estimateSent(requestsOf(run), cached.lines, estimate.model);
   const guess = estimate.unbounded
     ? ` (${estimate.unbounded} requests set no max_tokens: counted at ${UNBOUNDED_OUTPUT_GUESS})`
     : '';
@@ -264,13 +243,42 @@ async function estimateAndCheck(
     console.error(`estimate: ${tokens}; no price known for ${estimate.model ?? 'this endpoint'}`);
     return null;
   }
-  const line = `estimated cost ≤ $${estimate.usd.toFixed(4)} at the batch price: ${tokens}`;
+  const before = cache && !cached ? ', before what the result cache answers' : '';
+  const line = `estimated cost ≤ $${estimate.usd.toFixed(4)} at the batch price${before}: ${tokens}`;
   if (maxCost !== undefined && estimate.usd > maxCost) {
     throw new UsageError(`${line}\nover --max-cost $${maxCost}: nothing was submitted`);
   }
   console.error(line);
   const sent = total - (cached?.hits ?? 0);
   return sent > 0 ? estimate.usd / sent : null;
+}
+
+/** What is being submitted: the input (a path, or an object of the store) and the options. */
+interface Submission {
+  store: ArtifactStore;
+  input: string;
+  options: SubmitOptions;
+}
+
+const requestsOf = ({ store, input }: Submission) =>
+  isStoredInput(input) ? store.readInput(input) : input;
+
+/** Looks the requests up in the result cache for the run, and says what it found. */
+async function lookUp(run: Submission): Promise<CacheLookup | undefined> {
+  const { store, options } = run;
+  if (!options.id) return undefined;
+  const lookup = await lookUpCache(store, options.id, requestsOf(run), {
+    provider: options.provider,
+    any: options.cache === 'any',
+    outputSchema: options.outputSchema,
+  });
+  const varied = lookup.varied
+    ? ` (${lookup.varied} asking for varied answers not looked up: --cache-any serves them)`
+    : '';
+  if (lookup.hits > 0 || lookup.varied > 0) {
+    console.error(`cache: ${lookup.hits} requests answered by earlier runs, not sent${varied}`);
+  }
+  return lookup;
 }
 
 /** NIGHTSHIFT_ENQUEUED_TOKENS's limit for the run's provider and model, set on its ledger. */
@@ -325,15 +333,20 @@ export async function submit(file: string | undefined, flags: SubmitFlags): Prom
   const input = source
     ? await buildFromTemplate(source, flags, store, id, options.provider ?? DEFAULT_PROVIDER)
     : await requestsFile(file);
-  const report = await validateInput(store, input, validation);
+  // The estimate is tallied in the validation's pass: the file is read once.
+  const tally = new CostTally();
+  const report = await validateInput(store, input, {
+    ...validation,
+    onRequest: ({ url, body }) => {
+      if (body) tally.add(url, body);
+    },
+  });
   if (!report.ok) reportProblems(file ?? input, report.errors, report.errorCount);
-  const cached = await lookUp(store, input, options);
-  const usdPerRequest = await estimateAndCheck(
-    isStoredInput(input) ? store.readInput(input) : input,
-    flags.maxCost,
-    cached,
-    report.total,
-  );
+  const usdPerRequest = await estimateAndCheck(tally, flags.maxCost, report.total, {
+    store,
+    input,
+    options,
+  });
   if (flags.maxCost !== undefined && report.model) {
     // The estimate guards the first attempts; the budget guards every resubmission after them
     // (a deadline's synchronous fallback included), priced by the estimate until some succeed.
@@ -343,7 +356,7 @@ export async function submit(file: string | undefined, flags: SubmitFlags): Prom
 
   await withNightshift(async (nightshift) => {
     await applyQuotaFromEnvironment(nightshift, options, report.model);
-    const { run, started } = await nightshift.submit(input, options, report, cached);
+    const { run, started } = await nightshift.submit(input, options, report);
     if (started) {
       console.error(
         `started run ${id}: ${report.total} requests (${report.model ?? report.endpoint})`,

@@ -10,6 +10,7 @@ import {
   type OpenAIConfig,
 } from './openai/client.js';
 import { togetherFetch } from './openai/together.js';
+import { uploadingFetch } from './openai/upload-fetch.js';
 import type { Providers } from './provider.js';
 import type { CompatibleProfile } from './settings.js';
 
@@ -25,7 +26,7 @@ const COMPATIBLE_PROFILES: Record<CompatibleProfile, OpenAIDialect> = {
     fileLifetimes: false,
     inputPurpose: 'batch-api',
     batchMetadata: false,
-    fetch: togetherFetch(),
+    fetch: togetherFetch(uploadingFetch),
   },
 };
 

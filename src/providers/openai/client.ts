@@ -1,4 +1,5 @@
 import OpenAI, { AzureOpenAI } from 'openai';
+import { uploadingFetch } from './upload-fetch.js';
 
 /** OpenAI settings: the SDK's own environment variables, read by `loadConfig`. */
 export interface OpenAIConfig {
@@ -34,7 +35,7 @@ export function createOpenAIClient(
   fetch: typeof globalThis.fetch | undefined = undefined,
 ): OpenAI {
   return new OpenAI({
-    fetch,
+    fetch: fetch ?? uploadingFetch,
     apiKey: config.apiKey,
     baseURL: config.baseURL,
     organization: config.organization,
@@ -53,6 +54,7 @@ export function createAzureClient(config: AzureConfig): OpenAI {
     baseURL: `${config.endpoint.replace(/\/+$/, '')}/openai`,
     apiKey: config.apiKey,
     apiVersion: config.apiVersion,
+    fetch: uploadingFetch,
     timeout: config.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     maxRetries: config.maxRetries ?? 2,
   });
