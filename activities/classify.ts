@@ -21,6 +21,7 @@ import { DEFAULT_PROVIDER } from '../workflows/provider-names.js';
 import type { ClassifyInput, ClassifyResult, ResultLine, Usage } from '../workflows/types.js';
 import { type OnProgress, PROGRESS_EVERY_LINES, whileHeartbeating } from './heartbeat.js';
 import { Limiter } from './limiter.js';
+import { resultHead } from './result-head.js';
 
 /** One line of a provider output or error file. */
 export interface ProviderLine {
@@ -176,7 +177,60 @@ export async function classifyAttempt(
   return whileHeartbeating(() => classifies.run(() => classifyOne(store, input, onProgress)));
 }
 
+/** What a classify of an attempt found, kept for a retry of it: its downloads are removed. */
+interface Classified {
+  lastAttempt: boolean;
+  result: ClassifyResult;
+}
+
+/**
+ * Classifies an attempt once: its result is kept beside its results, and its downloads are
+ * removed (nothing else reads them; a run's disk would hold every part's until the merge). A
+ * retry answers with what was kept; a second classify of the attempt as its last (the budget
+ * refused the resubmission) makes the leftovers final from the results written.
+ */
 async function classifyOne(
+  store: ArtifactStore,
+  input: ClassifyInput,
+  onProgress?: OnProgress,
+): Promise<ClassifyResult> {
+  const memo = artifactNames.classified(input.part, input.attempt);
+  const done = await store.readJson<Classified>(input.runId, memo);
+  if (done) {
+    await removeDownloads(store, input);
+    return input.lastAttempt && !done.lastAttempt
+      ? await asFinal(store, input, done.result)
+      : done.result;
+  }
+  const result = await classifyFromDownloads(store, input, onProgress);
+  await store.writeJson(input.runId, memo, {
+    lastAttempt: input.lastAttempt,
+    result,
+  } satisfies Classified);
+  await removeDownloads(store, input);
+  return result;
+}
+
+async function removeDownloads(store: ArtifactStore, input: ClassifyInput): Promise<void> {
+  await Promise.all(
+    [input.output, input.errors].map((name) => name && store.remove(input.runId, name)),
+  );
+}
+
+/** An attempt's result with nothing resubmitted: every request ends with the status it has. */
+async function asFinal(
+  store: ArtifactStore,
+  input: ClassifyInput,
+  result: ClassifyResult,
+): Promise<ClassifyResult> {
+  const counts = zeroCounts();
+  for await (const line of store.readLines(input.runId, result.results)) {
+    counts[resultHead(line.text).status] += 1;
+  }
+  return { ...result, counts, retry: 0, retryRequests: null };
+}
+
+async function classifyFromDownloads(
   store: ArtifactStore,
   input: ClassifyInput,
   onProgress?: OnProgress,

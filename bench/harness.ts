@@ -540,14 +540,19 @@ async function cutAttempts(
   results: AsyncIterable<{ text: string }>,
 ): Promise<void> {
   const lines = results[Symbol.asyncIterator]();
-  for (const part of parts) {
-    const writer = await store.writer('throughput', artifactNames.attemptResults(part.index, 1));
-    for (let i = 0; i < part.requests; i++) {
-      const next = await lines.next();
-      if (next.done) throw new Error('results.jsonl has fewer lines than the parts');
-      await writer.write(next.value.text);
+  try {
+    for (const part of parts) {
+      const writer = await store.writer('throughput', artifactNames.attemptResults(part.index, 1));
+      for (let i = 0; i < part.requests; i++) {
+        const next = await lines.next();
+        if (next.done) throw new Error('results.jsonl has fewer lines than the parts');
+        await writer.write(next.value.text);
+      }
+      await writer.commit();
     }
-    await writer.commit();
+  } finally {
+    // The last line read leaves the file open until the reader is told it is done with.
+    await lines.return?.();
   }
 }
 

@@ -171,6 +171,9 @@ export const artifactNames = {
   manifest: named('parts/manifest.json'),
   attemptResults: (part: number, attempt: number) =>
     named(`results/${attemptStem(part, attempt)}.jsonl`),
+  /** What classify returned for an attempt: a retry of it answers with this, downloads gone. */
+  classified: (part: number, attempt: number) =>
+    named(`results/${attemptStem(part, attempt)}.classified.json`),
   /** The provider file id an upload made, so a retried upload reuses it. */
   upload: (part: number, attempt: number) => named(`uploads/${attemptStem(part, attempt)}.json`),
   /**

@@ -238,16 +238,28 @@ test('requests never submitted (run cancelled first) are cancelled without a bat
   assert.ok(lines.every((l) => l.batch_id === null && l.status === 'cancelled'));
 });
 
-test('a rerun writes the same files', async () => {
+test('a rerun answers the same, its downloads gone; as the last attempt, leftovers are final', async () => {
   const input = await attempt(ids, output, errors);
   const read = (name: ArtifactName) => readFile(store.path(input.runId, name), 'utf8');
   const first = await classifyAttempt(store, input);
   const files = [await read(first.results), await read(first.retryRequests as ArtifactName)];
+  for (const download of [input.output, input.errors]) {
+    assert.equal(await store.exists(input.runId, download as ArtifactName), false, download ?? '');
+  }
   assert.deepEqual(await classifyAttempt(store, input), first);
   assert.deepEqual(
     [await read(first.results), await read(first.retryRequests as ArtifactName)],
     files,
   );
+  // The budget refused the resubmission: the same attempt classified again as the last one.
+  const final = await classifyAttempt(store, { ...input, lastAttempt: true });
+  const fresh = await classifyAttempt(
+    store,
+    await attempt(ids, output, errors, { lastAttempt: true }),
+  );
+  assert.deepEqual(final, { ...fresh, results: first.results });
+  assert.equal(final.retry, 0);
+  assert.equal(await read(first.results), files[0], 'the results stand');
 });
 
 test('an unreadable provider line fails non-retryably', async () => {
