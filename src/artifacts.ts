@@ -208,6 +208,6 @@ export const artifactNames = {
   merged: [named('parts'), named('results'), named('cached.jsonl')],
   /** The JSON Schema `submit --output-schema` gave every response's output. */
   outputSchema: named('output-schema.json'),
-  /** Input lines answered from the result cache at submit (`CachedLine`s, in input order). */
+  /** Input lines answered from the result cache (`CachedLine`s, in input order). */
   cached: named('cached.jsonl'),
 } as const;

@@ -75,7 +75,7 @@ export interface PrepareInput {
   maxBytesPerBatch: number;
   /** The client's validation of the same file, which prepare need not repeat. */
   validated?: ClientValidation;
-  /** Input lines the result cache answered at submit (`cached.jsonl`): they go in no part. */
+  /** Input lines submit found in the result cache, before 0.5.1 (`cached.jsonl`): in no part. */
   cached?: ArtifactName;
   /**
    * Look the requests up in the result cache first (runs since 0.5.1: submit no longer does),
@@ -395,7 +395,7 @@ export interface RunProgress {
   status: RunStatus;
   cancelRequested: boolean;
   total: number;
-  /** Requests the result cache answered at submit: done before any part starts. */
+  /** Requests the result cache answered (known once prepare looked): sent in no part. */
   cached?: number;
   endpoint: string | null;
   model: string | null;
