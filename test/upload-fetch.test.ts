@@ -42,19 +42,21 @@ test('a multipart upload streams from disk and arrives byte for byte', async () 
   assert.equal((await openai.files.retrieve(file.id)).id, file.id);
 });
 
-/** A server that answers every request with `status` at once, and records what it was sent. */
+/** A server that answers every request with `status` once it has read it, and records it. */
 async function answering(status: number, delayMs = 0) {
   const seen: { headers: IncomingHttpHeaders; bytes: number }[] = [];
   const server = createServer((req, res) => {
-    let bytes = 0;
+    const request = { headers: req.headers, bytes: 0 };
+    seen.push(request);
     req.on('data', (chunk: Buffer) => {
-      bytes += chunk.length;
+      request.bytes += chunk.length;
     });
-    req.on('end', () => seen.push({ headers: req.headers, bytes }));
-    setTimeout(() => {
-      res.writeHead(status, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ error: { message: `status ${status}`, type: 'test' } }));
-    }, delayMs);
+    req.on('end', () => {
+      setTimeout(() => {
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: { message: `status ${status}`, type: 'test' } }));
+      }, delayMs);
+    });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
