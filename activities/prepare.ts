@@ -1,7 +1,7 @@
 import { Buffer } from 'node:buffer';
 import { type ArtifactStore, artifactNames, StoreSettingsError } from '../src/artifacts.js';
 import { cachedLineNumbers } from '../src/cache.js';
-import { lookUpCache } from '../src/cache-lookup.js';
+import { RunCacheLookup, type SendLine } from '../src/cache-lookup.js';
 import { type JsonlWriter, scanJsonlLines } from '../src/jsonl.js';
 import type { JsonSchema } from '../src/output-schema.js';
 import { PROVIDER_RULES } from '../src/providers/rules.js';
@@ -9,7 +9,6 @@ import { RequestsValidator, summarizeValidation } from '../src/requests.js';
 import { failures } from '../workflows/contract.js';
 import { DEFAULT_PROVIDER } from '../workflows/provider-names.js';
 import type {
-  CachedLines,
   ClientValidation,
   InputLocation,
   PartRef,
@@ -25,7 +24,8 @@ import { type OnProgress, PROGRESS_EVERY_LINES } from './heartbeat.js';
  * for a provider with its own request shape, translated into it.
  * The input is streamed from the store, wherever the client put it. When the client validated
  * this very file (same size and modification time), lines are split without being parsed
- * again: parsing is most of the work.
+ * again: parsing is most of the work. Requests the result cache answers are looked up in the
+ * same pass, and go to the run's `cached.jsonl` instead of a part.
  *
  * The manifest is written last, so its presence means an earlier attempt finished the job.
  */
@@ -49,24 +49,11 @@ export async function prepareParts(
   const trusted = translate ? null : await unchangedSince(store, input.inputFile, input.validated);
   const validator = new RequestsValidator({ endpoint: input.endpoint, translate });
   let lines = 0;
-  const parts: PartRef[] = [];
-  let writer: JsonlWriter | null = null;
   let bytesRead = 0;
-  const closePart = async (open: JsonlWriter) => {
-    const { lines, bytes } = await open.commit();
-    const part = parts.length + 1;
-    parts.push({ index: part, artifact: artifactNames.part(part), requests: lines, bytes });
-  };
-
-  const looked = await lookUp(store, input, onProgress).catch((err: unknown) => {
-    throw inputFailure(err, input.inputFile);
-  });
-  // Input lines the result cache answered (none without a lookup), in order.
-  const answeredIn = looked?.artifact ?? input.cached;
-  const answered = answeredIn
-    ? cachedLineNumbers(store, input.runId, answeredIn)
-    : (async function* () {})();
+  const parts = new PartSplitter(store, input.runId, maxRequests, maxBytes);
+  const { lookup, answered } = await cacheOf(store, input, (text) => parts.write(text));
   let nextAnswered = await answered.next();
+  let answeredHits = 0;
   try {
     // A line longer than a whole part fits in no part: the scan reports it as an error.
     const requests = store.readInput(input.inputFile);
@@ -79,25 +66,19 @@ export async function prepareParts(
       const checked = trusted ? null : validator.check(line);
       if (!trusted && (!checked || !validator.ok)) continue;
       if (line.text === null) continue;
-      // The result cache answered it: it is sent in no part (merge puts the answer in its place).
+      // An earlier lookup answered it: it is sent in no part (merge puts the answer in its place).
       if (!nextAnswered.done && nextAnswered.value === line.lineNo) {
+        answeredHits += 1;
         nextAnswered = await answered.next();
         continue;
       }
-      const text = checked?.native ? JSON.stringify(checked.native) : line.text;
-      const size = Buffer.byteLength(text) + 1;
-      if (writer) {
-        const { lines, bytes } = writer.stats;
-        if (lines >= maxRequests || bytes + size > maxBytes) {
-          await closePart(writer);
-          writer = null;
-        }
-      }
-      writer ??= await store.writer(input.runId, artifactNames.part(parts.length + 1));
-      await writer.write(text);
+      const native = checked?.native as Record<string, unknown> | undefined;
+      const text = native ? JSON.stringify(native) : line.text;
+      if (!lookup) await parts.write(text);
+      else await lookup.offer(line.lineNo, text, () => native ?? JSON.parse(text));
     }
   } catch (err) {
-    await writer?.abort();
+    await Promise.all([parts.abort(), lookup?.abort()]);
     throw inputFailure(err, input.inputFile);
   } finally {
     await answered.return(undefined);
@@ -106,56 +87,106 @@ export async function prepareParts(
   let found: Pick<PrepareResult, 'endpoint' | 'model' | 'total'>;
   if (trusted) {
     if (lines !== trusted.total) {
-      await writer?.abort();
+      await Promise.all([parts.abort(), lookup?.abort()]);
       throw changedSinceValidated(input.inputFile);
     }
     found = trusted;
   } else {
     const report = validator.report(bytesRead);
     if (!report.ok || !report.endpoint) {
-      await writer?.abort();
+      await Promise.all([parts.abort(), lookup?.abort()]);
       throw failures.InvalidInput(summarizeValidation(input.inputFile, report), {
         details: [report.errors],
       });
     }
     found = { endpoint: report.endpoint, model: report.model, total: report.total };
   }
-  if (writer) await closePart(writer);
+  // The lookups still in flight decide the last lines, in parts or in cached.jsonl.
+  const looked = await lookup?.commit().catch(async (err: unknown) => {
+    await parts.abort();
+    throw err;
+  });
+  const hits = looked?.hits ?? answeredHits;
 
   const result: PrepareResult = {
     endpoint: found.endpoint,
     model: found.model,
     total: found.total,
-    parts,
-    ...(looked ? { cached: looked } : {}),
+    parts: await parts.close(),
+    ...(input.lookUp ? { cached: { artifact: artifactNames.cached, hits } } : {}),
   };
   await store.writeJson(input.runId, artifactNames.manifest, result);
   return result;
 }
 
 /**
- * Looks the requests up in the result cache, when the run asks prepare to (since 0.5.1; submit
- * did it before), writing the run's `cached.jsonl`. A retry keeps what an earlier attempt wrote.
+ * What the result cache does in this prepare. Asked to look up (since 0.5.1; submit did it
+ * before), it looks each request up as it is split, unless the run's `cached.jsonl` exists: then
+ * a lookup made earlier (by submit, over `--max-cost`, or by an attempt that crashed before the
+ * manifest) stands, and its lines are left out, as are those of a 0.5.0 client's lookup.
  */
-async function lookUp(
+async function cacheOf(
   store: ArtifactStore,
   input: PrepareInput,
-  onProgress?: OnProgress,
-): Promise<CachedLines | null> {
-  if (!input.lookUp) return null;
+  send: SendLine,
+): Promise<{ lookup: RunCacheLookup | null; answered: AsyncGenerator<number, void, undefined> }> {
+  const none = { lookup: null, answered: (async function* () {})() };
+  const earlier = input.lookUp ? artifactNames.cached : input.cached;
+  if (earlier && (await store.exists(input.runId, earlier))) {
+    return { ...none, answered: cachedLineNumbers(store, input.runId, earlier) };
+  }
+  if (!input.lookUp) return none;
   const { any, outputSchema } = input.lookUp;
   const schema = outputSchema
     ? await store.readJson<JsonSchema>(input.runId, outputSchema)
     : undefined;
-  const { hits } = await lookUpCache(store, input.runId, store.readInput(input.inputFile), {
+  const options = {
     any,
     ...(input.provider ? { provider: input.provider } : {}),
     ...(schema ? { outputSchema: schema } : {}),
-    onLine: (lineNo) => {
-      if (lineNo % PROGRESS_EVERY_LINES === 0) onProgress?.(lineNo);
-    },
-  });
-  return { artifact: artifactNames.cached, hits };
+  };
+  return { ...none, lookup: await RunCacheLookup.open(store, input.runId, options, send) };
+}
+
+/** Writes lines, in order, into parts of at most `maxRequests` lines and `maxBytes` bytes. */
+class PartSplitter {
+  private readonly parts: PartRef[] = [];
+  private open: JsonlWriter | null = null;
+
+  constructor(
+    private readonly store: ArtifactStore,
+    private readonly runId: string,
+    private readonly maxRequests: number,
+    private readonly maxBytes: number,
+  ) {}
+
+  async write(text: string): Promise<void> {
+    const size = Buffer.byteLength(text) + 1;
+    if (this.open) {
+      const { lines, bytes } = this.open.stats;
+      if (lines >= this.maxRequests || bytes + size > this.maxBytes) await this.closeOpen();
+    }
+    this.open ??= await this.store.writer(this.runId, artifactNames.part(this.parts.length + 1));
+    await this.open.write(text);
+  }
+
+  /** Commits the last part; returns them all. */
+  async close(): Promise<PartRef[]> {
+    await this.closeOpen();
+    return this.parts;
+  }
+
+  async abort(): Promise<void> {
+    await this.open?.abort();
+  }
+
+  private async closeOpen(): Promise<void> {
+    if (!this.open) return;
+    const { lines, bytes } = await this.open.commit();
+    this.open = null;
+    const index = this.parts.length + 1;
+    this.parts.push({ index, artifact: artifactNames.part(index), requests: lines, bytes });
+  }
 }
 
 /** What reading the input failed with, as the run's failure. */

@@ -1,7 +1,7 @@
 // What a run's prepare does with the result cache before anything is sent (submit did it before
-// 0.5.1, and blocked on hashing every request): looks every request up and writes the answers it
-// found into the run's cached.jsonl, for prepare to leave out of the parts and merge to put back
-// in their places.
+// 0.5.1, and blocked on hashing every request): looks every request up as it splits the input,
+// and writes the answers it found into the run's cached.jsonl, leaving them out of the parts for
+// merge to put back in their places.
 import { DEFAULT_PROVIDER, type ProviderName } from '../workflows/provider-names.js';
 import type { ResultLine } from '../workflows/types.js';
 import { type ArtifactStore, artifactNames } from './artifacts.js';
@@ -14,10 +14,10 @@ import {
   cacheKeyOf,
 } from './cache.js';
 import { CacheIndex } from './cache-index.js';
-import { type ByteSource, readJsonlLines } from './jsonl.js';
+import { type ByteSource, type JsonlWriter, readJsonlLines } from './jsonl.js';
 import type { JsonSchema, OutputValidator } from './output-schema.js';
 import { PROVIDER_RULES } from './providers/rules.js';
-import { checkTranslatedLine } from './requests.js';
+import { checkTranslatedLine, customIdOf } from './requests.js';
 
 export interface CacheLookupOptions {
   provider?: ProviderName;
@@ -25,8 +25,6 @@ export interface CacheLookupOptions {
   any?: boolean;
   /** The run's output schema: a cached output must match it to be served. */
   outputSchema?: JsonSchema;
-  /** Called with each line number read, for progress. */
-  onLine?: (lineNo: number) => void;
 }
 
 export interface CacheLookup {
@@ -43,17 +41,100 @@ const LOOKUPS_IN_FLIGHT = 32;
 
 interface Pending {
   line: number;
-  customId: string;
-  entry: Promise<CacheEntry | null>;
+  /** The line as it is sent. */
+  text: string;
+  /** The lookup; null when there is nothing to look up (a varied request, an empty cache). */
+  entry: Promise<CacheEntry | null> | null;
   /** The schema its output must match (undefined: none). */
   schema: JsonSchema | undefined;
 }
 
+/** Where a request the cache did not answer goes (a part, for prepare), in input order. */
+export type SendLine = (text: string) => Promise<void>;
+
+/**
+ * Looks a run's requests up as they are read, with a few dozen lookups in flight, and writes its
+ * `cached.jsonl`, whole, even when nothing was found: its presence says the run looked. Each
+ * request is decided in input order: an answer found goes to `cached.jsonl`, any other request
+ * to `send`. With nothing cached for the provider (a first run) no request is hashed.
+ */
+export class RunCacheLookup {
+  private readonly result: CacheLookup = { hits: 0, lines: [], varied: 0 };
+  private readonly window: Pending[] = [];
+
+  private constructor(
+    private readonly provider: ProviderName,
+    private readonly any: boolean,
+    private readonly index: CacheIndex,
+    private readonly outputs: Outputs,
+    private readonly writer: JsonlWriter,
+    private readonly send: SendLine,
+  ) {}
+
+  static async open(
+    store: ArtifactStore,
+    runId: string,
+    options: CacheLookupOptions,
+    send: SendLine,
+  ): Promise<RunCacheLookup> {
+    const provider = options.provider ?? DEFAULT_PROVIDER;
+    const outputs = new Outputs(options.outputSchema, PROVIDER_RULES[provider].translate === null);
+    const index = await CacheIndex.load(store, provider);
+    const writer = await store.writer(runId, artifactNames.cached);
+    return new RunCacheLookup(provider, options.any ?? false, index, outputs, writer, send);
+  }
+
+  /** Whether anything is cached for the provider: if not, no request needs parsing. */
+  get looksUp(): boolean {
+    return this.index.size > 0;
+  }
+
+  /** Offers the next request: its line, its text as sent, and that text parsed (when asked). */
+  async offer(line: number, text: string, parsed: () => Record<string, unknown>): Promise<void> {
+    let entry: Pending['entry'] = null;
+    if (this.looksUp) {
+      const sent = parsed();
+      if (this.any || !asksForVariety(sent))
+        entry = this.index.get(cacheKeyOf(this.provider, sent));
+      else this.result.varied += 1;
+    }
+    const schema = entry ? await this.outputs.schemaOf(text) : undefined;
+    this.window.push({ line, text, entry, schema });
+    // A request that needs no lookup is decided as soon as those before it are.
+    while (
+      this.window.length >= LOOKUPS_IN_FLIGHT ||
+      (this.window.length > 0 && this.window[0]?.entry === null)
+    ) {
+      await this.take();
+    }
+  }
+
+  /** Decides the requests still in flight and commits `cached.jsonl`. */
+  async commit(): Promise<CacheLookup> {
+    while (this.window.length > 0) await this.take();
+    await this.writer.commit();
+    return this.result;
+  }
+
+  async abort(): Promise<void> {
+    await this.writer.abort();
+  }
+
+  private async take(): Promise<void> {
+    const { line, text, entry, schema } = this.window.shift() as Pending;
+    const found = await entry;
+    const result = found ? cachedResult(found, customIdOf(text)) : null;
+    if (!result || !(await this.outputs.check(result, schema))) return this.send(text);
+    this.result.hits += 1;
+    this.result.lines.push(line);
+    await this.writer.write(JSON.stringify({ line, result } satisfies CachedLine));
+  }
+}
+
 /**
  * Looks up every request of a validated input (in the shape it is sent: translated for a
- * provider with its own) and writes the run's `cached.jsonl`, whole, even when nothing was
- * found: its presence says the run looked. A run that has one already (a submit retried, or a
- * run that exists) keeps it: its parts may have been cut by it.
+ * provider with its own) and writes the run's `cached.jsonl`. A run that has one already (a
+ * submit retried, or a run that exists) keeps it: its parts may have been cut by it.
  */
 export async function lookUpCache(
   store: ArtifactStore,
@@ -62,50 +143,19 @@ export async function lookUpCache(
   options: CacheLookupOptions = {},
 ): Promise<CacheLookup> {
   if (await store.exists(runId, artifactNames.cached)) return earlierLookup(store, runId);
-  const provider = options.provider ?? DEFAULT_PROVIDER;
-  const { translate } = PROVIDER_RULES[provider];
-  const outputs = new Outputs(options.outputSchema, translate === null);
-  const lookup: CacheLookup = { hits: 0, lines: [], varied: 0 };
-  const index = await CacheIndex.load(store, provider);
-  const writer = await store.writer(runId, artifactNames.cached);
-  // Nothing cached for the provider (a first run): no request is worth hashing.
-  if (index.size === 0) {
-    await writer.commit();
-    return lookup;
-  }
-  // Answers are taken in input order, however the lookups finish.
-  const window: Pending[] = [];
-  const take = async () => {
-    const { line, customId, entry, schema } = window.shift() as Pending;
-    const found = await entry;
-    if (!found) return;
-    const result = cachedResult(found, customId);
-    if (!(await outputs.check(result, schema))) return;
-    lookup.hits += 1;
-    lookup.lines.push(line);
-    await writer.write(JSON.stringify({ line, result } satisfies CachedLine));
-  };
+  const { translate } = PROVIDER_RULES[options.provider ?? DEFAULT_PROVIDER];
+  const lookup = await RunCacheLookup.open(store, runId, options, async () => {});
+  if (!lookup.looksUp) return lookup.commit();
   try {
     for await (const { lineNo, text } of readJsonlLines(requests)) {
-      options.onLine?.(lineNo);
       const sent = sentLine(text, translate);
-      if (!sent) continue;
-      if (!options.any && asksForVariety(sent)) {
-        lookup.varied += 1;
-        continue;
-      }
-      const customId = String(sent.custom_id ?? sent.key);
-      const entry = index.get(cacheKeyOf(provider, sent));
-      window.push({ line: lineNo, customId, entry, schema: await outputs.schemaOf(text) });
-      if (window.length >= LOOKUPS_IN_FLIGHT) await take();
+      if (sent) await lookup.offer(lineNo, text, () => sent);
     }
-    while (window.length > 0) await take();
   } catch (err) {
-    await writer.abort();
+    await lookup.abort();
     throw err;
   }
-  await writer.commit();
-  return lookup;
+  return lookup.commit();
 }
 
 async function earlierLookup(store: ArtifactStore, runId: string): Promise<CacheLookup> {

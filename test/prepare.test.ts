@@ -6,9 +6,10 @@ import { test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import { prepareParts } from '../activities/prepare.js';
 import { artifactNames } from '../src/artifacts.js';
+import { type CachedLine, CachePacker } from '../src/cache.js';
 import { validateRequestsFile } from '../src/requests.js';
 import { LocalArtifactStore } from '../src/store/local.js';
-import type { ArtifactName, PrepareInput } from '../workflows/types.js';
+import type { ArtifactName, InputLocation, PrepareInput } from '../workflows/types.js';
 import { artifact } from './helpers/names.js';
 
 const dir = await mkdtemp(join(tmpdir(), 'nightshift-prepare-'));
@@ -173,4 +174,46 @@ test("the client's validation of the same file is trusted; of a changed file it 
     type: 'InvalidInput',
     message: /changed since it was validated/,
   });
+});
+
+test('the result cache is looked up in the split pass: answers to cached.jsonl, the rest to parts', async () => {
+  // Answers for requests 1, 3 and 4, written by a run of other custom_ids.
+  const packer = await CachePacker.open(store, 'openai', 'earlier', 'earlier.part-1.attempt-1');
+  for (const i of [1, 3, 4]) {
+    const answer = { custom_id: `x-${i}`, status: 'succeeded', response: { body: i } };
+    await packer.add(request(i, `q${i}`).replace(`"r-${i}"`, `"x-${i}"`), JSON.stringify(answer));
+  }
+  await packer.commit();
+  const lines = Array.from({ length: 6 }, (_, i) => request(i, `q${i}`));
+  const input = await setUp(`${lines.join('\n')}\n`, { maxRequestsPerBatch: 2 });
+  let reads = 0;
+  const readInput = (location: InputLocation) => {
+    reads += 1;
+    return store.readInput(location);
+  };
+  const counting = Object.create(store, { readInput: { value: readInput } }) as LocalArtifactStore;
+
+  const result = await prepareParts(counting, { ...input, lookUp: { any: false } });
+  assert.equal(reads, 1, 'the input is read once');
+  assert.deepEqual(result.cached, { artifact: artifactNames.cached, hits: 3 });
+  assert.equal(result.total, 6);
+  const texts = await Promise.all(result.parts.map((p) => partText(input.runId, p.artifact)));
+  assert.deepEqual(texts, [`${lines[0]}\n${lines[2]}\n`, `${lines[5]}\n`]);
+  const cached = (await partText(input.runId, artifactNames.cached))
+    .trimEnd()
+    .split('\n')
+    .map((text) => JSON.parse(text) as CachedLine);
+  assert.deepEqual(
+    cached.map(({ line, result }) => [line, result.custom_id, result.response]),
+    [
+      [2, 'r-1', { body: 1 }],
+      [4, 'r-3', { body: 3 }],
+      [5, 'r-4', { body: 4 }],
+    ],
+  );
+
+  // A retry that finds cached.jsonl (the attempt crashed before its manifest) keeps it.
+  await store.remove(input.runId, artifactNames.manifest);
+  const retried = await prepareParts(store, { ...input, lookUp: { any: false } });
+  assert.deepEqual(retried, result);
 });
