@@ -11,7 +11,7 @@ COPY activities activities
 RUN npx tsc -p tsconfig.json && npm prune --omit=dev
 
 FROM node:24-slim
-# The malloc settings of WORKER_MALLOC_ENV (src/worker.ts): a worker's peak memory a quarter lower.
+# The malloc settings of WORKER_MALLOC_ENV (src/config.ts): a worker's peak memory a quarter lower.
 ENV NODE_ENV=production \
     NIGHTSHIFT_HOME=/data/nightshift \
     MALLOC_ARENA_MAX=2 \

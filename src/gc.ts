@@ -51,7 +51,6 @@ async function endOf(
 
 const UNITS: Record<string, number> = { d: 86_400_000, h: 3_600_000, m: 60_000 };
 
-/** `30d`, `12h`, `90m` in milliseconds, or null when it is none of those. */
 /** How often `worker --gc-older-than` collects. */
 const COLLECT_EVERY_MS = 60 * 60_000;
 
@@ -76,6 +75,7 @@ export function collectEveryHour(
   return () => clearInterval(timer);
 }
 
+/** `30d`, `12h`, `90m` in milliseconds, or null when it is none of those. */
 export function parseAge(text: string): number | null {
   const match = /^(\d+)([dhm])$/.exec(text.trim());
   return match ? Number(match[1]) * (UNITS[match[2] as string] as number) : null;

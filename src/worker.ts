@@ -12,18 +12,23 @@ import type { NightshiftActivities } from '../activities/index.js';
 import { activityLogFields } from './activity-log.js';
 import { DEFAULT_TASK_QUEUE } from './config.js';
 
-/** The compiled workflows entry, next to this file's compiled tree. */
-/**
- * glibc settings a worker process should start with (the Docker image sets them; glibc reads
- * them only at start): two malloc arenas instead of eight a core, and freed memory handed back
- * past 128 KB. At 1M requests on 2 cores they took the worker's peak RSS from 678 MB to 524 MB
- * for 13% more CPU (one run each, bench/README.md).
- */
-export const WORKER_MALLOC_ENV = {
-  MALLOC_ARENA_MAX: '2',
-  MALLOC_TRIM_THRESHOLD_: '131072',
-} as const;
+/** `process.execve`, which Node has from 22.15 and 23.11 on (its types here are Node 20's). */
+type Execve = (file: string, args: string[], env: NodeJS.ProcessEnv) => never;
 
+/**
+ * Starts this process over in `environment` (the config's `mallocRestart`: this one's with
+ * `WORKER_MALLOC_ENV` added, which glibc reads only at start). `process.execve` replaces the
+ * program in place: the pid, and so a supervisor's signals, stay the worker's. Returns only
+ * where that cannot be done (Node 20).
+ */
+export function restartWithMallocSettings(environment: NodeJS.ProcessEnv): void {
+  const execve = (process as { execve?: Execve }).execve;
+  if (!execve) return;
+  const args = [process.execPath, ...process.execArgv, ...process.argv.slice(1)];
+  execve(process.execPath, args, environment);
+}
+
+/** The compiled workflows entry, next to this file's compiled tree. */
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.js', import.meta.url));
 
 let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;

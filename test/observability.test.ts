@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -62,4 +62,17 @@ test('a worker serves Prometheus metrics (Temporal’s and Nightshift’s) and l
   assert.equal(created.part, 1);
   assert.match(String(created.batch_id), /^batch_/);
   assert.equal(created.workflowId, 'observed-1-part-1');
+});
+
+test('a worker started without the malloc settings runs with them, in the same process', async () => {
+  const environ = await readFile(`/proc/${worker.child.pid}/environ`, 'utf8');
+  const settings = environ.split('\0').filter((v) => v.startsWith('MALLOC_'));
+  if ('execve' in process) {
+    assert.deepEqual(settings.sort(), ['MALLOC_ARENA_MAX=2', 'MALLOC_TRIM_THRESHOLD_=131072']);
+    assert.doesNotMatch(worker.stderr, /hint: start workers with/);
+  } else {
+    // Node 20 cannot start itself over in place: it says what to set.
+    assert.deepEqual(settings, []);
+    assert.match(worker.stderr, /hint: start workers with MALLOC_ARENA_MAX=2 /);
+  }
 });

@@ -1,4 +1,4 @@
-import { loadConfig, type NightshiftConfig } from '../config.js';
+import { loadConfig, type NightshiftConfig, WORKER_MALLOC_ENV } from '../config.js';
 import { emulatorBanner, providerEndpoints } from '../dev/banner.js';
 import { anyProvider, emulatorProviderConfigs, startLocalEmulator } from '../dev/emulator.js';
 import { untilStopSignal } from '../dev/signals.js';
@@ -9,7 +9,7 @@ import type { ProviderConfigs } from '../providers/registry.js';
 import { connectClient } from '../temporal/connection.js';
 import { paintFor } from '../terminal.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../webhooks/receiver.js';
-import { WORKER_MALLOC_ENV } from '../worker.js';
+import { restartWithMallocSettings } from '../worker.js';
 import { UsageError } from './common.js';
 import { checkedStore } from './store.js';
 import type { WorkerFlags } from './worker.js';
@@ -26,12 +26,17 @@ export async function worker(flags: WorkerFlags): Promise<void> {
   if (flags.gcOlderThan !== undefined && gcAge === null) {
     throw new UsageError(`--gc-older-than: expected 30d, 12h or 90m, got ${flags.gcOlderThan}`);
   }
+  // Before anything is opened or printed: the process may start over.
+  if (config.mallocRestart) {
+    restartWithMallocSettings(config.mallocRestart);
+    const settings = Object.entries(WORKER_MALLOC_ENV).map(([k, v]) => `${k}=${v}`);
+    console.error(
+      `hint: start workers with ${settings.join(' ')} (a quarter less memory; ` +
+        'on Node 22.15 and later the worker sets them itself)',
+    );
+  }
   // Before anything else: a worker that cannot reach the store would fail every activity.
   const store = await checkedStore(config);
-  if (process.platform === 'linux' && !config.mallocTuned) {
-    const settings = Object.entries(WORKER_MALLOC_ENV).map(([k, v]) => `${k}=${v}`);
-    console.error(`hint: start workers with ${settings.join(' ')} (a quarter less memory)`);
-  }
   const { providers, emulator } = await providersOf(flags, config);
   if (!emulator)
     for (const line of providerEndpoints(providers)) console.error(`batches go to ${line}`);

@@ -21,6 +21,8 @@ const SCRUBBED = [
   'AWS_SESSION_TOKEN',
   'AWS_PROFILE',
   'AWS_REGION',
+  'MALLOC_ARENA_MAX',
+  'MALLOC_TRIM_THRESHOLD_',
 ];
 
 function cliEnv(env: Record<string, string>): NodeJS.ProcessEnv {
