@@ -40,6 +40,8 @@ export interface SizeOptions {
   profileDir?: string;
   /** Run Nightshift without its result cache (`--no-cache`), to see what the cache costs. */
   noCache?: boolean;
+  /** Run Nightshift alone: the naive script holds the whole input and fails past 1M. */
+  noBaseline?: boolean;
 }
 
 export interface ContenderResult {
@@ -54,6 +56,8 @@ export interface ContenderResult {
   failed: string | null;
   /** sha256 of "custom_id status" lines of results.jsonl, and their counts. */
   digest: string;
+  /** sha256 of its custom_ids in order (empty when it failed). */
+  idsDigest: string;
   counts: Record<string, number>;
 }
 
@@ -63,7 +67,8 @@ export interface SizeResult {
   inputBytes: number;
   /** sha256 of the input's custom_ids in order, to check that results keep it. */
   inputDigest: string;
-  baseline: ContenderResult;
+  /** Null when it was not run (`noBaseline`). */
+  baseline: ContenderResult | null;
   nightshift: ContenderResult & {
     cpuSeconds: number;
     /** History events per part workflow (all runs of a continue-as-new chain), and per run. */
@@ -209,16 +214,21 @@ async function runBaseline(inputPath: string, outDir: string, emulatorUrl: strin
   };
 }
 
-/** Digest and counts of "custom_id status" over a results file, read as a stream. */
+/**
+ * Digest and counts of "custom_id status" over a results file, read as a stream, and the digest
+ * of its custom_ids alone (`inputDigest`'s, when the results keep the input's order).
+ */
 export async function resultsDigest(path: string) {
   const hash = createHash('sha256');
+  const ids = createHash('sha256');
   const counts: Record<string, number> = {};
   for await (const text of rawLines(path)) {
     const { custom_id, status } = JSON.parse(text) as { custom_id: string; status: string };
     hash.update(`${custom_id} ${status}\n`);
+    ids.update(`${custom_id}\n`);
     counts[status] = (counts[status] ?? 0) + 1;
   }
-  return { digest: hash.digest('hex'), counts };
+  return { digest: hash.digest('hex'), idsDigest: ids.digest('hex'), counts };
 }
 
 export async function inputDigest(path: string): Promise<string> {
@@ -354,6 +364,35 @@ function activitySpans(events: HistoryEvent[]): ActivitySpan[] {
   return spans;
 }
 
+/** The naive script's run of the input: its wall time, floor, memory and results' digest. */
+async function baselineOf(
+  openai: OpenAI,
+  inputPath: string,
+  baselineDir: string,
+  emulatorUrl: string,
+  options: SizeOptions,
+): Promise<ContenderResult> {
+  const base = await runBaseline(inputPath, baselineDir, emulatorUrl, options.pollSeconds * 1000);
+  const baseBatches = await batchSeconds(openai, base.batchIds);
+  const result: ContenderResult = {
+    wallSeconds: base.wallSeconds,
+    floorSeconds: baseBatches.reduce((s, b) => s + b.seconds, 0),
+    nominalFloorSeconds: baseBatches.reduce((s, b) => s + nominalSeconds(b.requests, options), 0),
+    maxRssBytes: base.maxRssBytes,
+    batches: base.batchIds.length,
+    failed: base.failed,
+    ...(base.failed
+      ? { digest: '', idsDigest: '', counts: {} }
+      : await resultsDigest(join(baselineDir, 'results.jsonl'))),
+  };
+  await rm(baselineDir, { recursive: true, force: true });
+  return result;
+}
+
+/** A batch's time from the emulator's configured timing alone. */
+const nominalSeconds = (requests: number, { perRequestMs }: SizeOptions) =>
+  (VALIDATING_MS + requests * perRequestMs + FINALIZING_MS) / 1000;
+
 /** One size: generate, the baseline, Nightshift, then the activities' throughput on the same bytes. */
 export async function benchSize(
   env: TestWorkflowEnvironment,
@@ -374,32 +413,12 @@ export async function benchSize(
     },
   });
   const openai = new OpenAI({ apiKey: API_KEY, baseURL: `${emulator.url}/v1` });
-  const nominal = (requests: number) =>
-    (VALIDATING_MS + requests * options.perRequestMs + FINALIZING_MS) / 1000;
   try {
     const expectedIds = await inputDigest(inputPath);
 
-    const baselineDir = join(dir, 'baseline');
-    const base = await runBaseline(
-      inputPath,
-      baselineDir,
-      emulator.url,
-      options.pollSeconds * 1000,
-    );
-    const baseBatches = await batchSeconds(openai, base.batchIds);
-    const baseline: ContenderResult = {
-      wallSeconds: base.wallSeconds,
-      floorSeconds: baseBatches.reduce((s, b) => s + b.seconds, 0),
-      nominalFloorSeconds: baseBatches.reduce((s, b) => s + nominal(b.requests), 0),
-      maxRssBytes: base.maxRssBytes,
-      batches: base.batchIds.length,
-      failed: base.failed,
-      ...(base.failed
-        ? { digest: '', counts: {} }
-        : await resultsDigest(join(baselineDir, 'results.jsonl'))),
-    };
-    await rm(baselineDir, { recursive: true, force: true });
-
+    const baseline = options.noBaseline
+      ? null
+      : await baselineOf(openai, inputPath, join(dir, 'baseline'), emulator.url, options);
     const home = join(dir, 'nightshift');
     const store = new LocalArtifactStore(home);
     const taskQueue = `bench-${size}-${process.pid}`;
@@ -440,7 +459,7 @@ export async function benchSize(
     const nightshift: SizeResult['nightshift'] = {
       wallSeconds,
       floorSeconds: Math.max(...nsBatches.map((b) => b.seconds)),
-      nominalFloorSeconds: Math.max(...nsBatches.map((b) => nominal(b.requests))),
+      nominalFloorSeconds: Math.max(...nsBatches.map((b) => nominalSeconds(b.requests, options))),
       maxRssBytes: report.maxRssBytes,
       cpuSeconds: report.cpuSeconds,
       batches: nsBatchIds.length,

@@ -1,5 +1,6 @@
 // One command: `npm run bench -- --sizes 10000,100000 [--per-request-ms 0.6] [--profile]`.
-// Writes bench/results/<date>.md and bench/results/latest.md.
+// Writes bench/results/<date>.md and bench/results/latest.md. Sizes above --baseline-up-to
+// (1M) run Nightshift alone: the naive script holds the whole input and fails there.
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +26,7 @@ const { values } = parseArgs({
     // same rate; what they measure is memory, so they run at a faster provider.
     'large-per-request-ms': { type: 'string', default: '0.1' },
     'large-from': { type: 'string', default: '500000' },
+    'baseline-up-to': { type: 'string', default: '1000000' },
     'poll-seconds': { type: 'string', default: '1' },
     runs: { type: 'string', default: '200' },
     profile: { type: 'boolean', default: false },
@@ -66,6 +68,7 @@ try {
       bundlePath,
       profileDir: profile,
       noCache: values['no-cache'],
+      noBaseline: size > Number(values['baseline-up-to']),
     });
     results.push(result);
     console.error(JSON.stringify(result));
@@ -133,6 +136,12 @@ function report(sizes: SizeResult[], many: ManyRunsResult | null, profiles: stri
           '',
         ]
       : []),
+    ...(sizes.some((r) => !r.baseline)
+      ? [
+          `Sizes over ${Number(values['baseline-up-to']).toLocaleString('en-US')} run Nightshift alone: the naive script holds the whole input in memory and fails past 1M. Their last column says whether every request came back, in input order.`,
+          '',
+        ]
+      : []),
     '## Per size',
     '',
     '| requests | input MB | ms/request | baseline wall s | baseline floor s | Nightshift wall s | Nightshift floor s (nominal) | overhead over floor | wall ratio NS/baseline | baseline peak RSS MB | worker peak RSS MB | worker CPU s | results identical |',
@@ -140,13 +149,9 @@ function report(sizes: SizeResult[], many: ManyRunsResult | null, profiles: stri
   ];
   for (const r of sizes) {
     const ns = r.nightshift;
-    const same = r.baseline.failed
-      ? `baseline failed: ${r.baseline.failed}`
-      : ns.digest === r.baseline.digest
-        ? 'yes'
-        : 'NO';
+    const base = r.baseline;
     lines.push(
-      `| ${r.size.toLocaleString('en-US')} | ${mb(r.inputBytes)} | ${r.perRequestMs} | ${s(r.baseline.wallSeconds)} | ${s(r.baseline.floorSeconds)} | ${s(ns.wallSeconds)} | ${s(ns.floorSeconds)} (${s(ns.nominalFloorSeconds)}) | ${pct(ns.wallSeconds / ns.floorSeconds - 1)} | ${ratio(ns.wallSeconds / r.baseline.wallSeconds)} | ${mb(r.baseline.maxRssBytes)} | ${mb(ns.maxRssBytes)} | ${s(ns.cpuSeconds)} | ${same} |`,
+      `| ${r.size.toLocaleString('en-US')} | ${mb(r.inputBytes)} | ${r.perRequestMs} | ${base ? s(base.wallSeconds) : '—'} | ${base ? s(base.floorSeconds) : '—'} | ${s(ns.wallSeconds)} | ${s(ns.floorSeconds)} (${s(ns.nominalFloorSeconds)}) | ${pct(ns.wallSeconds / ns.floorSeconds - 1)} | ${base ? ratio(ns.wallSeconds / base.wallSeconds) : '—'} | ${base ? mb(base.maxRssBytes) : '—'} | ${mb(ns.maxRssBytes)} | ${s(ns.cpuSeconds)} | ${sameResults(r)} |`,
     );
   }
   lines.push(
@@ -204,6 +209,16 @@ function report(sizes: SizeResult[], many: ManyRunsResult | null, profiles: stri
   return `${lines.join('\n')}\n`;
 }
 
+/** Whether Nightshift's results are the baseline's (or, without one, in the input's order). */
+function sameResults({ baseline, nightshift, inputDigest }: SizeResult): string {
+  if (!baseline) {
+    const inOrder = nightshift.idsDigest === inputDigest;
+    return `no baseline; ${inOrder ? 'every request, in input order' : 'NOT in input order'}`;
+  }
+  if (baseline.failed) return `baseline failed: ${baseline.failed}`;
+  return nightshift.digest === baseline.digest ? 'yes' : 'NO';
+}
+
 function pct(x: number): string {
   return `${(x * 100).toFixed(1)}%`;
 }
@@ -216,11 +231,11 @@ function targets(sizes: SizeResult[], many: ManyRunsResult | null): string[] {
       `| ${name} | ${measured ?? 'not run'} | ${measured === null ? 'n/a' : verdict(ok)} |`,
     );
   const k200 = at(200_000);
-  const wallRatio = k200 && k200.nightshift.wallSeconds / k200.baseline.wallSeconds;
+  const wallRatio = k200?.baseline && k200.nightshift.wallSeconds / k200.baseline.wallSeconds;
   row(
-    'wall ≤ 0.35× baseline at 200k',
+    'wall ≤ 0.30× baseline at 200k',
     wallRatio ? `${ratio(wallRatio)}×` : null,
-    (wallRatio ?? 1) <= 0.35,
+    (wallRatio ?? 1) <= 0.3,
   );
   const overhead = k200 && k200.nightshift.wallSeconds / k200.nightshift.floorSeconds - 1;
   row(
@@ -230,18 +245,23 @@ function targets(sizes: SizeResult[], many: ManyRunsResult | null): string[] {
   );
   const m1 = at(1_000_000);
   const k100 = at(100_000);
-  row(
-    'worker peak RSS ≤ 300 MB at 1M',
-    m1 ? `${mb(m1.nightshift.maxRssBytes)} MB` : null,
-    (m1?.nightshift.maxRssBytes ?? Infinity) <= 300 * 1024 * 1024,
-  );
+  for (const [label, r] of [
+    ['1M', m1],
+    ['5M', at(5_000_000)],
+  ] as const) {
+    row(
+      `worker peak RSS ≤ 300 MB at ${label}`,
+      r ? `${mb(r.nightshift.maxRssBytes)} MB` : null,
+      (r?.nightshift.maxRssBytes ?? Infinity) <= 300 * 1024 * 1024,
+    );
+  }
   const growth = m1 && k100 && m1.nightshift.maxRssBytes / k100.nightshift.maxRssBytes;
   row(
     'worker RSS at 1M ≤ 1.5× its value at 100k',
     growth ? `${ratio(growth)}×` : null,
     (growth ?? 2) <= 1.5,
   );
-  const vsBase = m1 && m1.nightshift.maxRssBytes / m1.baseline.maxRssBytes;
+  const vsBase = m1?.baseline && m1.nightshift.maxRssBytes / m1.baseline.maxRssBytes;
   row(
     'worker RSS ≤ 0.25× the baseline peak at 1M',
     vsBase ? `${ratio(vsBase)}×` : null,
@@ -252,14 +272,14 @@ function targets(sizes: SizeResult[], many: ManyRunsResult | null): string[] {
     const t = largest.throughput;
     const label = largest.size.toLocaleString('en-US');
     row(
-      `prepare ≥ 0.5× raw parse (${label})`,
+      `prepare ≥ 0.6× raw parse (${label})`,
       `${ratio(t.prepareMBps / t.rawInputMBps)}×`,
-      t.prepareMBps / t.rawInputMBps >= 0.5,
+      t.prepareMBps / t.rawInputMBps >= 0.6,
     );
     row(
-      `merge ≥ 0.5× raw parse (${label})`,
+      `merge ≥ 0.6× raw parse (${label})`,
       `${ratio(t.mergeMBps / t.rawResultsMBps)}×`,
-      t.mergeMBps / t.rawResultsMBps >= 0.5,
+      t.mergeMBps / t.rawResultsMBps >= 0.6,
     );
   }
   // Continue-as-new keeps every execution under DEFAULT_MAX_HISTORY_EVENTS (2,000) plus the

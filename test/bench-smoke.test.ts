@@ -24,9 +24,11 @@ after(async () => {
 
 test('baseline and Nightshift return the same statuses in input order', async () => {
   const r = await benchSize(env, 500, { perRequestMs: 1, pollSeconds: 0.2, dir, bundlePath });
+  assert.ok(r.baseline);
   assert.equal(r.baseline.counts.succeeded, 500);
   assert.equal(r.nightshift.counts.succeeded, 500);
   assert.equal(r.nightshift.digest, r.baseline.digest);
+  assert.equal(r.nightshift.idsDigest, r.inputDigest, 'results in input order');
   assert.equal(r.baseline.batches, 1);
   assert.equal(r.nightshift.batches, 1);
   assert.ok(r.nightshift.historyEventsPerPart > 0);
