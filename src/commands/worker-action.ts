@@ -26,17 +26,17 @@ export async function worker(flags: WorkerFlags): Promise<void> {
   if (flags.gcOlderThan !== undefined && gcAge === null) {
     throw new UsageError(`--gc-older-than: expected 30d, 12h or 90m, got ${flags.gcOlderThan}`);
   }
-  // Before anything is opened or printed: the process may start over.
+  // Before anything is opened or printed: the process may start over (it returns on Node 20).
+  if (config.mallocRestart) restartWithMallocSettings(config.mallocRestart);
+  // Before anything else: a worker that cannot reach the store would fail every activity.
+  const store = await checkedStore(config);
   if (config.mallocRestart) {
-    restartWithMallocSettings(config.mallocRestart);
     const settings = Object.entries(WORKER_MALLOC_ENV).map(([k, v]) => `${k}=${v}`);
     console.error(
       `hint: start workers with ${settings.join(' ')} (a quarter less memory; ` +
         'on Node 22.15 and later the worker sets them itself)',
     );
   }
-  // Before anything else: a worker that cannot reach the store would fail every activity.
-  const store = await checkedStore(config);
   const { providers, emulator } = await providersOf(flags, config);
   if (!emulator)
     for (const line of providerEndpoints(providers)) console.error(`batches go to ${line}`);
