@@ -74,7 +74,8 @@ export async function prepareParts(
       }
       const native = checked?.native as Record<string, unknown> | undefined;
       const text = native ? JSON.stringify(native) : line.text;
-      if (!lookup) await parts.write(text);
+      // With nothing cached for the provider, no line waits on a lookup.
+      if (!lookup?.looksUp) await parts.write(text);
       else await lookup.offer(line.lineNo, text, () => native ?? JSON.parse(text));
     }
   } catch (err) {

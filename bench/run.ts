@@ -84,7 +84,11 @@ try {
     console.error(JSON.stringify(many));
   }
   const profiles = profileDir ? await summarizeProfiles(profileDir) : '';
-  const markdown = report(results, many, profiles);
+  const markdown = report(
+    results.sort((a, b) => a.size - b.size),
+    many,
+    profiles,
+  );
   const date = new Date().toISOString().slice(0, 10);
   await mkdir(RESULTS_DIR, { recursive: true });
   // An explicit --out is a side run (a profile, say): it leaves latest.md alone.

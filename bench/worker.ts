@@ -28,7 +28,7 @@ const worker = await createNightshiftWorker({
   namespace: TEMPORAL_NAMESPACE ?? 'default',
   taskQueue: NIGHTSHIFT_TASK_QUEUE,
   activities: createActivities({
-    providers: createProviders({
+    providers: await createProviders({
       openai: { apiKey: 'sk-emulator', baseURL: OPENAI_BASE_URL },
     }),
     // The local store under NIGHTSHIFT_HOME, or the one NIGHTSHIFT_STORE names.

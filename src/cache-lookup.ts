@@ -98,6 +98,8 @@ export class RunCacheLookup {
         entry = this.index.get(cacheKeyOf(this.provider, sent));
       else this.result.varied += 1;
     }
+    // A line with nothing to look up (a varied request) and none in flight before it: decided.
+    if (entry === null && this.window.length === 0) return this.send(text);
     const schema = entry ? await this.outputs.schemaOf(text) : undefined;
     this.window.push({ line, text, entry, schema });
     // A request that needs no lookup is decided as soon as those before it are.

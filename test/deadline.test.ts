@@ -127,7 +127,7 @@ test('the emulator answers synchronously, as the official SDKs expect, with rate
 });
 
 test('every provider sends a part line of its own shape synchronously', async () => {
-  const providers = createProviders(emulatorProviderConfigs(rig.emulator, 0));
+  const providers = await createProviders(emulatorProviderConfigs(rig.emulator, 0));
   const [line = ''] = chatLines(1, { prefix: 'one' });
   const send = async (name: keyof typeof providers, text: string, model: string) => {
     const provider = providers[name];

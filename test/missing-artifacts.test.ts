@@ -14,7 +14,7 @@ import { LocalArtifactStore } from '../src/store/local.js';
 
 test('an activity whose artifact is missing fails for good, naming the file', async () => {
   const store = new LocalArtifactStore(await mkdtemp(join(tmpdir(), 'nightshift-missing-')));
-  const providers = createProviders({
+  const providers = await createProviders({
     openai: { apiKey: 'unused', baseURL: 'http://127.0.0.1:9/v1' },
   });
   const { upload } = createActivities({ providers, store });

@@ -74,3 +74,20 @@ test('status and list load the Temporal client, and no worker, provider SDK or t
     assert.ok(modules.length <= 400, `${args.join(' ')}: ${modules.length} modules`);
   }
 });
+
+test('a worker with OpenAI credentials alone loads neither the Anthropic nor the Gemini SDK', async () => {
+  const list = join(dir, 'worker-openai.txt');
+  const worker = spawnNode(['--import', RECORDER, CLI, 'worker'], {
+    NIGHTSHIFT_MODULES_OUT: list,
+    TEMPORAL_ADDRESS: env.address,
+    NIGHTSHIFT_HOME: dir,
+    NIGHTSHIFT_TASK_QUEUE: 'startup-openai-only',
+    OPENAI_API_KEY: 'sk-startup-test',
+  });
+  await worker.waitFor(/worker polling task queue "startup-openai-only"/);
+  assert.equal((await worker.stop()).code, 0);
+  const packages = packagesOf((await readFile(list, 'utf8')).split('\n'));
+  assert.ok(packages.includes('openai'), packages.join(', '));
+  assert.ok(!packages.includes('@anthropic-ai/sdk'), packages.join(', '));
+  assert.ok(!packages.includes('@google/genai'), packages.join(', '));
+});

@@ -28,8 +28,8 @@ const part = (count: number, prefix = 'r') =>
 
 const key = (attempt: number, runId = 'run1'): BatchKey => ({ runId, part: 1, attempt, try: 1 });
 
-function together(emu: Emulator): BatchProvider {
-  const providers = createProviders({
+async function together(emu: Emulator): Promise<BatchProvider> {
+  const providers = await createProviders({
     'openai-compatible': {
       apiKey: 'together-nightshift-emulator',
       baseURL: `${emu.url}/together/v1`,
@@ -60,7 +60,7 @@ describe('the together profile against the emulator', () => {
 
   before(async () => {
     emu = await startEmulator({ timing: { validatingMs: 5, finalizingMs: 5, cancellingMs: 5 } });
-    provider = together(emu);
+    provider = await together(emu);
   });
   after(() => emu.close());
 
@@ -165,7 +165,7 @@ describe('the together profile against the emulator', () => {
       timing: { validatingMs: 5, perRequestMs: 500, cancellingMs: 5 },
     });
     try {
-      const p = together(slow);
+      const p = await together(slow);
       const fileId = await p.uploadFile(part(5, 'c'), 'together-cancel.jsonl');
       const id = await p.createBatch({
         key: key(1, 'cancel-run'),

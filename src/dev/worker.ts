@@ -30,7 +30,7 @@ export async function runWorker(options: WorkerOptions): Promise<RunningWorker> 
       namespace: options.temporal.namespace,
       taskQueue: options.taskQueue,
       activities: createActivities({
-        providers: createProviders(options.providers),
+        providers: await createProviders(options.providers),
         store: options.store,
       }),
       dataConverter: dataConverterFor(options.temporal.encryptionKeys),

@@ -1,7 +1,5 @@
-import { AnthropicBatchProvider } from './anthropic/batches.js';
-import { type AnthropicConfig, createAnthropicClient } from './anthropic/client.js';
-import { GeminiBatchProvider } from './gemini/batches.js';
-import { createGeminiClient, type GeminiConfig } from './gemini/client.js';
+import type { AnthropicConfig } from './anthropic/client.js';
+import type { GeminiConfig } from './gemini/client.js';
 import { OPENAI_DIALECT, OpenAIBatchProvider, type OpenAIDialect } from './openai/batches.js';
 import {
   type AzureConfig,
@@ -43,8 +41,11 @@ export interface ProviderConfigs {
   'openai-compatible'?: CompatibleConfig | null;
 }
 
-/** The providers a worker can reach, each through its official SDK. */
-export function createProviders(configs: ProviderConfigs): Providers {
+/**
+ * The providers a worker can reach, each through its official SDK. The Anthropic and Gemini SDKs
+ * are loaded only for a worker with their credentials: ~11 MB of every other worker's memory.
+ */
+export async function createProviders(configs: ProviderConfigs): Promise<Providers> {
   const { openai, azure, anthropic, gemini } = configs;
   const compatible = configs['openai-compatible'];
   return {
@@ -58,10 +59,8 @@ export function createProviders(configs: ProviderConfigs): Providers {
           }),
         }
       : {}),
-    ...(anthropic
-      ? { anthropic: new AnthropicBatchProvider(createAnthropicClient(anthropic)) }
-      : {}),
-    ...(gemini ? { gemini: new GeminiBatchProvider(createGeminiClient(gemini)) } : {}),
+    ...(anthropic ? { anthropic: await anthropicProvider(anthropic) } : {}),
+    ...(gemini ? { gemini: await geminiProvider(gemini) } : {}),
     ...(compatible
       ? {
           'openai-compatible': compatibleProvider(compatible),
@@ -77,4 +76,20 @@ function compatibleProvider(config: CompatibleConfig): OpenAIBatchProvider {
     'openai-compatible',
     dialect,
   );
+}
+
+async function anthropicProvider(config: AnthropicConfig) {
+  const [{ AnthropicBatchProvider }, { createAnthropicClient }] = await Promise.all([
+    import('./anthropic/batches.js'),
+    import('./anthropic/client.js'),
+  ]);
+  return new AnthropicBatchProvider(createAnthropicClient(config));
+}
+
+async function geminiProvider(config: GeminiConfig) {
+  const [{ GeminiBatchProvider }, { createGeminiClient }] = await Promise.all([
+    import('./gemini/batches.js'),
+    import('./gemini/client.js'),
+  ]);
+  return new GeminiBatchProvider(createGeminiClient(config));
 }

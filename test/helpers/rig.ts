@@ -126,7 +126,7 @@ export class Rig {
     }
     const { nativeConnection } = this.temporal;
     if (!nativeConnection) throw new Error('an in-process worker needs a native connection');
-    const providers = createProviders(
+    const providers = await createProviders(
       emulatorProviderConfigs(this.emulator, 0, this.options.compatibleProfile),
     );
     const worker = await createNightshiftWorker({
