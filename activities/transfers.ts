@@ -35,10 +35,11 @@ export interface DownloadResult {
 
 /**
  * Uploads and downloads in flight at once in this process. The parts of a run start (and end)
- * together, and an upload holds most of its part (up to 200 MB) in memory while in flight: Node's
- * fetch, which the SDKs use, keeps a streamed request body's chunks until the request ends
- * (nodejs/undici#4058; measured: 49 MB live for a 50 MB part sent to a slow reader). Two at once
- * keep the link busy.
+ * together. An upload through Node's fetch holds most of its part (up to 200 MB) in memory while
+ * in flight, since fetch keeps a streamed request body's chunks until the request ends
+ * (nodejs/undici#4058; measured: 49 MB live for a 50 MB part sent to a slow reader). The OpenAI
+ * SDK's uploads go around it (`upload-fetch.ts`); Gemini's still go through it. Two at once keep
+ * the link busy.
  */
 const transfers = new Limiter(2);
 
