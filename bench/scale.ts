@@ -4,7 +4,6 @@
 // the activities, peak RSS and CPU; the largest history of any execution; and the disk the run
 // uses at its peak, sampled every second, with what lay on it then.
 
-import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join, sep } from 'node:path';
@@ -20,7 +19,7 @@ import {
   FINALIZING_MS,
   histories,
   inputDigest,
-  rawLines,
+  resultsDigest,
   saveWorkflowBundle,
   startWorker,
   VALIDATING_MS,
@@ -132,20 +131,14 @@ async function oneRun(
   }
   const wallSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
   const history = await histories(env, runId);
-  const ids = createHash('sha256');
-  let succeeded = 0;
-  for await (const text of rawLines(store.path(runId, artifactNames.results))) {
-    const { custom_id, status } = JSON.parse(text) as { custom_id: string; status: string };
-    ids.update(`${custom_id}\n`);
-    if (status === 'succeeded') succeeded += 1;
-  }
+  const { idsDigest, counts } = await resultsDigest(store.path(runId, artifactNames.results));
   await emulator.close();
   await rm(home, { recursive: true, force: true });
   return {
     workers,
     wallSeconds,
-    succeeded,
-    inOrder: ids.digest('hex') === (await inputDigest(input)),
+    succeeded: counts.succeeded ?? 0,
+    inOrder: idsDigest === (await inputDigest(input)),
     reports,
     shares: Object.values(history.byWorker).sort((a, b) => b - a),
     maxEventsPerExecution: history.maxPerExecution,
