@@ -3,7 +3,7 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { freePort } from '../src/dev/ports.js';
+import { freePort, freePorts } from '../src/dev/ports.js';
 import type { EmulatorStats } from '../src/emulator/index.js';
 import type { RunProgress } from '../workflows/types.js';
 import { type CliProcess, eventually, runCli, spawnCli } from './helpers/cli.js';
@@ -15,7 +15,7 @@ test('a run in progress when `dev` is stopped finishes after `dev` starts again'
   // dev's own emulator, slowed down so that the batch is still in progress when the stack stops;
   // it keeps its batches under NIGHTSHIFT_HOME, as OpenAI keeps them across our restarts.
   const home = await mkdtemp(join(tmpdir(), 'nightshift-dev-'));
-  const [port, uiPort] = [await freePort(), await freePort()];
+  const [port = 0, uiPort = 0] = await freePorts(2);
   const env = { NIGHTSHIFT_HOME: home, NIGHTSHIFT_EMULATOR_PER_REQUEST_MS: '60' };
   const client = { ...env, TEMPORAL_ADDRESS: `127.0.0.1:${port}` };
   const devArgs = ['dev', '--port', String(port), '--ui-port', String(uiPort)];

@@ -8,7 +8,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { LogEntry } from '@temporalio/worker';
 import { attemptFields } from '../src/activity-log.js';
 import { devBanner } from '../src/dev/banner.js';
-import { freePort } from '../src/dev/ports.js';
+import { freePorts } from '../src/dev/ports.js';
 import { WorkerLogger, type WorkerLoggerOptions } from '../src/dev/worker-logger.js';
 import type { OpenAIConfig } from '../src/providers/openai/client.js';
 import { paintFor } from '../src/terminal.js';
@@ -23,7 +23,7 @@ const ESC = '\x1b';
 /** `nightshift dev` on free ports, through pipes, until its banner says it is ready. */
 async function startDev(env: Record<string, string> = {}) {
   const home = await mkdtemp(join(tmpdir(), 'nightshift-dev-output-'));
-  const [port, uiPort] = [await freePort(), await freePort()];
+  const [port = 0, uiPort = 0] = await freePorts(2);
   const dev = spawnCli(['dev', '--port', String(port), '--ui-port', String(uiPort)], {
     NIGHTSHIFT_HOME: home,
     ...env,

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { Nightshift } from '../src/client.js';
-import { freePort } from '../src/dev/ports.js';
+import { onFreePorts } from '../src/dev/ports.js';
 import { startDevStack } from '../src/dev/stack.js';
 import { waitUntilServing } from '../src/dev/temporal-dev-server.js';
 import { LocalArtifactStore } from '../src/store/local.js';
@@ -14,13 +14,9 @@ import { chatLines } from './helpers/requests.js';
 
 test('on the dev stack, a finished batch reaches its run through the emulator’s webhooks', async () => {
   const home = await mkdtemp(join(tmpdir(), 'nightshift-devstack-'));
-  const stack = await startDevStack({
-    home,
-    port: await freePort(),
-    uiPort: await freePort(),
-    taskQueue: 'dev-webhooks',
-    providers: {},
-  });
+  const stack = await onFreePorts((ports) =>
+    startDevStack({ home, ...ports, taskQueue: 'dev-webhooks', providers: {} }),
+  );
   try {
     const temporal = await connectClient({ address: stack.address, namespace: 'default' });
     const nightshift = new Nightshift(temporal, 'dev-webhooks', new LocalArtifactStore(home));

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before } from 'node:test';
 import type { Client } from '@temporalio/client';
-import { freePort } from '../src/dev/ports.js';
+import { onFreePorts } from '../src/dev/ports.js';
 import {
   type DevServerOptions,
   type RunningDevServer,
@@ -32,12 +32,11 @@ let rig: Rig;
 
 before(async () => {
   const dir = await mkdtemp(join(tmpdir(), 'nightshift-server-'));
-  serverOptions = {
-    dbFile: join(dir, 'temporal.sqlite'),
-    port: await freePort(),
-    uiPort: await freePort(),
-  };
-  server = await startTemporalDevServer(serverOptions);
+  server = await onFreePorts((ports) => {
+    // Kept: the restart reuses the file and the ports.
+    serverOptions = { dbFile: join(dir, 'temporal.sqlite'), ...ports };
+    return startTemporalDevServer(serverOptions);
+  });
   client = await connectClient({ address: server.address, namespace: 'default' });
   rig = await Rig.start({ client, address: server.address }, 'reliability-server', {
     worker: 'process',

@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { type Browser, chromium } from 'playwright-core';
-import { freePort } from '../src/dev/ports.js';
+import { onFreePorts } from '../src/dev/ports.js';
 import { type RunningDevServer, startTemporalDevServer } from '../src/dev/temporal-dev-server.js';
 import { chatLines } from './helpers/requests.js';
 import { Rig } from './helpers/rig.js';
@@ -26,12 +26,8 @@ let env: TestWorkflowEnvironment;
 let browser: Browser;
 before(async () => {
   if (!hasChromium) return;
-  const port = await freePort();
-  server = await startTemporalDevServer({
-    dbFile: join(await mkdtemp(join(tmpdir(), 'nightshift-ui-')), 'temporal.db'),
-    port,
-    uiPort: await freePort(),
-  });
+  const dbFile = join(await mkdtemp(join(tmpdir(), 'nightshift-ui-')), 'temporal.db');
+  server = await onFreePorts((ports) => startTemporalDevServer({ dbFile, ...ports }));
   env = await TestWorkflowEnvironment.createFromExistingServer({ address: server.address });
   browser = await chromium.launch({
     executablePath: CHROMIUM,

@@ -7,9 +7,9 @@ import { artifactNames } from '../artifacts.js';
 import { inputPathFor, Nightshift, newRunId } from '../client.js';
 import { DEFAULT_TASK_QUEUE, loadConfig } from '../config.js';
 import { emulatorBanner } from '../dev/banner.js';
-import { DEV_PORT, freePort } from '../dev/ports.js';
+import { DEV_PORT, onFreePorts, PortInUseError } from '../dev/ports.js';
 import { untilStopSignal } from '../dev/signals.js';
-import { type DevStack, PortInUseError, startDevStack } from '../dev/stack.js';
+import { type DevStack, startDevStack } from '../dev/stack.js';
 import { PROVIDER_RULES } from '../providers/rules.js';
 import { LocalArtifactStore } from '../store/local.js';
 import { type TemplateOptions, type TemplateSource, writeTemplateRequests } from '../templates.js';
@@ -51,9 +51,8 @@ async function startStack(): Promise<{ stack: DevStack; home: string; throwaway:
     if (!(err instanceof PortInUseError)) throw err;
     console.error(`${err.message}\nRunning the demo on free ports, with a throwaway database.`);
     const tmp = await mkdtemp(join(tmpdir(), 'nightshift-demo-'));
-    const [port, uiPort] = [await freePort(), await freePort()];
     return {
-      stack: await startDevStack({ ...options, home: tmp, port, uiPort }),
+      stack: await onFreePorts((ports) => startDevStack({ ...options, home: tmp, ...ports })),
       home: tmp,
       throwaway: true,
     };

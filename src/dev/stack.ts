@@ -6,7 +6,7 @@ import { LocalArtifactStore } from '../store/local.js';
 import { connectClient } from '../temporal/connection.js';
 import { startWebhookReceiver } from '../webhooks/receiver.js';
 import { anyProvider, emulatorProviderConfigs, startLocalEmulator } from './emulator.js';
-import { DEV_PORT, DEV_UI_PORT } from './ports.js';
+import { DEV_PORT, DEV_UI_PORT, PortInUseError } from './ports.js';
 import { startTemporalDevServer, temporalReachable } from './temporal-dev-server.js';
 import { runWorker } from './worker.js';
 
@@ -39,10 +39,6 @@ export interface DevStack {
   providers: ProviderConfigs;
   /** Stops the worker, the emulator and the server, in that order. */
   stop(): Promise<void>;
-}
-
-export class PortInUseError extends Error {
-  override name = 'PortInUseError';
 }
 
 async function ensureFree(port: number, what: string, flag: string): Promise<void> {

@@ -7,6 +7,7 @@ import { Connection } from '@temporalio/client';
 import { SearchAttributeType } from '@temporalio/common';
 import { SEARCH_ATTRIBUTES } from '../../workflows/search-attributes.js';
 import { resolveTemporalBinary } from '../temporal/binaries.js';
+import { PortInUseError } from './ports.js';
 
 export interface DevServerOptions {
   /** SQLite file: runs survive a restart of the stack. */
@@ -120,6 +121,8 @@ export async function startTemporalDevServer(options: DevServerOptions): Promise
     stderr = (stderr + chunk.toString()).slice(-4000);
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  // 'exit' can come before the last of stderr is read: the reason it exited is in that tail.
+  const stderrRead = new Promise((resolve) => child.stderr?.once('close', resolve));
 
   try {
     await waitUntilServing(`${ip}:${port}`, {
@@ -128,7 +131,11 @@ export async function startTemporalDevServer(options: DevServerOptions): Promise
     });
   } catch (err) {
     if (child.exitCode !== null) {
-      throw new Error(`temporal dev server exited with ${child.exitCode}:\n${stderr.trim()}`);
+      await stderrRead;
+      const message = `temporal dev server exited with ${child.exitCode}:\n${stderr.trim()}`;
+      throw /address already in use/.test(stderr)
+        ? new PortInUseError(message)
+        : new Error(message);
     }
     child.kill('SIGKILL');
     throw err;

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { appendFile, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { ActivityNotFoundError, type Client } from '@temporalio/client';
+import { ActivityNotFoundError, type Client, isGrpcServiceError } from '@temporalio/client';
 import proto from '@temporalio/proto';
 import type { Run } from '../../src/client.js';
 import type { RunSummary } from '../../workflows/types.js';
@@ -70,6 +70,8 @@ export async function untilDone(run: Run, worker: CliProcess): Promise<RunSummar
   return Promise.race([run.wait(), crashed]);
 }
 
+/** gRPC's NOT_FOUND, which the server answers for a workflow execution that has completed. */
+const GRPC_NOT_FOUND = 5;
 const STARTED = proto.temporal.api.enums.v1.PendingActivityState.PENDING_ACTIVITY_STATE_STARTED;
 
 /**
@@ -85,10 +87,17 @@ export async function expireDeadWorker(client: Client, runId: string): Promise<n
   for (const workflowId of await workflowsOfRun(client, runId)) {
     const description = await client.workflow.getHandle(workflowId).describe();
     if (description.status.name !== 'RUNNING') continue;
-    await client.workflowService.resetStickyTaskQueue({
-      namespace: client.options.namespace,
-      execution: { workflowId },
-    });
+    try {
+      await client.workflowService.resetStickyTaskQueue({
+        namespace: client.options.namespace,
+        execution: { workflowId },
+      });
+    } catch (err) {
+      // It completed between describe and reset (a surviving worker ran its last task): it has
+      // no sticky queue and no attempts left to expire.
+      if (isGrpcServiceError(err) && err.code === GRPC_NOT_FOUND) continue;
+      throw err;
+    }
     for (const activity of description.raw.pendingActivities ?? []) {
       if (activity.state !== STARTED || !activity.activityId) continue;
       try {

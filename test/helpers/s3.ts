@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { CreateBucketCommand, ListBucketsCommand, S3Client } from '@aws-sdk/client-s3';
-import { freePort } from '../../src/dev/ports.js';
+import { freePorts } from '../../src/dev/ports.js';
 import { S3ArtifactStore } from '../../src/store/s3.js';
 import type { SharedStore } from './rig.js';
 
@@ -66,11 +66,12 @@ export class S3Server {
       }),
     );
     // Every port chosen here: the defaults of `weed mini` would collide with another server.
-    const ports: Record<string, number> = {};
-    for (const name of ['master', 'volume', 'filer', 's3']) {
-      ports[`${name}.port`] = await freePort();
-      ports[`${name}.port.grpc`] = await freePort();
-    }
+    const names = ['master', 'volume', 'filer', 's3'].flatMap((n) => [
+      `${n}.port`,
+      `${n}.port.grpc`,
+    ]);
+    const free = await freePorts(names.length);
+    const ports = Object.fromEntries(names.map((name, i) => [name, free[i]]));
     const args = [
       'mini',
       `-dir=${join(dir, 'data')}`,
