@@ -1,28 +1,31 @@
 import { Buffer } from 'node:buffer';
-import { type FileHandle, mkdir, open, readFile, rm, rmdir } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, rm, rmdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 
 /** Lines a block holds: a few MB of result lines in memory when it is read back. */
 const BLOCK_LINES = 4096;
-/** Lines wait in memory up to this many characters a block before they are appended to its file. */
-const FLUSH_CHARS = 64 * 1024;
+/** Bytes a block's lines wait in memory before they are appended to its file. */
+const FLUSH_BYTES = 64 * 1024;
 
 interface Block {
   file: FileHandle | null;
-  pending: string[];
-  pendingChars: number;
+  /** The block's lines not yet written, encoded: text held as strings would be promoted to old space before its flush. */
+  pending: Buffer | null;
+  pendingBytes: number;
 }
 
 /**
  * Puts lines that arrive in any order (a provider's output) back in the order of their positions
  * 0..count-1 without holding them all: each line goes to the scratch file of its block of
- * positions, and blocks are read back one at a time. Memory is one block and a small buffer per
- * block; disk is one more copy of the lines, usually still in the page cache when read back.
+ * positions, and blocks are read back one at a time. Memory is one block's bytes and a small
+ * buffer per block; disk is one more copy of the lines, usually still in the page cache when
+ * read back. Lines are strings only on their way in and out, one at a time: a block read back as
+ * one string would be a few MB of V8's large-object space per block, collected only by a full GC.
  */
 export class PositionSpill {
   private readonly blocks: Block[];
-  /** Where a block's lines are encoded before they are written, reused by every flush. */
-  private readonly encoded = Buffer.allocUnsafe(FLUSH_CHARS * 4);
+  /** A block's file read back, reused by every block (grown as needed). */
+  private readBack = Buffer.alloc(0);
 
   private constructor(
     private readonly dir: string,
@@ -30,8 +33,8 @@ export class PositionSpill {
   ) {
     this.blocks = Array.from({ length: Math.ceil(count / BLOCK_LINES) }, () => ({
       file: null,
-      pending: [],
-      pendingChars: 0,
+      pending: null,
+      pendingBytes: 0,
     }));
   }
 
@@ -47,33 +50,45 @@ export class PositionSpill {
     if (!(Number.isInteger(position) && position >= 0 && position < this.count)) {
       throw new RangeError(`position ${position} is outside 0..${this.count - 1}`);
     }
-    const block = this.blockOf(position);
+    const index = Math.floor(position / BLOCK_LINES);
+    const block = this.blocks[index] as Block;
     const line = `${position}\t${text}\n`;
-    block.pending.push(line);
-    block.pendingChars += line.length;
-    if (block.pendingChars >= FLUSH_CHARS) await this.flush(position);
+    // A UTF-16 code unit takes at most 3 bytes of UTF-8.
+    if (block.pendingBytes + line.length * 3 > FLUSH_BYTES) await this.flush(index);
+    if (line.length * 3 > FLUSH_BYTES) {
+      await this.fileOf(index).then((file) => file.write(line));
+      return;
+    }
+    block.pending ??= Buffer.allocUnsafe(FLUSH_BYTES);
+    block.pendingBytes += block.pending.write(line, block.pendingBytes);
   }
 
   /** Yields, per position in order, the line put there or undefined. */
   async *inOrder(): AsyncGenerator<string | undefined> {
+    // Where each position's line lies in the block read back; -1: none was put there.
+    const starts = new Int32Array(BLOCK_LINES);
+    const ends = new Int32Array(BLOCK_LINES);
     for (let index = 0; index < this.blocks.length; index++) {
       const first = index * BLOCK_LINES;
-      await this.flush(first);
-      const block = this.blockOf(first);
-      await block.file?.close();
-      block.file = null;
-      const lines: (string | undefined)[] = [];
-      const text = await readFile(this.pathOf(index), 'utf8').catch(() => '');
+      const bytes = await this.readBlock(index);
+      starts.fill(-1);
       for (
-        let from = 0, nl = text.indexOf('\n');
+        let from = 0, nl = bytes.indexOf(0x0a);
         nl !== -1;
-        from = nl + 1, nl = text.indexOf('\n', from)
+        from = nl + 1, nl = bytes.indexOf(0x0a, from)
       ) {
-        const tab = text.indexOf('\t', from);
-        lines[Number(text.slice(from, tab)) - first] = text.slice(tab + 1, nl);
+        const tab = bytes.indexOf(0x09, from);
+        let position = 0;
+        for (let i = from; i < tab; i++) position = position * 10 + ((bytes[i] as number) - 0x30);
+        const at = position - first;
+        starts[at] = tab + 1;
+        ends[at] = nl;
       }
       const size = Math.min(BLOCK_LINES, this.count - first);
-      for (let i = 0; i < size; i++) yield lines[i];
+      for (let i = 0; i < size; i++) {
+        const start = starts[i] as number;
+        yield start === -1 ? undefined : bytes.toString('utf8', start, ends[i]);
+      }
     }
   }
 
@@ -85,26 +100,41 @@ export class PositionSpill {
     await rmdir(dirname(this.dir)).catch(() => {});
   }
 
-  private blockOf(position: number): Block {
-    return this.blocks[Math.floor(position / BLOCK_LINES)] as Block;
-  }
-
-  private pathOf(index: number): string {
-    return join(this.dir, `block-${index}`);
-  }
-
-  private async flush(position: number): Promise<void> {
-    const block = this.blockOf(position);
-    if (block.pending.length === 0) return;
-    const text = block.pending.join('');
-    block.pending = [];
-    block.pendingChars = 0;
-    block.file ??= await open(this.pathOf(Math.floor(position / BLOCK_LINES)), 'w', 0o600);
-    // A UTF-16 code unit takes at most 3 bytes of UTF-8.
-    if (text.length * 3 <= this.encoded.length) {
-      await block.file.write(this.encoded, 0, this.encoded.write(text));
-    } else {
-      await block.file.write(text);
+  /** A block's lines, all of them written out and read back into the reused buffer. */
+  private async readBlock(index: number): Promise<Buffer> {
+    await this.flush(index);
+    const block = this.blocks[index] as Block;
+    block.pending = null;
+    const file = block.file;
+    if (!file) return this.readBack.subarray(0, 0);
+    block.file = null;
+    try {
+      const { size } = await file.stat();
+      if (this.readBack.length < size) this.readBack = Buffer.allocUnsafe(size);
+      let read = 0;
+      while (read < size) {
+        const { bytesRead } = await file.read(this.readBack, read, size - read, read);
+        if (bytesRead === 0) break;
+        read += bytesRead;
+      }
+      return this.readBack.subarray(0, read);
+    } finally {
+      await file.close();
     }
+  }
+
+  private async fileOf(index: number): Promise<FileHandle> {
+    const block = this.blocks[index] as Block;
+    block.file ??= await open(join(this.dir, `block-${index}`), 'w+', 0o600);
+    return block.file;
+  }
+
+  private async flush(index: number): Promise<void> {
+    const block = this.blocks[index] as Block;
+    if (block.pendingBytes === 0 || !block.pending) return;
+    const bytes = block.pendingBytes;
+    block.pendingBytes = 0;
+    const file = await this.fileOf(index);
+    await file.write(block.pending, 0, bytes);
   }
 }

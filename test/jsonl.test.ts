@@ -89,6 +89,11 @@ test('invalid UTF-8 is reported on its line; scanning goes on, reading throws', 
     assert.equal(err.lineNo, 2);
     return true;
   });
+  // Lines are decoded one at a time as they are asked for, not a chunk's worth ahead: the good
+  // line before the bad one, in the same chunk, is handed out before the read throws.
+  const read = readJsonlLines(path);
+  assert.deepEqual((await read.next()).value, { text: 'ok', lineNo: 1, bytes: 3 });
+  await assert.rejects(read.next(), JsonlError);
 });
 
 test('an oversized line is reported without being buffered, and later lines still come', async () => {

@@ -50,3 +50,11 @@ test('a new spill in the same place starts empty; positions outside the count ar
   await assert.rejects(second.put(3, 'x'), RangeError);
   await second.remove();
 });
+
+test('lines longer than a block’s buffer come back whole, beside short ones', async () => {
+  const spill = await PositionSpill.create(join(base, 'long'), 5);
+  const long = (p: number) => `${p}:${'é'.repeat(40_000)}`;
+  for (const p of [4, 1, 3, 0]) await spill.put(p, p % 2 === 1 ? long(p) : `short ${p}`);
+  assert.deepEqual(await collect(spill), ['short 0', long(1), undefined, long(3), 'short 4']);
+  await spill.remove();
+});
