@@ -1,7 +1,7 @@
 import { fork, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -14,7 +14,6 @@ import { WORKER_MALLOC_ENV } from '../src/config.js';
 import { startEmulator } from '../src/emulator/index.js';
 import { emptyUsage } from '../src/pricing.js';
 import { LocalArtifactStore } from '../src/store/local.js';
-import { workflowBundle } from '../src/worker.js';
 import type { PrepareResult } from '../workflows/types.js';
 import { generateRequests } from './generate.js';
 import type { WorkerReport } from './worker.js';
@@ -34,8 +33,6 @@ export interface SizeOptions {
   pollSeconds: number;
   /** Where inputs and outputs go; removed afterwards. */
   dir: string;
-  /** From `saveWorkflowBundle`. */
-  bundlePath: string;
   /** Directory for a `--cpu-prof` of the worker, when profiling. */
   profileDir?: string;
   /** Run Nightshift without its result cache (`--no-cache`), to see what the cache costs. */
@@ -102,13 +99,6 @@ export interface SizeResult {
 const seconds = (since: bigint) => Number(process.hrtime.bigint() - since) / 1e9;
 const MB = 1024 * 1024;
 
-/** Bundles the workflows once, as a deployment would at build time, for every bench worker. */
-export async function saveWorkflowBundle(dir: string): Promise<string> {
-  const path = join(dir, 'workflows.js');
-  await writeFile(path, (await workflowBundle()).code);
-  return path;
-}
-
 /** A Nightshift worker in a child process. */
 export async function startWorker(
   env: TestWorkflowEnvironment,
@@ -116,14 +106,12 @@ export async function startWorker(
     home,
     taskQueue,
     emulatorUrl,
-    bundlePath,
     profileDir,
     storeEnv = {},
   }: {
     home: string;
     taskQueue: string;
     emulatorUrl: string;
-    bundlePath: string;
     profileDir?: string;
     /** NIGHTSHIFT_STORE and the AWS SDK's settings, for a worker on an S3 store. */
     storeEnv?: Record<string, string>;
@@ -137,7 +125,6 @@ export async function startWorker(
       NIGHTSHIFT_TASK_QUEUE: taskQueue,
       NIGHTSHIFT_HOME: home,
       OPENAI_BASE_URL: `${emulatorUrl}/v1`,
-      BENCH_WORKFLOW_BUNDLE: bundlePath,
       // What the product's image runs its workers with.
       ...WORKER_MALLOC_ENV,
       ...storeEnv,
@@ -426,7 +413,6 @@ export async function benchSize(
       home,
       taskQueue,
       emulatorUrl: emulator.url,
-      bundlePath: options.bundlePath,
       profileDir: options.profileDir,
     });
     const runId = `bench-${size}`;
@@ -591,12 +577,7 @@ export interface ManyRunsResult {
 /** `runs` small runs submitted at once to one worker; each must end with every result in order. */
 export async function manyRuns(
   env: TestWorkflowEnvironment,
-  {
-    runs,
-    requestsPerRun,
-    dir,
-    bundlePath,
-  }: { runs: number; requestsPerRun: number; dir: string; bundlePath: string },
+  { runs, requestsPerRun, dir }: { runs: number; requestsPerRun: number; dir: string },
 ): Promise<ManyRunsResult> {
   const base = join(dir, 'many');
   await mkdir(base, { recursive: true });
@@ -613,7 +594,6 @@ export async function manyRuns(
     home,
     taskQueue,
     emulatorUrl: emulator.url,
-    bundlePath,
   });
   const nightshift = new Nightshift(env.client, taskQueue, store);
   const failures: string[] = [];

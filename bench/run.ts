@@ -7,13 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startDevServer } from '../test/helpers/temporal.js';
-import {
-  benchSize,
-  type ManyRunsResult,
-  manyRuns,
-  type SizeResult,
-  saveWorkflowBundle,
-} from './harness.js';
+import { benchSize, type ManyRunsResult, manyRuns, type SizeResult } from './harness.js';
 
 const RESULTS_DIR = fileURLToPath(new URL('../../bench/results/', import.meta.url));
 
@@ -52,7 +46,6 @@ const results: SizeResult[] = values.include
 const included = results.map((r) => r.size);
 let many: ManyRunsResult | null = null;
 try {
-  const bundlePath = await saveWorkflowBundle(dir);
   for (const size of sizes) {
     const perRequestMs = Number(
       size >= Number(values['large-from'])
@@ -65,7 +58,6 @@ try {
       perRequestMs,
       pollSeconds: Number(values['poll-seconds']),
       dir,
-      bundlePath,
       profileDir: profile,
       noCache: values['no-cache'],
       noBaseline: size > Number(values['baseline-up-to']),
@@ -79,7 +71,6 @@ try {
       runs: Number(values.runs),
       requestsPerRun: 20,
       dir,
-      bundlePath,
     });
     console.error(JSON.stringify(many));
   }

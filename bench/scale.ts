@@ -20,7 +20,6 @@ import {
   histories,
   inputDigest,
   resultsDigest,
-  saveWorkflowBundle,
   startWorker,
   VALIDATING_MS,
 } from './harness.js';
@@ -82,7 +81,6 @@ async function oneRun(
   input: string,
   size: number,
   dir: string,
-  bundlePath: string,
 ): Promise<ScaleResult> {
   const perRequestMs = Number(values['per-request-ms']);
   const emulator = await startEmulator({
@@ -98,7 +96,7 @@ async function oneRun(
   const taskQueue = `scale-${workers}-${process.pid}`;
   const started = await Promise.all(
     Array.from({ length: workers }, () =>
-      startWorker(env, { home, taskQueue, emulatorUrl: emulator.url, bundlePath }),
+      startWorker(env, { home, taskQueue, emulatorUrl: emulator.url }),
     ),
   );
   let peak: Record<string, number> = {};
@@ -191,14 +189,13 @@ const counts = values.workers.split(',').map(Number);
 const dir = await mkdtemp(join(tmpdir(), 'nightshift-scale-'));
 const env = await startDevServer();
 try {
-  const bundlePath = await saveWorkflowBundle(dir);
   const input = join(dir, 'requests.jsonl');
   console.error(`scale: generating ${size} requests…`);
   const inputBytes = await generateRequests(input, size);
   const results: ScaleResult[] = [];
   for (const workers of counts) {
     console.error(`scale: ${size} requests, ${workers} worker(s)…`);
-    const result = await oneRun(env, workers, input, size, dir, bundlePath);
+    const result = await oneRun(env, workers, input, size, dir);
     console.error(JSON.stringify(result));
     results.push(result);
   }

@@ -16,7 +16,7 @@ import { LocalArtifactStore } from '../src/store/local.js';
 import { S3Server } from '../test/helpers/s3.js';
 import { startDevServer } from '../test/helpers/temporal.js';
 import { generateRequests } from './generate.js';
-import { saveWorkflowBundle, startWorker } from './harness.js';
+import { startWorker } from './harness.js';
 import type { WorkerReport } from './worker.js';
 
 const RESULTS = fileURLToPath(new URL('../../bench/results/stores-latest.md', import.meta.url));
@@ -45,7 +45,7 @@ async function runOn(
   name: string,
   store: ArtifactStore,
   storeEnv: Record<string, string>,
-  context: { dir: string; input: string; emulatorUrl: string; bundlePath: string },
+  context: { dir: string; input: string; emulatorUrl: string },
 ): Promise<StoreRun> {
   const taskQueue = `bench-store-${name}-${process.pid}`;
   const worker = await startWorker(env, {
@@ -53,7 +53,6 @@ async function runOn(
     home: join(context.dir, `worker-${name}`),
     taskQueue,
     emulatorUrl: context.emulatorUrl,
-    bundlePath: context.bundlePath,
     storeEnv,
   });
   const nightshift = new Nightshift(env.client, taskQueue, store);
@@ -92,8 +91,7 @@ const emulator = await startEmulator({
 try {
   const input = join(dir, 'requests.jsonl');
   const inputBytes = await generateRequests(input, size);
-  const bundlePath = await saveWorkflowBundle(dir);
-  const context = { dir, input, emulatorUrl: emulator.url, bundlePath };
+  const context = { dir, input, emulatorUrl: emulator.url };
   const home = join(dir, 'local');
   await mkdir(home, { recursive: true });
   const local = await runOn(

@@ -14,7 +14,7 @@ export interface WorkerReport {
 
 const { TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, NIGHTSHIFT_TASK_QUEUE, NIGHTSHIFT_HOME } =
   process.env;
-const { OPENAI_BASE_URL, BENCH_WORKFLOW_BUNDLE } = process.env;
+const { OPENAI_BASE_URL } = process.env;
 if (!TEMPORAL_ADDRESS || !NIGHTSHIFT_TASK_QUEUE || !NIGHTSHIFT_HOME || !OPENAI_BASE_URL) {
   throw new Error(
     'bench worker: TEMPORAL_ADDRESS, NIGHTSHIFT_TASK_QUEUE, NIGHTSHIFT_HOME and OPENAI_BASE_URL are required',
@@ -34,8 +34,6 @@ const worker = await createNightshiftWorker({
     // The local store under NIGHTSHIFT_HOME, or the one NIGHTSHIFT_STORE names.
     store: await openStore(loadConfig()),
   }),
-  // Bundled once by the harness, as a deployment would at build time.
-  workflowBundle: BENCH_WORKFLOW_BUNDLE ? { codePath: BENCH_WORKFLOW_BUNDLE } : undefined,
 });
 process.on('message', (message) => {
   if (message === 'stop') worker.shutdown();

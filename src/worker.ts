@@ -1,16 +1,11 @@
-import { fileURLToPath } from 'node:url';
 import type { DataConverter } from '@temporalio/common';
 import type { NativeConnection } from '@temporalio/worker';
-import {
-  bundleWorkflowCode,
-  Worker,
-  type WorkflowBundleOption,
-  type WorkflowBundleWithSourceMap,
-} from '@temporalio/worker';
+import { Worker, type WorkflowBundleOption } from '@temporalio/worker';
 import { installCollector } from '../activities/garbage.js';
 import type { NightshiftActivities } from '../activities/index.js';
 import { activityLogFields } from './activity-log.js';
 import { DEFAULT_TASK_QUEUE } from './config.js';
+import { workflowBundle } from './workflow-bundle.js';
 
 /** `process.execve`, which Node has from 22.15 and 23.11 on (its types here are Node 20's). */
 type Execve = (file: string, args: string[], env: NodeJS.ProcessEnv) => never;
@@ -28,28 +23,6 @@ export function restartWithMallocSettings(environment: NodeJS.ProcessEnv): void 
   execve(process.execPath, args, environment);
 }
 
-/** The compiled workflows entry, next to this file's compiled tree. */
-export const workflowsPath = fileURLToPath(new URL('../workflows/index.js', import.meta.url));
-
-let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
-
-/** Bundling takes seconds; one bundle serves every worker of the process. */
-export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
-  bundle ??= bundleWorkflowCode({ workflowsPath, logger: quietBundlerLogger });
-  return bundle;
-}
-
-const quietBundlerLogger = {
-  trace() {},
-  debug() {},
-  info() {},
-  warn() {},
-  error(message: string, meta?: Record<string, unknown>) {
-    console.error(message, meta ?? '');
-  },
-  log() {},
-};
-
 export interface NightshiftWorkerOptions {
   connection: NativeConnection;
   namespace: string;
@@ -57,10 +30,7 @@ export interface NightshiftWorkerOptions {
   activities: NightshiftActivities;
   /** Must match the clients' (e.g. the encryption codec from `dataConverterFromEnv`). */
   dataConverter?: DataConverter;
-  /**
-   * A bundle made beforehand (e.g. by `workflowBundle()` in another process and saved): bundling
-   * runs webpack, which costs seconds and puts a lasting ~100 MB on the worker's peak RSS.
-   */
+  /** Another bundle of the workflows than the build's (`workflowBundle()`). */
   workflowBundle?: WorkflowBundleOption;
 }
 

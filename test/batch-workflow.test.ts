@@ -4,7 +4,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import type { DeleteFilesInput } from '../activities/batches.js';
 import type { NightshiftActivities } from '../activities/index.js';
-import { workflowBundle } from '../src/worker.js';
+import { workflowBundle } from '../src/workflow-bundle.js';
 import type { BatchWorkflowInput, batchWorkflow } from '../workflows/batch.js';
 import type { BatchStatus } from '../workflows/contract.js';
 import type { BatchSnapshot, ClassifyInput } from '../workflows/types.js';

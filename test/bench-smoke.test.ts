@@ -4,18 +4,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { benchSize, manyRuns, saveWorkflowBundle } from '../bench/harness.js';
+import { benchSize, manyRuns } from '../bench/harness.js';
 import { startDevServer } from './helpers/temporal.js';
 
 // The benchmark harness at its smallest size: correctness of both contenders, not speed.
 
 let env: TestWorkflowEnvironment;
 let dir: string;
-let bundlePath: string;
 before(async () => {
   env = await startDevServer();
   dir = await mkdtemp(join(tmpdir(), 'nightshift-bench-smoke-'));
-  bundlePath = await saveWorkflowBundle(dir);
 });
 after(async () => {
   await env?.teardown();
@@ -23,7 +21,7 @@ after(async () => {
 });
 
 test('baseline and Nightshift return the same statuses in input order', async () => {
-  const r = await benchSize(env, 500, { perRequestMs: 1, pollSeconds: 0.2, dir, bundlePath });
+  const r = await benchSize(env, 500, { perRequestMs: 1, pollSeconds: 0.2, dir });
   assert.ok(r.baseline);
   assert.equal(r.baseline.counts.succeeded, 500);
   assert.equal(r.nightshift.counts.succeeded, 500);
@@ -36,7 +34,7 @@ test('baseline and Nightshift return the same statuses in input order', async ()
 });
 
 test('several runs at once on one worker all finish in input order', async () => {
-  const r = await manyRuns(env, { runs: 5, requestsPerRun: 20, dir, bundlePath });
+  const r = await manyRuns(env, { runs: 5, requestsPerRun: 20, dir });
   assert.deepEqual(r.failures, []);
   assert.ok(r.allCorrect);
 });

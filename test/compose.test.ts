@@ -113,6 +113,9 @@ test('the worker is built from the Dockerfile and configured from the environmen
   assert.match(dockerfile, /^FROM node:24-slim/m);
   assert.match(dockerfile, /npm ci/);
   assert.match(dockerfile, /tsc -p tsconfig\.json/);
+  // As `npm run build`: the workflows bundled once, so that the worker does not run webpack.
+  assert.match(dockerfile, /COPY scripts\/bundle-workflows\.mjs/);
+  assert.match(dockerfile, /tsc -p tsconfig\.json && node scripts\/bundle-workflows\.mjs/);
   assert.match(dockerfile, /ENTRYPOINT \["node", "dist\/src\/cli\.js"\]/);
   assert.match(dockerfile, /CMD \["worker"\]/);
 });

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { bundleWorkflowCode, DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { DeterminismViolationError } from '@temporalio/workflow';
-import { workflowBundle } from '../src/worker.js';
+import { workflowBundle } from '../src/workflow-bundle.js';
 import { savedHistories, savedScenarios } from './helpers/histories.js';
 
 // Determinism guard: every saved history (runs and their parts, from the lifecycle and
