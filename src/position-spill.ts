@@ -110,7 +110,9 @@ export class PositionSpill {
     block.file = null;
     try {
       const { size } = await file.stat();
-      if (this.readBack.length < size) this.readBack = Buffer.allocUnsafe(size);
+      // A quarter more than asked: later blocks are a little longer (their positions have more
+      // digits), and each new buffer would stay until the next GC.
+      if (this.readBack.length < size) this.readBack = Buffer.allocUnsafe(size + (size >> 2));
       let read = 0;
       while (read < size) {
         const { bytesRead } = await file.read(this.readBack, read, size - read, read);
