@@ -9,7 +9,10 @@ const FLUSH_BYTES = 64 * 1024;
 
 interface Block {
   file: FileHandle | null;
-  /** The block's lines not yet written, encoded: text held as strings would be promoted to old space before its flush. */
+  /**
+   * The block's lines not yet written, already encoded: held as strings until the flush, they
+   * would be promoted to old space.
+   */
   pending: Buffer | null;
   pendingBytes: number;
 }
