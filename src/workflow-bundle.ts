@@ -15,9 +15,9 @@ import {
 // 134 MB).
 
 /** The compiled workflows entry, next to this file's compiled tree. */
-export const workflowsPath = fileURLToPath(new URL('../workflows/index.js', import.meta.url));
+const workflowsPath = fileURLToPath(new URL('../workflows/index.js', import.meta.url));
 
-/** The package's root: the bundle's module ids are paths from it (`./dist/workflows/run.js`). */
+/** The package's root, from which the manifest names our modules (`dist/workflows/run.js`). */
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const PREBUILT = fileURLToPath(new URL('../workflows.bundle.js', import.meta.url));
 const MANIFEST = fileURLToPath(new URL('../workflows.bundle.json', import.meta.url));
@@ -41,7 +41,7 @@ const sha256 = async (path: string) =>
 let bundled: Promise<WorkflowBundleWithSourceMap> | undefined;
 
 /** Bundles the workflows now (seconds); one bundle serves every worker of the process. */
-export function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
+function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
   bundled ??= bundleWorkflowCode({ workflowsPath, logger: quietBundlerLogger });
   return bundled;
 }
