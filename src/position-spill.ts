@@ -59,7 +59,7 @@ export class PositionSpill {
     // A UTF-16 code unit takes at most 3 bytes of UTF-8.
     if (block.pendingBytes + line.length * 3 > FLUSH_BYTES) await this.flush(index);
     if (line.length * 3 > FLUSH_BYTES) {
-      await this.fileOf(index).then((file) => file.write(line));
+      await (await this.fileOf(index)).write(line);
       return;
     }
     block.pending ??= Buffer.allocUnsafe(FLUSH_BYTES);
